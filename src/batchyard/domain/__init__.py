@@ -1,0 +1,1 @@
+"""The engine's vocabulary: states, transitions, models and errors. No I/O here."""

@@ -1,0 +1,109 @@
+"""The engine's records: queues, jobs, batches, and what callers hand in to create them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from batchyard.domain.states import BatchState, JobState
+
+DEFAULT_MAX_ATTEMPTS = 5
+DEFAULT_BACKOFF_BASE = 1.0
+DEFAULT_BACKOFF_MAX = 3600.0
+
+
+class QueueSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """What a queue is created with."""
+
+    name: str
+    kind: str = "native"
+    lease_seconds: float | None = None  # default lease for claims; None = no expiry
+    max_attempts: int | None = DEFAULT_MAX_ATTEMPTS  # None = retry for ever
+    backoff_base: float = DEFAULT_BACKOFF_BASE
+    backoff_max: float = DEFAULT_BACKOFF_MAX
+    cyclic: bool = False  # completing a job makes it available again (key spaces)
+    meta: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class Queue(QueueSpec, frozen=True, kw_only=True):
+    created_at: datetime
+
+
+class NewJob(msgspec.Struct, frozen=True, kw_only=True):
+    """A job to enqueue."""
+
+    payload: Any = None
+    priority: int = 0  # higher is claimed first
+    unique_key: str | None = None  # enqueueing the same key twice returns the first job
+    delay: float = 0.0  # seconds before the job may be claimed
+    max_attempts: int | None = None  # None = the queue's default
+
+
+class Lease(msgspec.Struct, frozen=True, kw_only=True):
+    owner: str
+    token: int  # fencing token: grows with every claim of the job
+    lease_id: str  # a UUID naming this one claim
+    claimed_at: datetime
+    expires_at: datetime | None
+
+
+class Job(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    queue: str
+    batch_id: int | None
+    unique_key: str | None
+    priority: int
+    payload: Any
+    state: JobState
+    attempts: int
+    max_attempts: int | None
+    run_at: datetime | None  # when an available job may be claimed; None while leased
+    lease: Lease | None
+    result: Any
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+
+class Enqueued(msgspec.Struct, frozen=True, kw_only=True):
+    job: Job
+    created: bool  # False when a job with the same unique key already existed
+
+
+class Completion(msgspec.Struct, frozen=True, kw_only=True):
+    """One item of a (bulk) completion."""
+
+    job_id: int
+    token: int
+    result: Any = None
+
+
+class BatchCounts(msgspec.Struct, frozen=True, kw_only=True):
+    total: int = 0
+    available: int = 0
+    active: int = 0
+    completed: int = 0
+    dead: int = 0
+    cancelled: int = 0
+
+    @property
+    def unfinished(self) -> int:
+        return self.available + self.active
+
+
+class Batch(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    queue: str
+    state: BatchState
+    counts: BatchCounts
+    meta: dict[str, Any]
+    created_at: datetime
+    completed_at: datetime | None
+
+
+class QueueStats(msgspec.Struct, frozen=True, kw_only=True):
+    queue: Queue
+    counts: dict[str, int]  # state -> number of jobs

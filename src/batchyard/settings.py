@@ -1,0 +1,68 @@
+"""All configuration in one typed object, read from ``BATCHYARD_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from batchyard.domain.errors import InvalidInput
+from batchyard.store.url import DEFAULT_DATABASE_URL
+
+ENV_PREFIX = "BATCHYARD_"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    host: str = "127.0.0.1"
+    port: int = 8080
+    secret: str | None = None
+    public_reads: bool = True
+    insecure: bool = False  # allow a non-loopback bind without a secret
+    migrate_on_start: bool = True
+    pool_size: int = 10
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_wait_seconds: float = 30.0  # longest long-poll a claim may ask for
+    sweep_interval: float = 5.0  # seconds between housekeeping sweeps
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then ``BATCHYARD_*`` variables, then explicit overrides (CLI flags)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            raw = environ.get(ENV_PREFIX + field.name.upper())
+            if raw is not None and raw != "":
+                values[field.name] = _coerce(field.name, str(field.type), raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return replace(cls(), **values)
+
+    @property
+    def binds_loopback(self) -> bool:
+        return self.host in LOOPBACK_HOSTS or self.host.startswith("127.")
+
+
+def _coerce(name: str, type_name: str, raw: str) -> Any:
+    try:
+        if type_name.startswith("bool"):
+            return _parse_bool(raw)
+        if type_name.startswith("int"):
+            return int(raw)
+        if type_name.startswith("float"):
+            return float(raw)
+    except ValueError as exc:
+        raise InvalidInput(f"{ENV_PREFIX}{name.upper()}={raw!r}: {exc}", field=name) from exc
+    return raw
+
+
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")

@@ -1,0 +1,142 @@
+"""The one interface every database backend implements.
+
+All claim-like methods are atomic: a job changes hands in exactly one transaction, and the counts
+of its batch change in that same transaction (database triggers keep them, so no code path can
+forget). Methods raise :mod:`batchyard.domain.errors`, never a driver's exception.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import Any
+
+from batchyard.domain.models import (
+    Batch,
+    Completion,
+    Enqueued,
+    Job,
+    NewJob,
+    Queue,
+    QueueSpec,
+    QueueStats,
+)
+from batchyard.domain.states import JobState
+
+MAX_CLAIM = 1000
+
+
+class Store(abc.ABC):
+    """A database holding queues, jobs and batches."""
+
+    dialect: str
+
+    # -- life cycle -------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect. Migrations are applied separately (:mod:`batchyard.store.migrate`)."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Raise :class:`StoreUnavailable` when the database does not answer."""
+
+    # -- queues -----------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_queue(self, spec: QueueSpec) -> Queue:
+        """Create a queue; :class:`AlreadyExists` when the name is taken."""
+
+    @abc.abstractmethod
+    async def ensure_queue(self, spec: QueueSpec) -> Queue:
+        """Return the queue named ``spec.name``, creating it from ``spec`` if it is missing."""
+
+    @abc.abstractmethod
+    async def get_queue(self, name: str) -> Queue: ...
+
+    @abc.abstractmethod
+    async def list_queues(self, kind: str | None = None) -> list[Queue]:
+        """Queues sorted by name, optionally only those of one kind."""
+
+    @abc.abstractmethod
+    async def delete_queue(self, name: str, force: bool = False) -> Queue:
+        """Delete a queue and its jobs; :class:`Conflict` while jobs are active unless forced."""
+
+    @abc.abstractmethod
+    async def queue_stats(self, name: str) -> QueueStats: ...
+
+    # -- jobs -------------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def enqueue(
+        self, queue: str, jobs: Sequence[NewJob], batch_id: int | None = None
+    ) -> list[Enqueued]:
+        """Insert jobs in one transaction; a taken ``unique_key`` returns the existing job."""
+
+    @abc.abstractmethod
+    async def claim(
+        self, queue: str, owner: str, limit: int, lease_seconds: float | None
+    ) -> list[Job]:
+        """Lease up to ``limit`` claimable jobs in claim order (priority desc, run_at, id).
+
+        Claimable: available with ``run_at`` due, or active with an expired lease.
+        """
+
+    @abc.abstractmethod
+    async def claim_job(self, job_id: int, owner: str, lease_seconds: float | None) -> Job | None:
+        """Lease one given job if it is claimable now, else return None."""
+
+    @abc.abstractmethod
+    async def heartbeat(self, job_id: int, token: int, lease_seconds: float | None) -> Job:
+        """Extend a lease; :class:`StaleLease` when ``token`` is not the current one."""
+
+    @abc.abstractmethod
+    async def complete(self, items: Sequence[Completion]) -> list[Job]:
+        """Complete leased jobs in one transaction: all succeed or none do."""
+
+    @abc.abstractmethod
+    async def fail(self, job_id: int, token: int, error: str, retry_delay: float | None) -> Job:
+        """Record a failed attempt: available again after ``retry_delay`` s, or dead if None."""
+
+    @abc.abstractmethod
+    async def release(self, job_id: int, token: int, delay: float = 0.0) -> Job:
+        """Give a leased job back unfinished; the attempt does not count."""
+
+    @abc.abstractmethod
+    async def cancel(self, job_id: int) -> Job:
+        """Cancel a job that has not finished; a finished job is returned unchanged."""
+
+    @abc.abstractmethod
+    async def get_job(self, job_id: int) -> Job: ...
+
+    @abc.abstractmethod
+    async def find_by_lease(self, lease_id: str) -> Job:
+        """The job currently leased under ``lease_id``; :class:`NotFound` otherwise."""
+
+    @abc.abstractmethod
+    async def list_jobs(
+        self,
+        queue: str,
+        state: JobState | None = None,
+        limit: int = 100,
+        after_id: int = 0,
+    ) -> list[Job]:
+        """Jobs of a queue in id order."""
+
+    @abc.abstractmethod
+    async def sweep(self) -> int:
+        """Housekeeping: leases that expired on their last attempt become dead. Returns count."""
+
+    # -- batches ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_batch(
+        self, queue: str, jobs: Sequence[NewJob], meta: dict[str, Any] | None = None
+    ) -> tuple[Batch, list[Job]]:
+        """Create a batch and all its jobs atomically. An empty batch is completed at once."""
+
+    @abc.abstractmethod
+    async def get_batch(self, batch_id: int) -> Batch: ...
+
+    @abc.abstractmethod
+    async def batch_jobs(self, batch_id: int) -> list[Job]:
+        """The batch's jobs in id order."""

@@ -1,0 +1,1 @@
+"""Alembic migrations; each revision runs its dialect's SQL file from ``sql/``."""

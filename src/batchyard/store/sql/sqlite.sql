@@ -1,0 +1,165 @@
+-- Named queries for SQLite. Timestamps are REAL unix seconds; JSON is TEXT.
+-- Every name here must also exist in postgres.sql (a test checks it).
+
+-- name: insert_queue
+INSERT INTO queues (name, kind, lease_seconds, max_attempts, backoff_base, backoff_max,
+                    cyclic, meta, created_at)
+VALUES (:name, :kind, :lease_seconds, :max_attempts, :backoff_base, :backoff_max,
+        :cyclic, :meta, :now)
+ON CONFLICT (name) DO NOTHING
+RETURNING *;
+
+-- name: get_queue
+SELECT * FROM queues WHERE name = :name;
+
+-- name: list_queues
+SELECT * FROM queues ORDER BY name;
+
+-- name: list_queues_of_kind
+SELECT * FROM queues WHERE kind = :kind ORDER BY name;
+
+-- name: delete_queue
+DELETE FROM queues WHERE name = :name RETURNING *;
+
+-- name: count_active
+SELECT count(*) FROM jobs WHERE queue = :name AND state = 'active';
+
+-- name: queue_counts
+SELECT state, count(*) AS n FROM jobs WHERE queue = :name GROUP BY state;
+
+-- name: insert_job
+INSERT INTO jobs (queue, batch_id, unique_key, priority, payload, state, attempts,
+                  max_attempts, run_at, created_at, updated_at)
+VALUES (:queue, :batch_id, :unique_key, :priority, :payload, 'available', 0,
+        coalesce(:max_attempts, (SELECT max_attempts FROM queues WHERE name = :queue)),
+        :run_at, :now, :now)
+ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
+RETURNING *;
+
+-- name: get_job_by_key
+SELECT * FROM jobs WHERE queue = :queue AND unique_key = :unique_key;
+
+-- name: claimable
+SELECT id FROM jobs
+ WHERE queue = :queue AND state IN ('available', 'active') AND run_at <= :now
+   AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
+ ORDER BY priority DESC, run_at, id
+ LIMIT :limit;
+
+-- name: lease_jobs
+UPDATE jobs SET
+    state = 'active',
+    attempts = attempts + 1,
+    lease_owner = :owner,
+    lease_token = lease_token + 1,
+    lease_id = lower(printf('%s-%s-4%s-%s%s-%s', hex(randomblob(4)), hex(randomblob(2)),
+        substr(hex(randomblob(2)), 2), substr('89ab', 1 + (abs(random()) % 4), 1),
+        substr(hex(randomblob(2)), 2), hex(randomblob(6)))),
+    claimed_at = :now,
+    lease_expires_at = :expires_at,
+    run_at = :lease_run_at,
+    updated_at = :now
+ WHERE id IN (SELECT value FROM json_each(:ids))
+RETURNING *;
+
+-- name: claim_job
+UPDATE jobs SET
+    state = 'active',
+    attempts = attempts + 1,
+    lease_owner = :owner,
+    lease_token = lease_token + 1,
+    lease_id = lower(printf('%s-%s-4%s-%s%s-%s', hex(randomblob(4)), hex(randomblob(2)),
+        substr(hex(randomblob(2)), 2), substr('89ab', 1 + (abs(random()) % 4), 1),
+        substr(hex(randomblob(2)), 2), hex(randomblob(6)))),
+    claimed_at = :now,
+    lease_expires_at = :expires_at,
+    run_at = :lease_run_at,
+    updated_at = :now
+ WHERE id = :id AND state IN ('available', 'active') AND run_at <= :now
+   AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
+RETURNING *;
+
+-- name: heartbeat
+UPDATE jobs SET lease_expires_at = :expires_at, run_at = :lease_run_at, updated_at = :now
+ WHERE id = :id AND state = 'active' AND lease_token = :token
+RETURNING *;
+
+-- name: complete
+UPDATE jobs SET
+    state = CASE WHEN q.cyclic THEN 'available' ELSE 'completed' END,
+    result = :result,
+    error = NULL,
+    run_at = :now,
+    lease_owner = CASE WHEN q.cyclic THEN NULL ELSE lease_owner END,
+    lease_id = CASE WHEN q.cyclic THEN NULL ELSE lease_id END,
+    claimed_at = CASE WHEN q.cyclic THEN NULL ELSE claimed_at END,
+    lease_expires_at = NULL,
+    finished_at = :now,
+    updated_at = :now
+  FROM queues AS q
+ WHERE q.name = jobs.queue AND jobs.id = :id AND jobs.state = 'active'
+   AND jobs.lease_token = :token
+RETURNING *;
+
+-- name: fail
+UPDATE jobs SET
+    state = CASE WHEN :retry_delay IS NULL THEN 'dead' ELSE 'available' END,
+    error = :error,
+    run_at = :now + coalesce(:retry_delay, 0),
+    lease_expires_at = NULL,
+    lease_owner = CASE WHEN :retry_delay IS NULL THEN lease_owner END,
+    lease_id = CASE WHEN :retry_delay IS NULL THEN lease_id END,
+    claimed_at = CASE WHEN :retry_delay IS NULL THEN claimed_at END,
+    finished_at = CASE WHEN :retry_delay IS NULL THEN :now END,
+    updated_at = :now
+ WHERE id = :id AND state = 'active' AND lease_token = :token
+RETURNING *;
+
+-- name: release
+UPDATE jobs SET
+    state = 'available',
+    attempts = max(attempts - 1, 0),
+    run_at = :now + :delay,
+    lease_owner = NULL,
+    lease_id = NULL,
+    claimed_at = NULL,
+    lease_expires_at = NULL,
+    updated_at = :now
+ WHERE id = :id AND state = 'active' AND lease_token = :token
+RETURNING *;
+
+-- name: cancel
+UPDATE jobs SET state = 'cancelled', lease_expires_at = NULL, finished_at = :now,
+                updated_at = :now
+ WHERE id = :id AND state IN ('available', 'active')
+RETURNING *;
+
+-- name: get_job
+SELECT * FROM jobs WHERE id = :id;
+
+-- name: find_by_lease
+SELECT * FROM jobs WHERE lease_id = :lease_id AND state = 'active';
+
+-- name: list_jobs
+SELECT * FROM jobs WHERE queue = :queue AND id > :after_id ORDER BY id LIMIT :limit;
+
+-- name: list_jobs_in_state
+SELECT * FROM jobs WHERE queue = :queue AND state = :state AND id > :after_id
+ ORDER BY id LIMIT :limit;
+
+-- name: sweep_expired
+UPDATE jobs SET state = 'dead', error = 'lease expired on the last attempt',
+                finished_at = :now, updated_at = :now
+ WHERE state = 'active' AND run_at <= :now
+   AND max_attempts IS NOT NULL AND attempts >= max_attempts;
+
+-- name: insert_batch
+INSERT INTO batches (queue, state, meta, created_at, completed_at)
+VALUES (:queue, :state, :meta, :now, CASE WHEN :state = 'completed' THEN :now END)
+RETURNING *;
+
+-- name: get_batch
+SELECT * FROM batches WHERE id = :id;
+
+-- name: batch_jobs
+SELECT * FROM jobs WHERE batch_id = :batch_id ORDER BY id;

@@ -1,0 +1,400 @@
+"""SQLite store: one connection in WAL mode, used from one dedicated thread.
+
+Every write runs inside ``BEGIN IMMEDIATE`` so a claim takes the write lock before it reads:
+two claimers can never pick the same row. The thread keeps the event loop free while SQLite
+works (or waits on another process's lock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, ParamSpec, TypeVar
+
+import msgspec
+
+from batchyard.domain.errors import (
+    AlreadyExists,
+    Conflict,
+    NotFound,
+    StoreUnavailable,
+)
+from batchyard.domain.leases import lease_refusal
+from batchyard.domain.models import (
+    Batch,
+    Completion,
+    Enqueued,
+    Job,
+    NewJob,
+    Queue,
+    QueueSpec,
+    QueueStats,
+)
+from batchyard.domain.states import BatchState, JobState
+from batchyard.store import rows
+from batchyard.store.base import Store
+from batchyard.store.queries import load_queries
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+FAR_FUTURE = 253402300799.0  # 9999-12-31T23:59:59Z: "no expiry" in the claim index
+_encode = msgspec.json.encode
+_decode = msgspec.json.decode
+
+
+def _to_dt(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+def _from_json(value: str | bytes) -> Any:
+    return _decode(value)
+
+
+def _job(row: sqlite3.Row) -> Job:
+    return rows.job_from_row(row, _to_dt, _from_json)
+
+
+def _lease_times(now: float, lease_seconds: float | None) -> tuple[float | None, float]:
+    """(lease_expires_at, run_at) for a lease of ``lease_seconds`` taken at ``now``."""
+    if lease_seconds is None:
+        return None, FAR_FUTURE
+    expires = now + lease_seconds
+    return expires, expires
+
+
+class SqliteStore(Store):
+    dialect = "sqlite"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._sql = load_queries("sqlite")
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batchyard-sqlite")
+        self._conn: sqlite3.Connection | None = None
+
+    # -- plumbing ---------------------------------------------------------------------------
+    async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+
+    def _connect(self) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        for pragma in (
+            "journal_mode = WAL",
+            "synchronous = NORMAL",
+            "foreign_keys = ON",
+            "busy_timeout = 5000",
+        ):
+            conn.execute(f"PRAGMA {pragma}")
+        self._conn = conn
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreUnavailable("the SQLite store is not open")
+        return self._conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction holding SQLite's write lock from its first statement."""
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"SQLite is busy: {exc}") from exc
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _one(self, name: str, params: dict[str, Any]) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self.conn.execute(self._sql[name], params).fetchone()
+        return row
+
+    def _all(self, name: str, params: dict[str, Any]) -> list[sqlite3.Row]:
+        return self.conn.execute(self._sql[name], params).fetchall()
+
+    # -- life cycle -------------------------------------------------------------------------
+    async def open(self) -> None:
+        try:
+            await self._run(self._connect)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot open SQLite database {self.path!r}: {exc}") from exc
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._run(self._conn.close)
+            self._conn = None
+        self._executor.shutdown(wait=True)
+
+    async def ping(self) -> None:
+        try:
+            await self._run(lambda: self.conn.execute("SELECT 1").fetchone())
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"SQLite does not answer: {exc}") from exc
+
+    # -- queues -----------------------------------------------------------------------------
+    def _insert_queue(self, spec: QueueSpec) -> Queue | None:
+        params = msgspec.structs.asdict(spec)
+        params.update(meta=_encode(spec.meta).decode(), cyclic=int(spec.cyclic), now=time.time())
+        with self._write():
+            row = self._one("insert_queue", params)
+        return None if row is None else rows.queue_from_row(row, _to_dt, _from_json)
+
+    def _get_queue(self, name: str) -> Queue:
+        row = self._one("get_queue", {"name": name})
+        if row is None:
+            raise NotFound(f"queue {name!r} does not exist")
+        return rows.queue_from_row(row, _to_dt, _from_json)
+
+    async def create_queue(self, spec: QueueSpec) -> Queue:
+        queue = await self._run(self._insert_queue, spec)
+        if queue is None:
+            raise AlreadyExists(f"queue {spec.name!r} already exists")
+        return queue
+
+    async def ensure_queue(self, spec: QueueSpec) -> Queue:
+        queue = await self._run(self._insert_queue, spec)
+        return queue if queue is not None else await self.get_queue(spec.name)
+
+    async def get_queue(self, name: str) -> Queue:
+        return await self._run(self._get_queue, name)
+
+    async def list_queues(self, kind: str | None = None) -> list[Queue]:
+        def run() -> list[Queue]:
+            if kind is None:
+                found = self._all("list_queues", {})
+            else:
+                found = self._all("list_queues_of_kind", {"kind": kind})
+            return [rows.queue_from_row(r, _to_dt, _from_json) for r in found]
+
+        return await self._run(run)
+
+    def _delete_queue(self, name: str, force: bool) -> Queue:
+        with self._write():
+            active = self._one("count_active", {"name": name})
+            if not force and active is not None and active[0] > 0:
+                raise Conflict(f"queue {name!r} has {active[0]} active job(s); use force")
+            row = self._one("delete_queue", {"name": name})
+        if row is None:
+            raise NotFound(f"queue {name!r} does not exist")
+        return rows.queue_from_row(row, _to_dt, _from_json)
+
+    async def delete_queue(self, name: str, force: bool = False) -> Queue:
+        return await self._run(self._delete_queue, name, force)
+
+    def _queue_stats(self, name: str) -> QueueStats:
+        queue = self._get_queue(name)
+        counts = {state.value: 0 for state in JobState}
+        counts.update({r["state"]: r["n"] for r in self._all("queue_counts", {"name": name})})
+        return QueueStats(queue=queue, counts=counts)
+
+    async def queue_stats(self, name: str) -> QueueStats:
+        return await self._run(self._queue_stats, name)
+
+    # -- jobs -------------------------------------------------------------------------------
+    def _insert_jobs(
+        self, queue: str, jobs: Sequence[NewJob], batch_id: int | None, now: float
+    ) -> list[Enqueued]:
+        result = []
+        for job in jobs:
+            params = {
+                "queue": queue,
+                "batch_id": batch_id,
+                "unique_key": job.unique_key,
+                "priority": job.priority,
+                "payload": _encode(job.payload).decode(),
+                "max_attempts": job.max_attempts,
+                "run_at": now + max(job.delay, 0.0),
+                "now": now,
+            }
+            row = self._one("insert_job", params)
+            if row is not None:
+                result.append(Enqueued(job=_job(row), created=True))
+                continue
+            existing = self._one("get_job_by_key", params)
+            assert existing is not None
+            result.append(Enqueued(job=_job(existing), created=False))
+        return result
+
+    def _enqueue(self, queue: str, jobs: Sequence[NewJob], batch_id: int | None) -> list[Enqueued]:
+        with self._write():
+            self._get_queue(queue)
+            return self._insert_jobs(queue, jobs, batch_id, time.time())
+
+    async def enqueue(
+        self, queue: str, jobs: Sequence[NewJob], batch_id: int | None = None
+    ) -> list[Enqueued]:
+        return await self._run(self._enqueue, queue, jobs, batch_id)
+
+    def _claim(self, queue: str, owner: str, limit: int, lease: float | None) -> list[Job]:
+        now = time.time()
+        expires_at, lease_run_at = _lease_times(now, lease)
+        with self._write() as conn:
+            ids = [
+                r[0] for r in self._all("claimable", {"queue": queue, "now": now, "limit": limit})
+            ]
+            if not ids:
+                return []
+            params = {"ids": _encode(ids).decode(), "owner": owner, "now": now}
+            params.update(expires_at=expires_at, lease_run_at=lease_run_at)
+            leased = {r["id"]: _job(r) for r in conn.execute(self._sql["lease_jobs"], params)}
+        return [leased[i] for i in ids]
+
+    async def claim(
+        self, queue: str, owner: str, limit: int, lease_seconds: float | None
+    ) -> list[Job]:
+        return await self._run(self._claim, queue, owner, limit, lease_seconds)
+
+    def _claim_job(self, job_id: int, owner: str, lease: float | None) -> Job | None:
+        now = time.time()
+        expires_at, lease_run_at = _lease_times(now, lease)
+        params = {"id": job_id, "owner": owner, "now": now}
+        params.update(expires_at=expires_at, lease_run_at=lease_run_at)
+        with self._write():
+            row = self._one("claim_job", params)
+        return None if row is None else _job(row)
+
+    async def claim_job(self, job_id: int, owner: str, lease_seconds: float | None) -> Job | None:
+        return await self._run(self._claim_job, job_id, owner, lease_seconds)
+
+    def _leased_update(self, name: str, job_id: int, token: int, params: dict[str, Any]) -> Job:
+        """Run a token-checked update; explain the refusal when it changes nothing."""
+        params.update(id=job_id, token=token, now=params.get("now", time.time()))
+        row = self._one(name, params)
+        if row is None:
+            found = self._one("get_job", {"id": job_id})
+            raise lease_refusal(job_id, token, None if found is None else _job(found))
+        return _job(row)
+
+    def _heartbeat(self, job_id: int, token: int, lease: float | None) -> Job:
+        now = time.time()
+        expires_at, lease_run_at = _lease_times(now, lease)
+        params = {"now": now, "expires_at": expires_at, "lease_run_at": lease_run_at}
+        with self._write():
+            return self._leased_update("heartbeat", job_id, token, params)
+
+    async def heartbeat(self, job_id: int, token: int, lease_seconds: float | None) -> Job:
+        return await self._run(self._heartbeat, job_id, token, lease_seconds)
+
+    def _complete(self, items: Sequence[Completion]) -> list[Job]:
+        now = time.time()
+        with self._write():
+            return [
+                self._leased_update(
+                    "complete",
+                    item.job_id,
+                    item.token,
+                    {"now": now, "result": _encode(item.result).decode()},
+                )
+                for item in items
+            ]
+
+    async def complete(self, items: Sequence[Completion]) -> list[Job]:
+        return await self._run(self._complete, items)
+
+    def _fail(self, job_id: int, token: int, error: str, retry_delay: float | None) -> Job:
+        with self._write():
+            params = {"error": error, "retry_delay": retry_delay}
+            return self._leased_update("fail", job_id, token, params)
+
+    async def fail(self, job_id: int, token: int, error: str, retry_delay: float | None) -> Job:
+        return await self._run(self._fail, job_id, token, error, retry_delay)
+
+    def _release(self, job_id: int, token: int, delay: float) -> Job:
+        with self._write():
+            return self._leased_update("release", job_id, token, {"delay": max(delay, 0.0)})
+
+    async def release(self, job_id: int, token: int, delay: float = 0.0) -> Job:
+        return await self._run(self._release, job_id, token, delay)
+
+    def _cancel(self, job_id: int) -> Job:
+        with self._write():
+            row = self._one("cancel", {"id": job_id, "now": time.time()})
+            return _job(row) if row is not None else self._get_job(job_id)
+
+    async def cancel(self, job_id: int) -> Job:
+        return await self._run(self._cancel, job_id)
+
+    def _get_job(self, job_id: int) -> Job:
+        row = self._one("get_job", {"id": job_id})
+        if row is None:
+            raise NotFound(f"job {job_id} does not exist")
+        return _job(row)
+
+    async def get_job(self, job_id: int) -> Job:
+        return await self._run(self._get_job, job_id)
+
+    def _find_by_lease(self, lease_id: str) -> Job:
+        row = self._one("find_by_lease", {"lease_id": lease_id})
+        if row is None:
+            raise NotFound(f"no job is leased under {lease_id!r}")
+        return _job(row)
+
+    async def find_by_lease(self, lease_id: str) -> Job:
+        return await self._run(self._find_by_lease, lease_id)
+
+    async def list_jobs(
+        self,
+        queue: str,
+        state: JobState | None = None,
+        limit: int = 100,
+        after_id: int = 0,
+    ) -> list[Job]:
+        params: dict[str, Any] = {"queue": queue, "limit": limit, "after_id": after_id}
+        name = "list_jobs" if state is None else "list_jobs_in_state"
+        if state is not None:
+            params["state"] = state.value
+        found = await self._run(self._all, name, params)
+        return [_job(r) for r in found]
+
+    def _sweep(self) -> int:
+        with self._write() as conn:
+            return conn.execute(self._sql["sweep_expired"], {"now": time.time()}).rowcount
+
+    async def sweep(self) -> int:
+        return await self._run(self._sweep)
+
+    # -- batches ----------------------------------------------------------------------------
+    def _create_batch(
+        self, queue: str, jobs: Sequence[NewJob], meta: dict[str, Any]
+    ) -> tuple[Batch, list[Job]]:
+        now = time.time()
+        state = BatchState.PENDING if jobs else BatchState.COMPLETED
+        with self._write():
+            self._get_queue(queue)
+            params = {"queue": queue, "state": state.value, "meta": _encode(meta).decode()}
+            row = self._one("insert_batch", {**params, "now": now})
+            assert row is not None
+            created = self._insert_jobs(queue, jobs, row["id"], now)
+            batch = self._get_batch(row["id"])
+        return batch, [item.job for item in created]
+
+    async def create_batch(
+        self, queue: str, jobs: Sequence[NewJob], meta: dict[str, Any] | None = None
+    ) -> tuple[Batch, list[Job]]:
+        return await self._run(self._create_batch, queue, jobs, meta or {})
+
+    def _get_batch(self, batch_id: int) -> Batch:
+        row = self._one("get_batch", {"id": batch_id})
+        if row is None:
+            raise NotFound(f"batch {batch_id} does not exist")
+        return rows.batch_from_row(row, _to_dt, _from_json)
+
+    async def get_batch(self, batch_id: int) -> Batch:
+        return await self._run(self._get_batch, batch_id)
+
+    async def batch_jobs(self, batch_id: int) -> list[Job]:
+        def run() -> list[Job]:
+            self._get_batch(batch_id)
+            return [_job(r) for r in self._all("batch_jobs", {"batch_id": batch_id})]
+
+        return await self._run(run)

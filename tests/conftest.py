@@ -1,0 +1,61 @@
+"""Fixtures shared by every test tier: a fresh database per test, on each backend."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from batchyard.store.base import Store
+from batchyard.store.factory import open_store
+from tests import pg
+
+BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    pg.require_postgres()
+    name = pg.create_template()
+    yield name
+    pg.drop(name)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import asyncio
+
+    from batchyard.store.migrate import upgrade
+    from batchyard.store.url import parse_database_url
+
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    asyncio.run(upgrade(parse_database_url(f"sqlite:///{path}")))
+    return path
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> Iterator[str]:
+    """A freshly migrated, empty database of each backend, dropped after the test."""
+    if request.param == "sqlite":
+        path = tmp_path / "batchyard.db"
+        path.write_bytes(sqlite_template.read_bytes())
+        yield f"sqlite:///{path}"
+        return
+    template = request.getfixturevalue("pg_template")
+    name = pg.clone(template)
+    try:
+        yield pg.database_url(name)
+    finally:
+        pg.drop(name)
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    opened = await open_store(database_url)
+    try:
+        yield opened
+    finally:
+        await opened.close()

@@ -1,0 +1,179 @@
+"""Enqueue, claim order, leases, fencing, retries: the engine's rules on every store."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from batchyard.domain.errors import NotFound, StaleLease
+from batchyard.domain.models import Completion, NewJob, QueueSpec
+from batchyard.domain.states import JobState
+from batchyard.store.base import Store
+
+
+@pytest.fixture
+async def queue(store: Store) -> str:
+    await store.create_queue(QueueSpec(name="q", max_attempts=2))
+    return "q"
+
+
+async def test_claim_order_is_priority_then_age(store: Store, queue: str) -> None:
+    enqueued = await store.enqueue(
+        queue, [NewJob(payload=i, priority=7 if i % 2 else 4) for i in range(10)]
+    )
+    ids = [e.job.id for e in enqueued]
+    claimed = await store.claim(queue, "w", 10, None)
+    expected = [ids[i] for i in (1, 3, 5, 7, 9, 0, 2, 4, 6, 8)]
+    assert [j.id for j in claimed] == expected
+    assert all(j.state is JobState.ACTIVE and j.attempts == 1 for j in claimed)
+    assert await store.claim(queue, "w", 10, None) == []
+
+
+async def test_claim_fills_the_lease(store: Store, queue: str) -> None:
+    await store.enqueue(queue, [NewJob(payload={"a": [1, "x"]})])
+    (job,) = await store.claim(queue, "worker-1", 5, 30)
+    assert job.payload == {"a": [1, "x"]}
+    assert job.lease is not None
+    assert job.lease.owner == "worker-1"
+    assert job.lease.token == 1
+    assert len(job.lease.lease_id) == 36
+    assert job.lease.expires_at is not None
+    assert 29 < (job.lease.expires_at - job.lease.claimed_at).total_seconds() <= 30.01
+    assert (await store.find_by_lease(job.lease.lease_id)).id == job.id
+
+
+async def test_unique_key_makes_enqueue_idempotent(store: Store, queue: str) -> None:
+    first = await store.enqueue(queue, [NewJob(payload=1, unique_key="k")])
+    again = await store.enqueue(queue, [NewJob(payload=2, unique_key="k"), NewJob(payload=3)])
+    assert first[0].created and not again[0].created and again[1].created
+    assert again[0].job.id == first[0].job.id
+    assert again[0].job.payload == 1
+
+
+async def test_delayed_jobs_wait_for_their_time(store: Store, queue: str) -> None:
+    await store.enqueue(queue, [NewJob(payload="later", delay=0.4), NewJob(payload="now")])
+    assert [j.payload for j in await store.claim(queue, "w", 5, None)] == ["now"]
+    await asyncio.sleep(0.5)
+    assert [j.payload for j in await store.claim(queue, "w", 5, None)] == ["later"]
+
+
+async def test_expired_lease_is_claimable_again_and_fences_the_old_holder(
+    store: Store, queue: str
+) -> None:
+    await store.enqueue(queue, [NewJob(payload=1)])
+    (old,) = await store.claim(queue, "slow", 1, 0.2)
+    assert await store.claim(queue, "other", 1, 0.2) == []
+    await asyncio.sleep(0.3)
+    (new,) = await store.claim(queue, "fast", 1, 30)
+    assert new.id == old.id
+    assert old.lease and new.lease and new.lease.token == old.lease.token + 1
+    assert new.attempts == 2
+    for refused in (
+        store.complete([Completion(job_id=old.id, token=old.lease.token)]),
+        store.heartbeat(old.id, old.lease.token, 30),
+        store.fail(old.id, old.lease.token, "boom", 1.0),
+        store.release(old.id, old.lease.token),
+    ):
+        with pytest.raises(StaleLease):
+            await refused
+    with pytest.raises(NotFound):
+        await store.find_by_lease(old.lease.lease_id)
+    done = await store.complete([Completion(job_id=new.id, token=new.lease.token, result="ok")])
+    assert done[0].state is JobState.COMPLETED and done[0].result == "ok"
+
+
+async def test_heartbeat_extends_the_lease(store: Store, queue: str) -> None:
+    await store.enqueue(queue, [NewJob()])
+    (job,) = await store.claim(queue, "w", 1, 0.3)
+    assert job.lease
+    await asyncio.sleep(0.2)
+    beat = await store.heartbeat(job.id, job.lease.token, 0.5)
+    await asyncio.sleep(0.2)
+    assert await store.claim(queue, "thief", 1, None) == []
+    assert beat.lease and job.lease.expires_at and beat.lease.expires_at
+    assert beat.lease.expires_at > job.lease.expires_at
+
+
+async def test_expired_lease_on_last_attempt_is_swept_dead(store: Store, queue: str) -> None:
+    await store.enqueue(queue, [NewJob()])
+    for _ in range(2):
+        await store.claim(queue, "w", 1, 0.1)
+        await asyncio.sleep(0.15)
+    assert await store.claim(queue, "w", 1, 0.1) == []
+    assert await store.sweep() == 1
+    (job,) = await store.list_jobs(queue)
+    assert job.state is JobState.DEAD
+    assert job.error
+
+
+async def test_fail_retries_then_dies(store: Store, queue: str) -> None:
+    (enq,) = await store.enqueue(queue, [NewJob()])
+    (job,) = await store.claim(queue, "w", 1, None)
+    assert job.lease
+    retried = await store.fail(job.id, job.lease.token, "boom", 0.3)
+    assert retried.state is JobState.AVAILABLE and retried.error == "boom"
+    assert retried.lease is None and retried.run_at is not None
+    assert await store.claim(queue, "w", 1, None) == []
+    await asyncio.sleep(0.35)
+    (again,) = await store.claim(queue, "w", 1, None)
+    assert again.attempts == 2 and again.lease
+    dead = await store.fail(again.id, again.lease.token, "boom twice", None)
+    assert dead.state is JobState.DEAD and dead.finished_at is not None
+    assert (await store.get_job(enq.job.id)).state is JobState.DEAD
+
+
+async def test_release_gives_the_job_back_without_counting(store: Store, queue: str) -> None:
+    await store.enqueue(queue, [NewJob()])
+    (job,) = await store.claim(queue, "w", 1, None)
+    assert job.lease
+    released = await store.release(job.id, job.lease.token)
+    assert released.state is JobState.AVAILABLE and released.attempts == 0
+    (again,) = await store.claim(queue, "w2", 1, None)
+    assert again.attempts == 1 and again.lease and again.lease.token == 2
+
+
+async def test_cancel(store: Store, queue: str) -> None:
+    (enq,) = await store.enqueue(queue, [NewJob()])
+    cancelled = await store.cancel(enq.job.id)
+    assert cancelled.state is JobState.CANCELLED
+    assert (await store.cancel(enq.job.id)).state is JobState.CANCELLED
+    assert await store.claim(queue, "w", 1, None) == []
+    with pytest.raises(NotFound):
+        await store.cancel(424242)
+
+
+async def test_bulk_complete_is_all_or_nothing(store: Store, queue: str) -> None:
+    await store.enqueue(queue, [NewJob(payload=i) for i in range(3)])
+    jobs = await store.claim(queue, "w", 3, None)
+    items = [Completion(job_id=j.id, token=j.lease.token if j.lease else 0) for j in jobs]
+    bad = [*items[:2], Completion(job_id=jobs[2].id, token=99)]
+    with pytest.raises(StaleLease):
+        await store.complete(bad)
+    assert all(j.state is JobState.ACTIVE for j in await store.list_jobs(queue))
+    done = await store.complete(items)
+    assert [j.state for j in done] == [JobState.COMPLETED] * 3
+    listed = await store.list_jobs(queue, state=JobState.COMPLETED, limit=2)
+    assert [j.id for j in listed] == [j.id for j in jobs[:2]]
+
+
+async def test_claim_one_given_job(store: Store, queue: str) -> None:
+    a, b = await store.enqueue(queue, [NewJob(payload="a"), NewJob(payload="b")])
+    job = await store.claim_job(b.job.id, "w", None)
+    assert job is not None and job.payload == "b"
+    assert await store.claim_job(b.job.id, "w", None) is None
+    assert await store.claim_job(999999, "w", None) is None
+
+
+async def test_cyclic_queue_hands_out_least_recently_completed(store: Store) -> None:
+    await store.create_queue(QueueSpec(name="keys", cyclic=True, max_attempts=None))
+    await store.enqueue("keys", [NewJob(payload=k) for k in range(3)])
+    order = []
+    for _ in range(7):
+        (job,) = await store.claim("keys", "m", 1, None)
+        order.append(job.payload)
+        assert job.lease
+        (done,) = await store.complete([Completion(job_id=job.id, token=job.lease.token)])
+        assert done.state is JobState.AVAILABLE and done.finished_at is not None
+        assert done.lease is None
+    assert order == [0, 1, 2, 0, 1, 2, 0]
