@@ -10,7 +10,7 @@ import msgspec
 import typer
 from rich.console import Console
 
-from batchyard.client import DEFAULT_URL, BatchyardError, Client, TransportError
+from batchyard.client import BatchyardError, Client, TransportError
 
 UrlOption = Annotated[
     str,
@@ -52,7 +52,8 @@ def api_errors() -> Iterator[None]:
     try:
         yield
     except TransportError as exc:
-        fail(f"{exc.detail} (is the server running? set --url or BATCHYARD_URL)")
+        hint = " (is the server running? see --url / BATCHYARD_URL)"
+        fail(exc.detail + (hint if exc.detail.startswith("cannot connect") else ""))
     except BatchyardError as exc:
         fail(f"{exc.title}: {exc.detail}")
 

@@ -11,12 +11,14 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from batchyard.cli import _common
 from batchyard.cli._common import JsonOption, SecretOption, UrlOption
-from batchyard.client import Job, NewJob, QueueInfo
+from batchyard.client import DEFAULT_URL, Client, Job, NewJob, QueueInfo
 
 PAYLOAD_PREVIEW = 60
+STATES = ("available", "active", "completed", "dead", "cancelled")
 
 
 def default_worker() -> str:
@@ -44,12 +46,12 @@ def _jobs_table(jobs: Sequence[Job]) -> Table:
         token = str(job.lease.token) if job.lease else ""
         table.add_row(
             str(job.id),
-            job.queue,
+            Text(job.queue),
             str(job.state),
             str(job.priority),
             str(job.attempts),
             token,
-            _preview(job.payload),
+            Text(_preview(job.payload)),
         )
     return table
 
@@ -62,13 +64,14 @@ def _print_jobs(jobs: Sequence[Job], as_json: bool) -> None:
 
 
 def _queues_table(infos: Sequence[QueueInfo]) -> Table:
-    states = ("available", "active", "completed", "dead", "cancelled")
-    table = Table("queue", *states, "lease s", "max attempts")
+    table = Table("queue")
+    for header in (*STATES, "lease", "attempts"):
+        table.add_column(header, justify="right", no_wrap=True, min_width=len(header))
     for info in infos:
-        counts = [str(getattr(info.counts, state)) for state in states]
+        counts = [str(getattr(info.counts, state)) for state in STATES]
         lease = "" if info.lease_seconds is None else f"{info.lease_seconds:g}"
         attempts = "∞" if info.max_attempts is None else str(info.max_attempts)
-        table.add_row(info.name, *counts, lease, attempts)
+        table.add_row(Text(info.name), *counts, lease, attempts)
     return table
 
 
@@ -88,10 +91,31 @@ def _read_payloads(file: Path) -> list[Any]:
     return payloads
 
 
+def _single_job(payload: str | None, options: dict[str, Any]) -> NewJob:
+    value = None if payload is None else _common.parse_json(payload)
+    return NewJob(payload=value, **options)
+
+
+def _submit(client: Client, queue: str, jobs: list[NewJob], many: bool) -> list[Job]:
+    if not many:
+        job = jobs[0]
+        return [
+            client.enqueue(
+                queue,
+                job.payload,
+                priority=job.priority,
+                unique_key=job.unique_key,
+                delay=job.delay,
+                max_attempts=job.max_attempts,
+            )
+        ]
+    return client.enqueue_many(queue, jobs)
+
+
 def enqueue(
     queue: Annotated[str, typer.Argument(help="Queue to add the job to.")],
     payload: Annotated[
-        str | None, typer.Argument(metavar="[PAYLOAD_JSON]", help="The job's payload, as JSON.")
+        str | None, typer.Argument(metavar="PAYLOAD_JSON", help="The job's payload, as JSON.")
     ] = None,
     priority: Annotated[int, typer.Option(help="Higher is claimed first.")] = 0,
     unique_key: Annotated[
@@ -105,28 +129,71 @@ def enqueue(
         Path | None,
         typer.Option("--file", help="JSON lines file, one payload per line ('-' = stdin)."),
     ] = None,
-    url: UrlOption = _common.DEFAULT_URL,
+    url: UrlOption = DEFAULT_URL,
     secret: SecretOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Add a job (or, with --file, many jobs) to a queue."""
-    if file is not None and (payload is not None or unique_key is not None):
-        _common.fail("--file cannot be combined with PAYLOAD_JSON or --unique-key", code=2)
+    options: dict[str, Any] = {"priority": priority, "delay": delay, "max_attempts": max_attempts}
     if file is None:
-        value = None if payload is None else _common.parse_json(payload)
-        jobs = [NewJob(payload=value, priority=priority, unique_key=unique_key, delay=delay,
-                       max_attempts=max_attempts)]
+        jobs = [_single_job(payload, {**options, "unique_key": unique_key})]
+    elif payload is not None or unique_key is not None:
+        _common.fail("--file cannot be combined with PAYLOAD_JSON or --unique-key", code=2)
     else:
-        jobs = [
-            NewJob(payload=value, priority=priority, delay=delay, max_attempts=max_attempts)
-            for value in _read_payloads(file)
-        ]
+        jobs = [NewJob(payload=value, **options) for value in _read_payloads(file)]
+    if not jobs:
+        typer.echo(f"no payloads in {file}; nothing enqueued", err=True)
+        return
     with _common.api_errors(), _common.open_client(url, secret) as client:
-        if file is None:
-            job = jobs[0]
-            created = [client.enqueue(queue, job.payload, priority=priority,
-                                      unique_key=unique_key, delay=delay,
-                                      max_attempts=max_attempts)]
-        else:
-            created = client.enqueue_many(queue, jobs) if jobs else []
+        created = _submit(client, queue, jobs, many=file is not None)
     _print_jobs(created, as_json)
+
+
+# -- claim ----------------------------------------------------------------------------
+
+
+def claim(
+    queue: Annotated[str, typer.Argument(help="Queue to claim jobs from.")],
+    worker: Annotated[
+        str | None,
+        typer.Option(help="Worker name (default: hostname-pid).", show_default=False),
+    ] = None,
+    n: Annotated[
+        int, typer.Option("-n", "--count", min=1, max=1000, help="Most jobs to claim.")
+    ] = 1,
+    wait: Annotated[
+        float, typer.Option(min=0, max=30, help="Seconds to wait for a job (long poll).")
+    ] = 0.0,
+    lease: Annotated[
+        float | None, typer.Option(help="Lease length in seconds.", show_default=False)
+    ] = None,
+    url: UrlOption = DEFAULT_URL,
+    secret: SecretOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Claim up to N jobs and print them with their lease tokens."""
+    with _common.api_errors(), _common.open_client(url, secret) as client:
+        jobs = client.claim(queue, worker or default_worker(), n=n, wait=wait, lease_seconds=lease)
+    if jobs:
+        _print_jobs(jobs, as_json)
+    elif not as_json:
+        typer.echo(f"no jobs available in {queue!r}")
+
+
+# -- queues ---------------------------------------------------------------------------
+
+
+def queues(
+    url: UrlOption = DEFAULT_URL,
+    secret: SecretOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List the queues with how many jobs each holds per state."""
+    with _common.api_errors(), _common.open_client(url, secret) as client:
+        infos = client.list_queues()
+    if as_json:
+        typer.echo(_common.to_json(infos))
+    elif infos:
+        _common.console().print(_queues_table(infos))
+    else:
+        typer.echo("no queues")

@@ -157,7 +157,7 @@ def error_from_response(response: ApiResponse) -> BatchyardError:
     elif status == 409:
         error = _conflict(problem, response)
     elif status in (400, 422):
-        error = InvalidInput(problem.detail)
+        error = InvalidInput(problem.detail, field=problem.field)
     elif status == 503:
         error = StoreUnavailable(problem.detail)
     else:

@@ -47,6 +47,7 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True):
     title: str = ""
     status: int | None = None
     detail: str = ""
+    field: str | None = None  # the offending input field, on 422
 
 
 class Health(msgspec.Struct, frozen=True, kw_only=True):

@@ -8,7 +8,7 @@ forget). Methods raise :mod:`batchyard.domain.errors`, never a driver's exceptio
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from batchyard.domain.models import (
@@ -38,6 +38,13 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def listen(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(queue)`` whenever another process makes work available in ``queue``.
+
+        Lets long-polling claimers on several replicas wake at once instead of at their next poll.
+        """
 
     @abc.abstractmethod
     async def ping(self) -> None:
@@ -88,7 +95,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def heartbeat(self, job_id: int, token: int, lease_seconds: float | None) -> Job:
-        """Extend a lease; :class:`StaleLease` when ``token`` is not the current one."""
+        """Renew a lease for ``lease_seconds`` (None: as long as it was granted).
+
+        :class:`StaleLease` when ``token`` is not the current one.
+        """
 
     @abc.abstractmethod
     async def complete(self, items: Sequence[Completion]) -> list[Job]:

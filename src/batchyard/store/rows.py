@@ -10,7 +10,6 @@ from batchyard.domain.models import Batch, BatchCounts, Job, Lease, Queue
 from batchyard.domain.states import BatchState, JobState
 
 
-
 class Row(Protocol):
     """What both drivers' rows offer: lookup by column name."""
 

@@ -135,6 +135,14 @@ class SqliteStore(Store):
             self._conn = None
         self._executor.shutdown(wait=True)
 
+    async def listen(self, callback: Callable[[str], None]) -> None:
+        """Nothing to subscribe to: SQLite has no notifications across processes.
+
+        One server owns a SQLite file; its own enqueues wake its claimers directly, and
+        long-polls re-check every second for work written by any other process.
+        """
+        del callback
+
     async def ping(self) -> None:
         try:
             await self._run(lambda: self.conn.execute("SELECT 1").fetchone())
@@ -245,7 +253,7 @@ class SqliteStore(Store):
             if not ids:
                 return []
             params = {"ids": _encode(ids).decode(), "owner": owner, "now": now}
-            params.update(expires_at=expires_at, lease_run_at=lease_run_at)
+            params.update(expires_at=expires_at, lease_run_at=lease_run_at, lease_seconds=lease)
             leased = {r["id"]: _job(r) for r in conn.execute(self._sql["lease_jobs"], params)}
         return [leased[i] for i in ids]
 
@@ -258,7 +266,7 @@ class SqliteStore(Store):
         now = time.time()
         expires_at, lease_run_at = _lease_times(now, lease)
         params = {"id": job_id, "owner": owner, "now": now}
-        params.update(expires_at=expires_at, lease_run_at=lease_run_at)
+        params.update(expires_at=expires_at, lease_run_at=lease_run_at, lease_seconds=lease)
         with self._write():
             row = self._one("claim_job", params)
         return None if row is None else _job(row)
@@ -276,9 +284,7 @@ class SqliteStore(Store):
         return _job(row)
 
     def _heartbeat(self, job_id: int, token: int, lease: float | None) -> Job:
-        now = time.time()
-        expires_at, lease_run_at = _lease_times(now, lease)
-        params = {"now": now, "expires_at": expires_at, "lease_run_at": lease_run_at}
+        params = {"lease_seconds": lease, "far_future": FAR_FUTURE}
         with self._write():
             return self._leased_update("heartbeat", job_id, token, params)
 

@@ -57,6 +57,7 @@ UPDATE jobs SET
         substr(hex(randomblob(2)), 2), hex(randomblob(6)))),
     claimed_at = :now,
     lease_expires_at = :expires_at,
+    lease_seconds = :lease_seconds,
     run_at = :lease_run_at,
     updated_at = :now
  WHERE id IN (SELECT value FROM json_each(:ids))
@@ -73,6 +74,7 @@ UPDATE jobs SET
         substr(hex(randomblob(2)), 2), hex(randomblob(6)))),
     claimed_at = :now,
     lease_expires_at = :expires_at,
+    lease_seconds = :lease_seconds,
     run_at = :lease_run_at,
     updated_at = :now
  WHERE id = :id AND state IN ('available', 'active') AND run_at <= :now
@@ -80,7 +82,12 @@ UPDATE jobs SET
 RETURNING *;
 
 -- name: heartbeat
-UPDATE jobs SET lease_expires_at = :expires_at, run_at = :lease_run_at, updated_at = :now
+-- a heartbeat without a length renews the lease for as long as it was granted
+UPDATE jobs SET
+    lease_seconds = coalesce(:lease_seconds, lease_seconds),
+    lease_expires_at = :now + coalesce(:lease_seconds, lease_seconds),
+    run_at = coalesce(:now + coalesce(:lease_seconds, lease_seconds), :far_future),
+    updated_at = :now
  WHERE id = :id AND state = 'active' AND lease_token = :token
 RETURNING *;
 

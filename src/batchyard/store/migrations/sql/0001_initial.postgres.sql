@@ -40,6 +40,7 @@ CREATE TABLE jobs (
     lease_token bigint NOT NULL DEFAULT 0,
     lease_id text,
     lease_expires_at timestamptz,
+    lease_seconds double precision,
     claimed_at timestamptz,
     result jsonb,
     error text,

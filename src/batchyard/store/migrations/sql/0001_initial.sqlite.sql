@@ -40,6 +40,7 @@ CREATE TABLE jobs (
     lease_token INTEGER NOT NULL DEFAULT 0,
     lease_id TEXT,
     lease_expires_at REAL,
+    lease_seconds REAL,
     claimed_at REAL,
     result TEXT,
     error TEXT,

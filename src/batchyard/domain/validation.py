@@ -1,0 +1,60 @@
+"""Checks on what callers hand in, before anything touches the database."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from batchyard.domain.errors import InvalidInput
+from batchyard.domain.models import NewJob, QueueSpec
+
+MAX_CLAIM = 1000
+MAX_ENQUEUE = 10_000
+MAX_NAME = 200
+QUEUE_NAME = re.compile(r"^[^\s/][^/]*$")
+INT32 = 2**31 - 1
+
+
+def check_name(value: str, field: str) -> None:
+    if not value or not value.strip():
+        raise InvalidInput(f"{field} must not be empty", field=field)
+    if len(value) > MAX_NAME:
+        raise InvalidInput(f"{field} must be at most {MAX_NAME} characters", field=field)
+
+
+def check_queue_spec(spec: QueueSpec) -> None:
+    check_name(spec.name, "name")
+    if not QUEUE_NAME.match(spec.name):
+        raise InvalidInput("name must not contain '/' or start with a space", field="name")
+    if spec.lease_seconds is not None and spec.lease_seconds <= 0:
+        raise InvalidInput("lease_seconds must be positive", field="lease_seconds")
+    if spec.max_attempts is not None and not 1 <= spec.max_attempts <= INT32:
+        raise InvalidInput("max_attempts must be at least 1", field="max_attempts")
+    if spec.backoff_base < 0 or spec.backoff_max < 0:
+        raise InvalidInput("backoff must not be negative", field="backoff_base")
+
+
+def check_new_jobs(jobs: Sequence[NewJob]) -> None:
+    if len(jobs) > MAX_ENQUEUE:
+        raise InvalidInput(f"at most {MAX_ENQUEUE} jobs per request", field="jobs")
+    for job in jobs:
+        if not -INT32 <= job.priority <= INT32:
+            raise InvalidInput("priority must fit in 32 bits", field="priority")
+        if job.delay < 0:
+            raise InvalidInput("delay must not be negative", field="delay")
+        if job.max_attempts is not None and not 1 <= job.max_attempts <= INT32:
+            raise InvalidInput("max_attempts must be at least 1", field="max_attempts")
+        if job.unique_key is not None:
+            check_name(job.unique_key, "unique_key")
+
+
+def check_claim(
+    owner: str, limit: int, wait: float, lease_seconds: float | None, max_wait: float
+) -> None:
+    check_name(owner, "worker")
+    if not 1 <= limit <= MAX_CLAIM:
+        raise InvalidInput(f"n must be between 1 and {MAX_CLAIM}", field="n")
+    if not 0 <= wait <= max_wait:
+        raise InvalidInput(f"wait must be between 0 and {max_wait:g} seconds", field="wait")
+    if lease_seconds is not None and lease_seconds <= 0:
+        raise InvalidInput("lease_seconds must be positive", field="lease_seconds")

@@ -1,0 +1,1 @@
+"""The HTTP faces: one router per protocol, thin translations onto the engine."""

@@ -1,0 +1,98 @@
+"""Request and response bodies of the native queue API."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+
+from batchyard.domain.models import Batch, Job, NewJob, Queue
+
+Seconds = Annotated[float, msgspec.Meta(ge=0)]
+PositiveSeconds = Annotated[float, msgspec.Meta(gt=0)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class JobIn(msgspec.Struct, forbid_unknown_fields=True):
+    payload: Any = None
+    priority: int = 0
+    unique_key: Name | None = None
+    delay: Seconds = 0.0
+    max_attempts: Annotated[int, msgspec.Meta(ge=1)] | None = None
+
+    def to_new_job(self, unique_key: str | None = None) -> NewJob:
+        return NewJob(
+            payload=self.payload,
+            priority=self.priority,
+            unique_key=self.unique_key or unique_key,
+            delay=self.delay,
+            max_attempts=self.max_attempts,
+        )
+
+
+class JobsIn(msgspec.Struct, forbid_unknown_fields=True):
+    jobs: list[JobIn]
+
+
+class QueueIn(msgspec.Struct, forbid_unknown_fields=True):
+    name: Name
+    lease_seconds: PositiveSeconds | None = None
+    max_attempts: Annotated[int, msgspec.Meta(ge=1)] | None = 5
+    backoff_base: Seconds = 1.0
+    backoff_max: Seconds = 3600.0
+
+
+class ClaimIn(msgspec.Struct, forbid_unknown_fields=True):
+    worker: Name
+    n: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1
+    wait: Annotated[float, msgspec.Meta(ge=0, le=30)] = 0.0
+    lease_seconds: PositiveSeconds | None = None
+
+
+class HeartbeatIn(msgspec.Struct, forbid_unknown_fields=True):
+    token: int
+    lease_seconds: PositiveSeconds | None = None
+
+
+class CompleteIn(msgspec.Struct, forbid_unknown_fields=True):
+    token: int
+    result: Any = None
+
+
+class CompletionIn(msgspec.Struct, forbid_unknown_fields=True):
+    id: int
+    token: int
+    result: Any = None
+
+
+class CompleteManyIn(msgspec.Struct, forbid_unknown_fields=True):
+    jobs: list[CompletionIn]
+
+
+class FailIn(msgspec.Struct, forbid_unknown_fields=True):
+    token: int
+    error: str = ""
+    retry: bool = True
+
+
+class ReleaseIn(msgspec.Struct, forbid_unknown_fields=True):
+    token: int
+    delay: Seconds = 0.0
+
+
+class BatchIn(msgspec.Struct, forbid_unknown_fields=True):
+    jobs: list[JobIn]
+    meta: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class QueueOut(Queue, frozen=True, kw_only=True):
+    counts: dict[str, int]
+
+
+class JobsOut(msgspec.Struct):
+    jobs: list[Job]
+
+
+class BatchOut(msgspec.Struct):
+    batch: Batch
+    jobs: list[Job]

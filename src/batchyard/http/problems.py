@@ -1,0 +1,106 @@
+"""Errors as ``application/problem+json``: one table maps domain errors to status codes."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from batchyard.domain.errors import (
+    BatchyardError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    NothingToClaim,
+    StoreUnavailable,
+)
+
+log = logging.getLogger("batchyard.http")
+
+PROBLEM_JSON = "application/problem+json"
+STATUS_OF: list[tuple[type[BatchyardError], int]] = [
+    (InvalidInput, 422),
+    (NotFound, 404),
+    (Conflict, 409),
+    (StoreUnavailable, 503),
+]
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> Response[dict[str, Any]]:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    headers = {}
+    if "retry_after" in extra:
+        headers["Retry-After"] = str(extra["retry_after"])
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def status_of(exc: BatchyardError) -> int:
+    for kind, status in STATUS_OF:
+        if isinstance(exc, kind):
+            return status
+    return 500
+
+
+def on_domain_error(request: Request[Any, Any, Any], exc: BatchyardError) -> Response[Any]:
+    status = status_of(exc)
+    extra: dict[str, Any] = {}
+    if isinstance(exc, InvalidInput) and exc.field:
+        extra["field"] = exc.field
+    if isinstance(exc, NothingToClaim):
+        extra["retry_after"] = exc.retry_after
+    if status >= 500:
+        log.error("%s %s: %s", request.method, request.url.path, exc.detail)
+    return problem(status, exc.title, exc.detail, **extra)
+
+
+_FIELD_IN_MESSAGE = re.compile(r"field `([^`]+)`|at `\$\.([^`]+)`")
+
+
+def on_validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    problems = [
+        p for p in (exc.extra if isinstance(exc.extra, list) else []) if isinstance(p, dict)
+    ]
+    described = [_describe(p) for p in problems]
+    detail = "; ".join(f"{field}: {message}" if field else message for field, message in described)
+    fields = [field for field, _ in described if field]
+    return problem(
+        422, "Invalid input", detail or str(exc.detail), field=fields[0] if fields else None
+    )
+
+
+def _describe(item: dict[str, Any]) -> tuple[str | None, str]:
+    """(field, message) of one validation problem; the body's own field, not Litestar's 'data'."""
+    message = str(item.get("message", "invalid"))
+    match = _FIELD_IN_MESSAGE.search(message)
+    if match:
+        return match.group(1) or match.group(2), message
+    key = item.get("key")
+    return (str(key) if key and key != "data" else None), message
+
+
+def on_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    titles = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}
+    status = exc.status_code
+    title = titles.get(status, "Bad request" if status < 500 else "Server error")
+    detail = str(exc.detail)
+    if status == 400:  # malformed JSON and the like: the body is unusable as given
+        status, title = 422, "Invalid input"
+    return problem(status, title, detail)
+
+
+def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem(500, "Server error", "an unexpected error occurred; it has been logged")
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    BatchyardError: on_domain_error,
+    ValidationException: on_validation_error,
+    HTTPException: on_http_error,
+    Exception: on_unexpected,
+}
+
+__all__ = ["EXCEPTION_HANDLERS", "MediaType", "problem"]

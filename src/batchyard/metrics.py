@@ -1,0 +1,38 @@
+"""Prometheus metrics: one registry per process, defined here once."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+
+disable_created_metrics()
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+JOBS_ENQUEUED = Counter(
+    "batchyard_jobs_enqueued", "Jobs created by enqueue", ["queue"], registry=REGISTRY
+)
+JOBS_CLAIMED = Counter(
+    "batchyard_jobs_claimed", "Jobs handed out under a lease", ["queue"], registry=REGISTRY
+)
+JOBS_FINISHED = Counter(
+    "batchyard_jobs_finished",
+    "Attempts that ended, by outcome (completed, retried, dead)",
+    ["queue", "outcome"],
+    registry=REGISTRY,
+)
+QUEUE_JOBS = Gauge(
+    "batchyard_queue_jobs", "Jobs per queue and state", ["queue", "state"], registry=REGISTRY
+)
+HTTP_REQUESTS = Counter(
+    "batchyard_http_requests",
+    "HTTP requests by method and status",
+    ["method", "status"],
+    registry=REGISTRY,
+)
+HTTP_SECONDS = Histogram(
+    "batchyard_http_request_seconds",
+    "HTTP request duration",
+    ["method"],
+    registry=REGISTRY,
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)

@@ -1,0 +1,204 @@
+"""The engine's use-cases. Every face (HTTP router, CLI) calls these, never the store."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from batchyard import metrics
+from batchyard.domain.backoff import attempts_left, retry_delay
+from batchyard.domain.errors import InvalidInput, NotFound
+from batchyard.domain.models import (
+    Batch,
+    Completion,
+    Enqueued,
+    Job,
+    NewJob,
+    Queue,
+    QueueSpec,
+    QueueStats,
+)
+from batchyard.domain.states import JobState
+from batchyard.domain.validation import check_claim, check_new_jobs, check_queue_spec
+from batchyard.service.wakeups import Wakeups
+from batchyard.store.base import Store
+
+log = logging.getLogger("batchyard.engine")
+
+POLL_INTERVAL = 1.0  # long-polls re-check at least this often (delayed jobs, other processes)
+QUEUE_CACHE_SECONDS = 5.0
+
+
+class Engine:
+    def __init__(self, store: Store, max_wait: float = 30.0) -> None:
+        self.store = store
+        self.max_wait = max_wait
+        self.wakeups = Wakeups()
+        self._queues: dict[str, tuple[float, Queue]] = {}
+
+    # -- queues -----------------------------------------------------------------------------
+    async def create_queue(self, spec: QueueSpec) -> Queue:
+        check_queue_spec(spec)
+        return self._remember(await self.store.create_queue(spec))
+
+    async def ensure_queue(self, spec: QueueSpec) -> Queue:
+        cached = self._cached(spec.name)
+        if cached is not None:
+            return cached
+        check_queue_spec(spec)
+        return self._remember(await self.store.ensure_queue(spec))
+
+    async def get_queue(self, name: str) -> Queue:
+        return self._cached(name) or self._remember(await self.store.get_queue(name))
+
+    async def list_queues(self, kind: str | None = None) -> list[Queue]:
+        return await self.store.list_queues(kind)
+
+    async def delete_queue(self, name: str, force: bool = False) -> Queue:
+        self._queues.pop(name, None)
+        return await self.store.delete_queue(name, force)
+
+    async def queue_stats(self, name: str) -> QueueStats:
+        return await self.store.queue_stats(name)
+
+    def _cached(self, name: str) -> Queue | None:
+        entry = self._queues.get(name)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def _remember(self, queue: Queue) -> Queue:
+        self._queues[queue.name] = (time.monotonic() + QUEUE_CACHE_SECONDS, queue)
+        return queue
+
+    # -- enqueue ----------------------------------------------------------------------------
+    async def enqueue(
+        self, queue: str, jobs: Sequence[NewJob], batch_id: int | None = None
+    ) -> list[Enqueued]:
+        check_new_jobs(jobs)
+        enqueued = await self.store.enqueue(queue, jobs, batch_id)
+        metrics.JOBS_ENQUEUED.labels(queue).inc(sum(1 for e in enqueued if e.created))
+        self.wakeups.notify(queue)
+        return enqueued
+
+    async def create_batch(
+        self, queue: str, jobs: Sequence[NewJob], meta: dict[str, Any] | None = None
+    ) -> tuple[Batch, list[Job]]:
+        check_new_jobs(jobs)
+        batch, created = await self.store.create_batch(queue, jobs, meta)
+        metrics.JOBS_ENQUEUED.labels(queue).inc(len(created))
+        self.wakeups.notify(queue)
+        return batch, created
+
+    # -- claim ------------------------------------------------------------------------------
+    async def claim(
+        self,
+        queue: str,
+        owner: str,
+        limit: int = 1,
+        wait: float = 0.0,
+        lease_seconds: float | None = None,
+    ) -> list[Job]:
+        """Lease up to ``limit`` jobs, waiting up to ``wait`` s for the first to arrive."""
+        check_claim(owner, limit, wait, lease_seconds, self.max_wait)
+        if lease_seconds is None:
+            lease_seconds = (await self.get_queue(queue)).lease_seconds
+        deadline = time.monotonic() + wait
+        while True:
+            jobs = await self.store.claim(queue, owner, limit, lease_seconds)
+            remaining = deadline - time.monotonic()
+            if jobs or remaining <= 0 or self.wakeups.closing:
+                metrics.JOBS_CLAIMED.labels(queue).inc(len(jobs))
+                return jobs
+            await self.wakeups.wait(queue, min(remaining, POLL_INTERVAL))
+
+    async def claim_job(self, job_id: int, owner: str, lease_seconds: float | None) -> Job | None:
+        return await self.store.claim_job(job_id, owner, lease_seconds)
+
+    # -- leased work ------------------------------------------------------------------------
+    async def heartbeat(self, job_id: int, token: int, lease_seconds: float | None = None) -> Job:
+        if lease_seconds is not None and lease_seconds <= 0:
+            raise InvalidInput("lease_seconds must be positive", field="lease_seconds")
+        return await self.store.heartbeat(job_id, token, lease_seconds)
+
+    async def complete(self, job_id: int, token: int, result: Any = None) -> Job:
+        (job,) = await self.complete_many([Completion(job_id=job_id, token=token, result=result)])
+        return job
+
+    async def complete_many(self, items: Sequence[Completion]) -> list[Job]:
+        if not items:
+            return []
+        jobs = await self.store.complete(items)
+        for job in jobs:
+            metrics.JOBS_FINISHED.labels(job.queue, "completed").inc()
+            if job.state is JobState.AVAILABLE:  # a cyclic queue: the job is back
+                self.wakeups.notify(job.queue)
+        return jobs
+
+    async def fail(self, job_id: int, token: int, error: str, retry: bool = True) -> Job:
+        job = await self.store.get_job(job_id)
+        queue = await self.get_queue(job.queue)
+        delay: float | None = None
+        if retry and attempts_left(job.attempts, job.max_attempts):
+            delay = retry_delay(job.attempts, queue.backoff_base, queue.backoff_max)
+        failed = await self.store.fail(job_id, token, error, delay)
+        outcome = "retried" if failed.state is JobState.AVAILABLE else "dead"
+        metrics.JOBS_FINISHED.labels(failed.queue, outcome).inc()
+        return failed
+
+    async def release(self, job_id: int, token: int, delay: float = 0.0) -> Job:
+        if delay < 0:
+            raise InvalidInput("delay must not be negative", field="delay")
+        job = await self.store.release(job_id, token, delay)
+        self.wakeups.notify(job.queue)
+        return job
+
+    async def cancel(self, job_id: int) -> Job:
+        return await self.store.cancel(job_id)
+
+    # -- reads ------------------------------------------------------------------------------
+    async def get_job(self, job_id: int, queue: str | None = None) -> Job:
+        job = await self.store.get_job(job_id)
+        if queue is not None and job.queue != queue:
+            raise NotFound(f"job {job_id} is not in queue {queue!r}")
+        return job
+
+    async def find_by_lease(self, lease_id: str) -> Job:
+        return await self.store.find_by_lease(lease_id)
+
+    async def list_jobs(
+        self, queue: str, state: JobState | None = None, limit: int = 100, after_id: int = 0
+    ) -> list[Job]:
+        if not 1 <= limit <= 1000:
+            raise InvalidInput("limit must be between 1 and 1000", field="limit")
+        return await self.store.list_jobs(queue, state, limit, after_id)
+
+    async def get_batch(self, batch_id: int, queue: str | None = None) -> Batch:
+        batch = await self.store.get_batch(batch_id)
+        if queue is not None and batch.queue != queue:
+            raise NotFound(f"batch {batch_id} is not in queue {queue!r}")
+        return batch
+
+    async def batch_jobs(self, batch_id: int) -> list[Job]:
+        return await self.store.batch_jobs(batch_id)
+
+    # -- housekeeping -----------------------------------------------------------------------
+    async def run_housekeeping(self, interval: float) -> None:
+        """Sweep dead leases every ``interval`` seconds until cancelled."""
+        while True:
+            try:
+                swept = await self.store.sweep()
+                if swept:
+                    log.info("swept %d job(s) whose last lease expired", swept)
+            except Exception:
+                log.exception("housekeeping sweep failed; trying again later")
+            await asyncio.sleep(interval)
+
+    async def start(self) -> None:
+        await self.store.listen(self.wakeups.notify)
+
+    async def close(self) -> None:
+        self.wakeups.close()
