@@ -158,7 +158,7 @@ async def test_bulk_complete_is_all_or_nothing(store: Store, queue: str) -> None
 
 
 async def test_claim_one_given_job(store: Store, queue: str) -> None:
-    a, b = await store.enqueue(queue, [NewJob(payload="a"), NewJob(payload="b")])
+    _, b = await store.enqueue(queue, [NewJob(payload="a"), NewJob(payload="b")])
     job = await store.claim_job(b.job.id, "w", None)
     assert job is not None and job.payload == "b"
     assert await store.claim_job(b.job.id, "w", None) is None

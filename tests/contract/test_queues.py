@@ -49,3 +49,13 @@ async def test_stats_count_every_state(store: Store) -> None:
     await store.claim("q", "w", 1, None)
     stats = await store.queue_stats("q")
     assert stats.counts == {"available": 2, "active": 1, "completed": 0, "dead": 0, "cancelled": 0}
+
+
+async def test_create_queue_with_its_first_jobs(store: Store) -> None:
+    await store.create_queue(
+        QueueSpec(name="k", cyclic=True), [NewJob(payload=k) for k in range(4)]
+    )
+    assert [j.payload for j in await store.list_jobs("k")] == [0, 1, 2, 3]
+    with pytest.raises(AlreadyExists):
+        await store.create_queue(QueueSpec(name="k"), [NewJob(payload=9)])
+    assert len(await store.list_jobs("k")) == 4

@@ -54,7 +54,9 @@ def _middleware(settings: Settings) -> list[DefineMiddleware]:
     stack = [DefineMiddleware(cast(Any, RequestMetrics))]
     if settings.secret:
         auth = cast(Any, SecretAuth)
-        stack.append(DefineMiddleware(auth, settings.secret, settings.public_reads))
+        stack.append(
+            DefineMiddleware(auth, secret=settings.secret, public_reads=settings.public_reads)
+        )
     return stack
 
 

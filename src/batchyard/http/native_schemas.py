@@ -11,6 +11,8 @@ from batchyard.domain.models import Batch, Job, NewJob, Queue
 Seconds = Annotated[float, msgspec.Meta(ge=0)]
 PositiveSeconds = Annotated[float, msgspec.Meta(gt=0)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+# native queue names never contain '/': faces keep their queues under "<face>/<name>"
+QueueName = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^/\s][^/]*$")]
 
 
 class JobIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -35,7 +37,7 @@ class JobsIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class QueueIn(msgspec.Struct, forbid_unknown_fields=True):
-    name: Name
+    name: QueueName
     lease_seconds: PositiveSeconds | None = None
     max_attempts: Annotated[int, msgspec.Meta(ge=1)] | None = 5
     backoff_base: Seconds = 1.0

@@ -40,9 +40,11 @@ class Engine:
         self._queues: dict[str, tuple[float, Queue]] = {}
 
     # -- queues -----------------------------------------------------------------------------
-    async def create_queue(self, spec: QueueSpec) -> Queue:
+    async def create_queue(self, spec: QueueSpec, jobs: Sequence[NewJob] = ()) -> Queue:
+        """Create a queue, with its first ``jobs`` in the same transaction (a key space)."""
         check_queue_spec(spec)
-        return self._remember(await self.store.create_queue(spec))
+        check_new_jobs(jobs)
+        return self._remember(await self.store.create_queue(spec, jobs))
 
     async def ensure_queue(self, spec: QueueSpec) -> Queue:
         cached = self._cached(spec.name)

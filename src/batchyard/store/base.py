@@ -52,8 +52,11 @@ class Store(abc.ABC):
 
     # -- queues -----------------------------------------------------------------------------
     @abc.abstractmethod
-    async def create_queue(self, spec: QueueSpec) -> Queue:
-        """Create a queue; :class:`AlreadyExists` when the name is taken."""
+    async def create_queue(self, spec: QueueSpec, jobs: Sequence[NewJob] = ()) -> Queue:
+        """Create a queue with its first ``jobs`` in one transaction.
+
+        :class:`AlreadyExists` when the name is taken.
+        """
 
     @abc.abstractmethod
     async def ensure_queue(self, spec: QueueSpec) -> Queue:

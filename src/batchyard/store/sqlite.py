@@ -150,11 +150,14 @@ class SqliteStore(Store):
             raise StoreUnavailable(f"SQLite does not answer: {exc}") from exc
 
     # -- queues -----------------------------------------------------------------------------
-    def _insert_queue(self, spec: QueueSpec) -> Queue | None:
+    def _insert_queue(self, spec: QueueSpec, jobs: Sequence[NewJob] = ()) -> Queue | None:
+        now = time.time()
         params = msgspec.structs.asdict(spec)
-        params.update(meta=_encode(spec.meta).decode(), cyclic=int(spec.cyclic), now=time.time())
+        params.update(meta=_encode(spec.meta).decode(), cyclic=int(spec.cyclic), now=now)
         with self._write():
             row = self._one("insert_queue", params)
+            if row is not None and jobs:
+                self._insert_jobs(spec.name, jobs, None, now)
         return None if row is None else rows.queue_from_row(row, _to_dt, _from_json)
 
     def _get_queue(self, name: str) -> Queue:
@@ -163,8 +166,8 @@ class SqliteStore(Store):
             raise NotFound(f"queue {name!r} does not exist")
         return rows.queue_from_row(row, _to_dt, _from_json)
 
-    async def create_queue(self, spec: QueueSpec) -> Queue:
-        queue = await self._run(self._insert_queue, spec)
+    async def create_queue(self, spec: QueueSpec, jobs: Sequence[NewJob] = ()) -> Queue:
+        queue = await self._run(self._insert_queue, spec, jobs)
         if queue is None:
             raise AlreadyExists(f"queue {spec.name!r} already exists")
         return queue

@@ -1,0 +1,543 @@
+"""PostgreSQL store: an asyncpg pool, one statement per hot path, the database clock for time.
+
+Claims pick rows with ``FOR UPDATE SKIP LOCKED`` so concurrent claimers (in this process or in
+other replicas) never wait on each other nor receive the same job. Batch counts are kept by
+statement-level triggers (see the migration), never here. jsonb values are encoded and decoded
+by a codec registered on every pooled connection. Statements that make work claimable send
+``pg_notify('batchyard_jobs', queue)``; :meth:`PostgresStore.listen` delivers those.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from batchyard.domain.errors import (
+    AlreadyExists,
+    BatchyardError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    StoreUnavailable,
+)
+from batchyard.domain.leases import lease_refusal
+from batchyard.domain.models import (
+    Batch,
+    Completion,
+    Enqueued,
+    Job,
+    NewJob,
+    Queue,
+    QueueSpec,
+    QueueStats,
+)
+from batchyard.domain.states import BatchState, JobState
+from batchyard.store import rows
+from batchyard.store.base import Store
+from batchyard.store.queries import load_queries
+from batchyard.store.rows import Row
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "batchyard_jobs"
+CONNECT_TIMEOUT = 10.0  # seconds to open one connection
+ACQUIRE_TIMEOUT = 30.0  # seconds to wait for a free pooled connection
+CLOSE_TIMEOUT = 10.0  # seconds close() waits for borrowed connections before terminating
+PING_INTERVAL = 30.0  # the listen connection is pinged when this quiet
+PING_TIMEOUT = 5.0
+BACKOFF_MIN = 0.5  # listen reconnect backoff, doubling up to BACKOFF_MAX
+BACKOFF_MAX = 30.0
+
+# insert_queue's parameters, in order
+_QUEUE_FIELDS = (
+    "name",
+    "kind",
+    "lease_seconds",
+    "max_attempts",
+    "backoff_base",
+    "backoff_max",
+    "cyclic",
+    "meta",
+)
+
+_exc = asyncpg.exceptions
+# Everything the driver (or the socket under it) raises; all of it is translated.
+_DRIVER_ERRORS: tuple[type[BaseException], ...] = (
+    _exc.PostgresError,
+    _exc.InterfaceError,
+    _exc.InternalClientError,
+    OSError,
+    TimeoutError,
+)
+# Errors that mean the database cannot be reached (or cannot serve us) right now.
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    _exc.PostgresConnectionError,  # includes ConnectionDoesNotExistError
+    _exc.CannotConnectNowError,
+    _exc.TooManyConnectionsError,
+    _exc.OperatorInterventionError,  # admin shutdown, query cancelled
+    _exc.InsufficientResourcesError,
+    _exc.TransactionRollbackError,  # deadlock or serialization failure: retry
+    _exc.InterfaceError,  # closed pool or connection
+)
+
+
+def _translate(exc: BaseException) -> BatchyardError:
+    """The batchyard error for a driver error (never let the driver's own escape)."""
+    if isinstance(exc, _exc.UniqueViolationError):
+        return AlreadyExists(exc.detail or str(exc))
+    if isinstance(exc, _exc.ForeignKeyViolationError):
+        return NotFound(exc.detail or str(exc))
+    if isinstance(exc, _exc.DataError | _exc._base.DataError):  # server class 22 | bad argument
+        return InvalidInput(str(exc))
+    if isinstance(exc, _UNAVAILABLE):
+        return StoreUnavailable(f"PostgreSQL is unavailable: {type(exc).__name__}: {exc}")
+    log.error("unexpected PostgreSQL error", exc_info=exc)
+    return StoreUnavailable(f"PostgreSQL error: {type(exc).__name__}: {exc}")
+
+
+def _encode_json(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+def _decode_json(value: str) -> Any:
+    return msgspec.json.decode(value)
+
+
+async def _init_connection(conn: Any) -> None:
+    await conn.set_type_codec(
+        "jsonb", encoder=_encode_json, decoder=_decode_json, schema="pg_catalog", format="text"
+    )
+
+
+def _as_dt(value: datetime) -> datetime:
+    return value
+
+
+def _as_is(value: Any) -> Any:
+    return value  # jsonb arrives decoded by the codec
+
+
+def _job(row: Row) -> Job:
+    return rows.job_from_row(row, _as_dt, _as_is)
+
+
+def _queue(row: Row) -> Queue:
+    return rows.queue_from_row(row, _as_dt, _as_is)
+
+
+def _batch(row: Row) -> Batch:
+    return rows.batch_from_row(row, _as_dt, _as_is)
+
+
+def _job_arrays(jobs: Sequence[NewJob]) -> tuple[list[Any], ...]:
+    """Column arrays for ``insert_job``: keys, priorities, payloads, max attempts, delays."""
+    return (
+        [j.unique_key for j in jobs],
+        [j.priority for j in jobs],
+        [j.payload for j in jobs],
+        [j.max_attempts for j in jobs],
+        [float(j.delay) for j in jobs],
+    )
+
+
+def _match_enqueued(
+    jobs: Sequence[NewJob], inserted: list[Row], existing: dict[str, Row]
+) -> list[Enqueued]:
+    """Pair every input with its row, in input order.
+
+    Keyed jobs match by key (of a key repeated in the input, the first is the one created);
+    unkeyed ones match the unkeyed inserted rows in id order, which is input order.
+    """
+    fresh = {r["unique_key"]: r for r in inserted if r["unique_key"] is not None}
+    unkeyed = iter(sorted((r for r in inserted if r["unique_key"] is None), key=lambda r: r["id"]))
+    known = dict(existing)
+    result: list[Enqueued] = []
+    for job in jobs:
+        key = job.unique_key
+        if key is None:
+            result.append(Enqueued(job=_job(next(unkeyed)), created=True))
+        elif key in fresh:
+            known[key] = fresh.pop(key)
+            result.append(Enqueued(job=_job(known[key]), created=True))
+        elif key in known:
+            result.append(Enqueued(job=_job(known[key]), created=False))
+        else:
+            raise Conflict(f"the job with unique key {key!r} vanished meanwhile; retry")
+    return result
+
+
+class _Listener:
+    """A dedicated connection LISTENing on :data:`CHANNEL`; reconnects with backoff if it dies.
+
+    Notifications are hints: those sent while the connection was down are lost, so whoever
+    reacts to them must still poll now and then.
+    """
+
+    def __init__(self, dsn: str, callback: Callable[[str], None]) -> None:
+        self._dsn = dsn
+        self._callback = callback
+        self._conn: Any = None
+        self._lost = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Connect and listen; :class:`StoreUnavailable` if the first connection fails."""
+        await self._connect()
+        self._task = asyncio.create_task(self._supervise(), name="batchyard-pg-listen")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._disconnect()
+
+    async def _connect(self) -> None:
+        lost = asyncio.Event()
+        try:
+            conn = await asyncpg.connect(self._dsn, timeout=CONNECT_TIMEOUT)
+        except _DRIVER_ERRORS as exc:
+            raise _translate(exc) from exc
+        conn.add_termination_listener(lambda _conn: lost.set())
+        try:
+            await conn.add_listener(CHANNEL, self._on_notify)
+        except _DRIVER_ERRORS as exc:
+            conn.terminate()
+            raise _translate(exc) from exc
+        self._conn, self._lost = conn, lost
+
+    async def _disconnect(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None or conn.is_closed():
+            return
+        try:
+            await asyncio.wait_for(conn.close(), PING_TIMEOUT)
+        except _DRIVER_ERRORS:
+            conn.terminate()
+        except asyncio.CancelledError:
+            conn.terminate()
+            raise
+
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            self._callback(payload)
+        except Exception:
+            log.exception("the LISTEN callback failed on a notification for %r", payload)
+
+    async def _supervise(self) -> None:
+        while True:
+            await self._watch()
+            log.warning("the PostgreSQL LISTEN connection was lost; reconnecting")
+            await self._disconnect()
+            await self._reconnect()
+
+    async def _watch(self) -> None:
+        """Return once the connection is gone: closed under us, or not answering a ping."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._lost.wait(), PING_INTERVAL)
+                return
+            try:
+                await self._conn.fetchval("SELECT 1", timeout=PING_TIMEOUT)
+            except _DRIVER_ERRORS:
+                return
+
+    async def _reconnect(self) -> None:
+        delay = BACKOFF_MIN
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self._connect()
+            except StoreUnavailable as exc:
+                log.warning("LISTEN reconnect failed (retrying in %.1f s): %s", delay, exc)
+                delay = min(delay * 2, BACKOFF_MAX)
+            else:
+                log.info("the PostgreSQL LISTEN connection is back")
+                return
+
+
+class PostgresStore(Store):
+    dialect = "postgres"
+
+    def __init__(self, dsn: str, pool_size: int = 10) -> None:
+        self.dsn = dsn
+        self.pool_size = max(pool_size, 1)
+        self._sql = load_queries("postgres")
+        self._pool: Any = None
+        self._listener: _Listener | None = None
+
+    # -- plumbing ---------------------------------------------------------------------------
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Any]:
+        """A pooled connection; driver errors leave as :mod:`batchyard.domain.errors`."""
+        if self._pool is None:
+            raise StoreUnavailable("the PostgreSQL store is not open")
+        try:
+            async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn:
+                yield conn
+        except _DRIVER_ERRORS as exc:
+            raise _translate(exc) from exc
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Any]:
+        async with self._connection() as conn, conn.transaction():
+            yield conn
+
+    async def _fetch(self, name: str, *args: Any) -> list[Row]:
+        async with self._connection() as conn:
+            found: list[Row] = await conn.fetch(self._sql[name], *args)
+        return found
+
+    async def _fetchrow(self, name: str, *args: Any) -> Row | None:
+        async with self._connection() as conn:
+            row: Row | None = await conn.fetchrow(self._sql[name], *args)
+        return row
+
+    # -- life cycle -------------------------------------------------------------------------
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        try:
+            self._pool = await asyncpg.create_pool(
+                self.dsn,
+                min_size=1,
+                max_size=self.pool_size,
+                init=_init_connection,
+                timeout=CONNECT_TIMEOUT,
+            )
+        except _DRIVER_ERRORS as exc:
+            raise _translate(exc) from exc
+
+    async def close(self) -> None:
+        await self.unlisten()
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        try:
+            await asyncio.wait_for(pool.close(), CLOSE_TIMEOUT)
+        except _DRIVER_ERRORS:  # includes the timeout
+            pool.terminate()
+        except asyncio.CancelledError:
+            pool.terminate()
+            raise
+
+    async def ping(self) -> None:
+        async with self._connection() as conn:
+            await conn.fetchval("SELECT 1")
+
+    # -- notifications ----------------------------------------------------------------------
+    async def listen(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(queue)`` whenever jobs of ``queue`` may have become claimable.
+
+        Uses a dedicated connection (not one of the pool's) that reconnects with backoff when
+        it dies. Notifications are hints: keep polling, at a slower pace.
+        """
+        await self.unlisten()
+        listener = _Listener(self.dsn, callback)
+        await listener.start()
+        self._listener = listener
+
+    async def unlisten(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            await listener.stop()
+
+    # -- queues -----------------------------------------------------------------------------
+    async def _insert_queue(self, spec: QueueSpec, jobs: Sequence[NewJob] = ()) -> Queue | None:
+        """Insert the queue (None when the name is taken) with its first ``jobs``, atomically."""
+        args = [getattr(spec, field) for field in _QUEUE_FIELDS]
+        if not jobs:  # one statement needs no explicit transaction
+            row = await self._fetchrow("insert_queue", *args)
+            return None if row is None else _queue(row)
+        async with self._transaction() as conn:
+            row = await conn.fetchrow(self._sql["insert_queue"], *args)
+            if row is not None:
+                await self._insert_jobs(conn, spec.name, jobs, None)
+        return None if row is None else _queue(row)
+
+    async def create_queue(self, spec: QueueSpec, jobs: Sequence[NewJob] = ()) -> Queue:
+        queue = await self._insert_queue(spec, jobs)
+        if queue is None:
+            raise AlreadyExists(f"queue {spec.name!r} already exists")
+        return queue
+
+    async def ensure_queue(self, spec: QueueSpec) -> Queue:
+        queue = await self._insert_queue(spec)
+        return queue if queue is not None else await self.get_queue(spec.name)
+
+    async def get_queue(self, name: str) -> Queue:
+        row = await self._fetchrow("get_queue", name)
+        if row is None:
+            raise NotFound(f"queue {name!r} does not exist")
+        return _queue(row)
+
+    async def list_queues(self, kind: str | None = None) -> list[Queue]:
+        if kind is None:
+            found = await self._fetch("list_queues")
+        else:
+            found = await self._fetch("list_queues_of_kind", kind)
+        return [_queue(r) for r in found]
+
+    async def delete_queue(self, name: str, force: bool = False) -> Queue:
+        async with self._connection() as conn:
+            row = await conn.fetchrow(self._sql["delete_queue"], name, force)
+            if row is not None:
+                return _queue(row)
+            active: int = await conn.fetchval(self._sql["count_active"], name)
+            exists = await conn.fetchrow(self._sql["get_queue"], name)
+        if exists is None:
+            raise NotFound(f"queue {name!r} does not exist")
+        raise Conflict(f"queue {name!r} has {active} active job(s); use force")
+
+    async def queue_stats(self, name: str) -> QueueStats:
+        queue = await self.get_queue(name)
+        counts = {state.value: 0 for state in JobState}
+        counts.update({r["state"]: r["n"] for r in await self._fetch("queue_counts", name)})
+        return QueueStats(queue=queue, counts=counts)
+
+    # -- jobs -------------------------------------------------------------------------------
+    async def _insert_jobs(
+        self, conn: Any, queue: str, jobs: Sequence[NewJob], batch_id: int | None
+    ) -> list[Enqueued]:
+        """Insert ``jobs`` in one statement; fetch the existing jobs of taken keys."""
+        inserted: list[Row] = await conn.fetch(
+            self._sql["insert_job"], queue, batch_id, *_job_arrays(jobs)
+        )
+        fresh = {r["unique_key"] for r in inserted}
+        taken = list({j.unique_key for j in jobs if j.unique_key is not None} - fresh)
+        existing: dict[str, Row] = {}
+        if taken:
+            found = await conn.fetch(self._sql["get_job_by_key"], queue, taken)
+            existing = {r["unique_key"]: r for r in found}
+        return _match_enqueued(jobs, inserted, existing)
+
+    async def enqueue(
+        self, queue: str, jobs: Sequence[NewJob], batch_id: int | None = None
+    ) -> list[Enqueued]:
+        if not jobs:
+            await self.get_queue(queue)
+            return []
+        async with self._connection() as conn:
+            return await self._insert_jobs(conn, queue, jobs, batch_id)
+
+    async def claim(
+        self, queue: str, owner: str, limit: int, lease_seconds: float | None
+    ) -> list[Job]:
+        if limit < 1:
+            return []
+        found = await self._fetch("lease_jobs", queue, limit, owner, lease_seconds)
+        return [_job(r) for r in found]
+
+    async def claim_job(self, job_id: int, owner: str, lease_seconds: float | None) -> Job | None:
+        row = await self._fetchrow("claim_job", job_id, owner, lease_seconds)
+        return None if row is None else _job(row)
+
+    async def _leased(self, name: str, job_id: int, token: int, *args: Any) -> Job:
+        """Run a token-checked update; explain the refusal when it changes nothing."""
+        async with self._connection() as conn:
+            row = await conn.fetchrow(self._sql[name], job_id, token, *args)
+            if row is None:
+                found = await conn.fetchrow(self._sql["get_job"], job_id)
+                raise lease_refusal(job_id, token, None if found is None else _job(found))
+        return _job(row)
+
+    async def heartbeat(self, job_id: int, token: int, lease_seconds: float | None) -> Job:
+        return await self._leased("heartbeat", job_id, token, lease_seconds)
+
+    async def complete(self, items: Sequence[Completion]) -> list[Job]:
+        if not items:
+            return []
+        ids = [item.job_id for item in items]
+        tokens = [item.token for item in items]
+        results = [item.result for item in items]
+        async with self._transaction() as conn:
+            found = await conn.fetch(self._sql["complete"], ids, tokens, results)
+            done = {r["id"]: _job(r) for r in found}
+            if len(found) < len(items):
+                raise await self._first_refusal(conn, items, done)  # rolls back
+        return [done[job_id] for job_id in ids]
+
+    async def _first_refusal(
+        self, conn: Any, items: Sequence[Completion], done: dict[int, Job]
+    ) -> BatchyardError:
+        """Why the first refused item of a completion was refused (seen inside its txn)."""
+        seen: set[int] = set()
+        for item in items:
+            if item.job_id in done and item.job_id not in seen:
+                seen.add(item.job_id)
+                continue
+            row = await conn.fetchrow(self._sql["get_job"], item.job_id)
+            return lease_refusal(item.job_id, item.token, None if row is None else _job(row))
+        raise AssertionError("a completion changed fewer rows, yet no item was refused")
+
+    async def fail(self, job_id: int, token: int, error: str, retry_delay: float | None) -> Job:
+        return await self._leased("fail", job_id, token, error, retry_delay)
+
+    async def release(self, job_id: int, token: int, delay: float = 0.0) -> Job:
+        return await self._leased("release", job_id, token, max(delay, 0.0))
+
+    async def cancel(self, job_id: int) -> Job:
+        row = await self._fetchrow("cancel", job_id)
+        return _job(row) if row is not None else await self.get_job(job_id)
+
+    async def get_job(self, job_id: int) -> Job:
+        row = await self._fetchrow("get_job", job_id)
+        if row is None:
+            raise NotFound(f"job {job_id} does not exist")
+        return _job(row)
+
+    async def find_by_lease(self, lease_id: str) -> Job:
+        row = await self._fetchrow("find_by_lease", lease_id)
+        if row is None:
+            raise NotFound(f"no job is leased under {lease_id!r}")
+        return _job(row)
+
+    async def list_jobs(
+        self,
+        queue: str,
+        state: JobState | None = None,
+        limit: int = 100,
+        after_id: int = 0,
+    ) -> list[Job]:
+        if state is None:
+            found = await self._fetch("list_jobs", queue, after_id, limit)
+        else:
+            found = await self._fetch("list_jobs_in_state", queue, state.value, after_id, limit)
+        return [_job(r) for r in found]
+
+    async def sweep(self) -> int:
+        async with self._connection() as conn:
+            status: str = await conn.execute(self._sql["sweep_expired"])
+        return int(status.rsplit(" ", 1)[-1])
+
+    # -- batches ----------------------------------------------------------------------------
+    async def create_batch(
+        self, queue: str, jobs: Sequence[NewJob], meta: dict[str, Any] | None = None
+    ) -> tuple[Batch, list[Job]]:
+        state = BatchState.PENDING if jobs else BatchState.COMPLETED
+        async with self._transaction() as conn:
+            row = await conn.fetchrow(self._sql["insert_batch"], queue, state.value, meta or {})
+            created = await self._insert_jobs(conn, queue, jobs, row["id"]) if jobs else []
+            batch = await conn.fetchrow(self._sql["get_batch"], row["id"])
+        return _batch(batch), [item.job for item in created]
+
+    async def get_batch(self, batch_id: int) -> Batch:
+        row = await self._fetchrow("get_batch", batch_id)
+        if row is None:
+            raise NotFound(f"batch {batch_id} does not exist")
+        return _batch(row)
+
+    async def batch_jobs(self, batch_id: int) -> list[Job]:
+        await self.get_batch(batch_id)
+        return [_job(r) for r in await self._fetch("batch_jobs", batch_id)]

@@ -1,0 +1,225 @@
+-- Named queries for PostgreSQL (asyncpg, $n placeholders). Every name here must also exist in
+-- sqlite.sql (a test checks it). Time is the database clock, now(), so every replica agrees;
+-- "no expiry" leases park run_at at 9999-12-31T23:59:59Z like SQLite's FAR_FUTURE.
+-- jsonb parameters and columns are encoded/decoded by the pool's codec (msgspec).
+--
+-- Statements that make work claimable (enqueue, release, fail with retry, cyclic complete)
+-- send one pg_notify('batchyard_jobs', queue) per statement and queue: a MATERIALIZED CTE runs
+-- it once, and the final SELECT references it through a scalar subquery so it is evaluated.
+
+-- name: insert_queue
+INSERT INTO queues (name, kind, lease_seconds, max_attempts, backoff_base, backoff_max,
+                    cyclic, meta, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
+ON CONFLICT (name) DO NOTHING
+RETURNING *;
+
+-- name: get_queue
+SELECT * FROM queues WHERE name = $1;
+
+-- name: list_queues
+SELECT * FROM queues ORDER BY name;
+
+-- name: list_queues_of_kind
+SELECT * FROM queues WHERE kind = $1 ORDER BY name;
+
+-- name: delete_queue
+-- $2 = force; without it, a queue with active jobs is left alone (count_active explains why).
+DELETE FROM queues
+ WHERE name = $1
+   AND ($2::boolean OR NOT EXISTS (SELECT 1 FROM jobs WHERE queue = $1 AND state = 'active'))
+RETURNING *;
+
+-- name: count_active
+SELECT count(*) FROM jobs WHERE queue = $1 AND state = 'active';
+
+-- name: queue_counts
+SELECT state, count(*) AS n FROM jobs WHERE queue = $1 GROUP BY state;
+
+-- name: insert_job
+-- Many jobs in one statement. Rows are inserted in input order (ids grow with it); a taken
+-- unique key inserts nothing (get_job_by_key fetches the existing job). A missing queue (or
+-- batch) violates the foreign key: the store reports NotFound.
+WITH inserted AS (
+    INSERT INTO jobs (queue, batch_id, unique_key, priority, payload, state, attempts,
+                      max_attempts, run_at, created_at, updated_at)
+    SELECT $1, $2, i.unique_key, i.priority, coalesce(i.payload, 'null'::jsonb), 'available', 0,
+           coalesce(i.max_attempts, (SELECT max_attempts FROM queues WHERE name = $1)),
+           now() + make_interval(secs => greatest(i.delay, 0)), now(), now()
+      FROM unnest($3::text[], $4::integer[], $5::jsonb[], $6::integer[], $7::float8[])
+           WITH ORDINALITY AS i (unique_key, priority, payload, max_attempts, delay, ord)
+     ORDER BY i.ord
+    ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
+    RETURNING *
+), notified AS MATERIALIZED (
+    SELECT pg_notify('batchyard_jobs', $1) FROM (SELECT 1 FROM inserted LIMIT 1) AS one
+)
+SELECT * FROM inserted WHERE (SELECT count(*) FROM notified) >= 0;
+
+-- name: get_job_by_key
+SELECT * FROM jobs WHERE queue = $1 AND unique_key = ANY($2::text[]);
+
+-- name: claimable
+-- The claim's pick on its own (lease_jobs embeds the same subquery): which jobs a claim of $2
+-- in queue $1 would lease now, served by the partial index jobs_claim.
+SELECT id, run_at, priority FROM jobs
+ WHERE queue = $1 AND state IN ('available', 'active') AND run_at <= now()
+   AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
+ ORDER BY priority DESC, run_at, id
+ LIMIT $2
+   FOR UPDATE SKIP LOCKED;
+
+-- name: lease_jobs
+-- The claim, in one statement: pick (skipping rows other claimers hold) and lease.
+-- $1 queue, $2 limit, $3 owner, $4 lease seconds (NULL: no expiry). Rows come back in claim
+-- order: priority desc, the run_at the job was picked by, id.
+WITH claimed AS (
+    UPDATE jobs SET
+        state = 'active',
+        attempts = jobs.attempts + 1,
+        lease_owner = $3,
+        lease_token = jobs.lease_token + 1,
+        lease_id = gen_random_uuid()::text,
+        claimed_at = now(),
+        lease_expires_at = now() + make_interval(secs => $4::float8),
+        run_at = coalesce(now() + make_interval(secs => $4::float8),
+                          '9999-12-31T23:59:59Z'::timestamptz),
+        updated_at = now()
+      FROM (SELECT id, run_at, priority FROM jobs
+             WHERE queue = $1 AND state IN ('available', 'active') AND run_at <= now()
+               AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
+             ORDER BY priority DESC, run_at, id
+             LIMIT $2
+               FOR UPDATE SKIP LOCKED) AS picked
+     WHERE jobs.id = picked.id
+    RETURNING jobs.*, picked.run_at AS picked_run_at
+)
+SELECT * FROM claimed ORDER BY priority DESC, picked_run_at, id;
+
+-- name: claim_job
+-- $1 id, $2 owner, $3 lease seconds (NULL: no expiry).
+UPDATE jobs SET
+    state = 'active',
+    attempts = attempts + 1,
+    lease_owner = $2,
+    lease_token = lease_token + 1,
+    lease_id = gen_random_uuid()::text,
+    claimed_at = now(),
+    lease_expires_at = now() + make_interval(secs => $3::float8),
+    run_at = coalesce(now() + make_interval(secs => $3::float8),
+                      '9999-12-31T23:59:59Z'::timestamptz),
+    updated_at = now()
+ WHERE id = $1 AND state IN ('available', 'active') AND run_at <= now()
+   AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
+RETURNING *;
+
+-- name: heartbeat
+-- $1 id, $2 token, $3 lease seconds (NULL: no expiry).
+UPDATE jobs SET
+    lease_expires_at = now() + make_interval(secs => $3::float8),
+    run_at = coalesce(now() + make_interval(secs => $3::float8),
+                      '9999-12-31T23:59:59Z'::timestamptz),
+    updated_at = now()
+ WHERE id = $1 AND state = 'active' AND lease_token = $2
+RETURNING *;
+
+-- name: complete
+-- Many completions in one statement: $1 ids, $2 tokens, $3 results. Refused items simply
+-- update nothing; the store compares the count and rolls the transaction back.
+WITH done AS (
+    UPDATE jobs SET
+        state = CASE WHEN q.cyclic THEN 'available' ELSE 'completed' END,
+        result = coalesce(i.result, 'null'::jsonb),
+        error = NULL,
+        run_at = now(),
+        lease_owner = CASE WHEN q.cyclic THEN NULL ELSE jobs.lease_owner END,
+        lease_id = CASE WHEN q.cyclic THEN NULL ELSE jobs.lease_id END,
+        claimed_at = CASE WHEN q.cyclic THEN NULL ELSE jobs.claimed_at END,
+        lease_expires_at = NULL,
+        finished_at = now(),
+        updated_at = now()
+      FROM unnest($1::bigint[], $2::bigint[], $3::jsonb[]) AS i (id, token, result),
+           queues AS q
+     WHERE jobs.id = i.id AND jobs.state = 'active' AND jobs.lease_token = i.token
+       AND q.name = jobs.queue
+    RETURNING jobs.*
+), notified AS MATERIALIZED (
+    SELECT pg_notify('batchyard_jobs', c.queue)
+      FROM (SELECT DISTINCT queue FROM done WHERE state = 'available') AS c
+)
+SELECT * FROM done WHERE (SELECT count(*) FROM notified) >= 0;
+
+-- name: fail
+-- $1 id, $2 token, $3 error, $4 retry delay in seconds (NULL: dead).
+WITH failed AS (
+    UPDATE jobs SET
+        state = CASE WHEN $4::float8 IS NULL THEN 'dead' ELSE 'available' END,
+        error = $3,
+        run_at = now() + make_interval(secs => coalesce($4::float8, 0)),
+        lease_expires_at = NULL,
+        lease_owner = CASE WHEN $4::float8 IS NULL THEN lease_owner END,
+        lease_id = CASE WHEN $4::float8 IS NULL THEN lease_id END,
+        claimed_at = CASE WHEN $4::float8 IS NULL THEN claimed_at END,
+        finished_at = CASE WHEN $4::float8 IS NULL THEN now() END,
+        updated_at = now()
+     WHERE id = $1 AND state = 'active' AND lease_token = $2
+    RETURNING *
+), notified AS MATERIALIZED (
+    SELECT pg_notify('batchyard_jobs', queue) FROM failed WHERE state = 'available'
+)
+SELECT * FROM failed WHERE (SELECT count(*) FROM notified) >= 0;
+
+-- name: release
+-- $1 id, $2 token, $3 delay in seconds.
+WITH released AS (
+    UPDATE jobs SET
+        state = 'available',
+        attempts = greatest(attempts - 1, 0),
+        run_at = now() + make_interval(secs => greatest($3::float8, 0)),
+        lease_owner = NULL,
+        lease_id = NULL,
+        claimed_at = NULL,
+        lease_expires_at = NULL,
+        updated_at = now()
+     WHERE id = $1 AND state = 'active' AND lease_token = $2
+    RETURNING *
+), notified AS MATERIALIZED (
+    SELECT pg_notify('batchyard_jobs', queue) FROM released
+)
+SELECT * FROM released WHERE (SELECT count(*) FROM notified) >= 0;
+
+-- name: cancel
+UPDATE jobs SET state = 'cancelled', lease_expires_at = NULL, finished_at = now(),
+                updated_at = now()
+ WHERE id = $1 AND state IN ('available', 'active')
+RETURNING *;
+
+-- name: get_job
+SELECT * FROM jobs WHERE id = $1;
+
+-- name: find_by_lease
+SELECT * FROM jobs WHERE lease_id = $1 AND state = 'active';
+
+-- name: list_jobs
+SELECT * FROM jobs WHERE queue = $1 AND id > $2 ORDER BY id LIMIT $3;
+
+-- name: list_jobs_in_state
+SELECT * FROM jobs WHERE queue = $1 AND state = $2 AND id > $3 ORDER BY id LIMIT $4;
+
+-- name: sweep_expired
+UPDATE jobs SET state = 'dead', error = 'lease expired on the last attempt',
+                finished_at = now(), updated_at = now()
+ WHERE state = 'active' AND run_at <= now()
+   AND max_attempts IS NOT NULL AND attempts >= max_attempts;
+
+-- name: insert_batch
+-- $1 queue, $2 state ('pending', or 'completed' for an empty batch), $3 meta.
+INSERT INTO batches (queue, state, meta, created_at, completed_at)
+VALUES ($1, $2::text, $3, now(), CASE WHEN $2::text = 'completed' THEN now() END)
+RETURNING *;
+
+-- name: get_batch
+SELECT * FROM batches WHERE id = $1;
+
+-- name: batch_jobs
+SELECT * FROM jobs WHERE batch_id = $1 ORDER BY id;

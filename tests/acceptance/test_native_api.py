@@ -1,0 +1,157 @@
+"""The native queue API end to end, against a real server on each backend."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import httpx
+
+from tests.acceptance.server import Server
+
+Q = "/api/v1/queues"
+
+
+def _claim(http: httpx.Client, queue: str, **body: Any) -> list[dict[str, Any]]:
+    answer = http.post(f"{Q}/{queue}/claim", json={"worker": "w", **body})
+    assert answer.status_code == 200, answer.text
+    jobs: list[dict[str, Any]] = answer.json()["jobs"]
+    return jobs
+
+
+def test_queue_life_cycle(server: Server) -> None:
+    with server.client() as http:
+        created = http.post(Q, json={"name": "work", "lease_seconds": 30, "max_attempts": 2})
+        assert created.status_code == 201
+        assert created.json()["counts"]["available"] == 0
+        assert http.post(Q, json={"name": "work"}).status_code == 409
+        assert http.post(Q, json={"name": "a/b"}).status_code == 422
+        assert [q["name"] for q in http.get(Q).json()] == ["work"]
+        assert http.get(f"{Q}/nope").status_code == 404
+        http.post(f"{Q}/work/jobs", json={})
+        _claim(http, "work")
+        assert http.delete(f"{Q}/work").status_code == 409
+        assert http.delete(f"{Q}/work", params={"force": "true"}).json()["name"] == "work"
+        assert http.get(f"{Q}/work").status_code == 404
+
+
+def test_enqueue_claim_complete_and_fencing(server: Server) -> None:
+    with server.client() as http:
+        one = http.post(f"{Q}/q/jobs", json={"payload": {"n": 1}, "priority": 5})
+        assert one.status_code == 201
+        many = http.post(f"{Q}/q/jobs", json={"jobs": [{"payload": i} for i in range(3)]})
+        assert many.status_code == 201 and len(many.json()["jobs"]) == 3
+        jobs = _claim(http, "q", n=2, lease_seconds=60)
+        assert [j["payload"] for j in jobs] == [{"n": 1}, 0]
+        first = jobs[0]
+        token = first["lease"]["token"]
+        url = f"{Q}/q/jobs/{first['id']}"
+        assert http.post(f"{url}/heartbeat", json={"token": token}).status_code == 200
+        stale = http.post(f"{url}/complete", json={"token": token + 1})
+        assert stale.status_code == 409 and stale.json()["title"] == "Stale lease"
+        done = http.post(f"{url}/complete", json={"token": token, "result": [1]})
+        assert done.json()["state"] == "completed" and done.json()["result"] == [1]
+        assert http.post(f"{url}/complete", json={"token": token}).status_code == 409
+        assert http.get(url).json()["state"] == "completed"
+        assert http.post(f"{Q}/q/jobs/99999/complete", json={"token": 1}).status_code == 404
+        second = jobs[1]
+        bulk = http.post(
+            f"{Q}/q/complete", json={"jobs": [{"id": second["id"], "token": 1, "result": 2}]}
+        )
+        assert bulk.status_code == 200 and bulk.json()["jobs"][0]["state"] == "completed"
+        counts = http.get(f"{Q}/q").json()["counts"]
+        assert counts == {"available": 2, "active": 0, "completed": 2, "dead": 0, "cancelled": 0}
+        listed = http.get(f"{Q}/q/jobs", params={"state": "completed", "limit": 1}).json()
+        assert [j["id"] for j in listed["jobs"]] == [first["id"]]
+
+
+def test_fail_retry_release_cancel(server: Server) -> None:
+    with server.client() as http:
+        http.post(Q, json={"name": "r", "max_attempts": 2, "backoff_base": 0.2})
+        job = http.post(f"{Q}/r/jobs", json={"payload": "x"}).json()
+        url = f"{Q}/r/jobs/{job['id']}"
+        (held,) = _claim(http, "r")
+        released = http.post(f"{url}/release", json={"token": held["lease"]["token"]}).json()
+        assert released["state"] == "available" and released["attempts"] == 0
+        (held,) = _claim(http, "r")
+        failed = http.post(f"{url}/fail", json={"token": held["lease"]["token"], "error": "e1"})
+        assert failed.json()["state"] == "available" and failed.json()["error"] == "e1"
+        assert _claim(http, "r") == []
+        (held,) = _claim(http, "r", wait=3)
+        dead = http.post(f"{url}/fail", json={"token": held["lease"]["token"], "error": "e2"})
+        assert dead.json()["state"] == "dead"
+        other = http.post(f"{Q}/r/jobs", json={}).json()
+        cancelled = http.post(f"{Q}/r/jobs/{other['id']}/cancel").json()
+        assert cancelled["state"] == "cancelled"
+
+
+def test_idempotent_enqueue(server: Server) -> None:
+    with server.client() as http:
+        headers = {"Idempotency-Key": "order-17"}
+        first = http.post(f"{Q}/i/jobs", json={"payload": 1}, headers=headers)
+        again = http.post(f"{Q}/i/jobs", json={"payload": 1}, headers=headers)
+        assert (first.status_code, again.status_code) == (201, 200)
+        assert first.json()["id"] == again.json()["id"]
+        keyed = http.post(f"{Q}/i/jobs", json={"unique_key": "k"}).json()
+        assert http.post(f"{Q}/i/jobs", json={"unique_key": "k"}).json()["id"] == keyed["id"]
+
+
+def test_batches(server: Server) -> None:
+    with server.client() as http:
+        made = http.post(f"{Q}/b/batches", json={"jobs": [{"payload": i} for i in range(3)]})
+        assert made.status_code == 201
+        batch = made.json()["batch"]
+        assert batch["counts"]["total"] == 3 and batch["state"] == "pending"
+        jobs = _claim(http, "b", n=3)
+        items = [{"id": j["id"], "token": j["lease"]["token"]} for j in jobs]
+        http.post(f"{Q}/b/complete", json={"jobs": items})
+        done = http.get(f"{Q}/b/batches/{batch['id']}").json()
+        assert done["state"] == "completed" and done["completed_at"].endswith("Z")
+        assert len(http.get(f"{Q}/b/batches/{batch['id']}/jobs").json()["jobs"]) == 3
+        empty = http.post(f"{Q}/b/batches", json={"jobs": []}).json()["batch"]
+        assert empty["state"] == "completed"
+        assert http.get(f"{Q}/b/batches/9999").status_code == 404
+
+
+def test_bad_input_is_a_clear_422(server: Server) -> None:
+    with server.client() as http:
+        cases = [
+            ("claim", {"n": 1}, "worker"),
+            ("claim", {"worker": "w", "n": 0}, "n"),
+            ("claim", {"worker": "w", "wait": 31}, "wait"),
+            ("claim", {"worker": "", "n": 1}, "worker"),
+            ("jobs", {"priority": "high"}, "priority"),
+            ("jobs", {"delay": -1}, "delay"),
+            ("jobs", {"jobs": [{"payload": 1, "bogus": 2}]}, "bogus"),
+        ]
+        for path, body, field in cases:
+            answer = http.post(f"{Q}/v/{path}", json=body)
+            assert answer.status_code == 422, (body, answer.text)
+            assert answer.headers["content-type"].startswith("application/problem+json")
+            assert field in answer.json()["detail"], (body, answer.json())
+        malformed = http.post(
+            f"{Q}/v/jobs", content=b"{not json", headers={"content-type": "application/json"}
+        )
+        assert malformed.status_code == 422
+        assert http.post(f"{Q}/v/jobs/1/complete", json={"token": "x"}).status_code == 422
+
+
+def test_long_poll_returns_as_soon_as_work_arrives(server: Server) -> None:
+    result: dict[str, Any] = {}
+
+    def wait_for_work() -> None:
+        with server.client() as http:
+            started = time.monotonic()
+            result["jobs"] = _claim(http, "lp", wait=20)
+            result["seconds"] = time.monotonic() - started
+
+    with server.client() as http:
+        http.post(Q, json={"name": "lp"})
+        waiter = threading.Thread(target=wait_for_work)
+        waiter.start()
+        time.sleep(0.5)
+        http.post(f"{Q}/lp/jobs", json={"payload": "hello"})
+        waiter.join(timeout=25)
+    assert [j["payload"] for j in result["jobs"]] == ["hello"]
+    assert result["seconds"] < 3
