@@ -96,9 +96,9 @@ def test_sigterm_finishes_requests_in_flight(server: Server) -> None:
             answer = http.post("/api/v1/queues/q/claim", json={"worker": "w", "wait": 25})
             outcome["status"], outcome["body"] = answer.status_code, answer.json()
 
-    http = server.client()
-    http.post("/api/v1/queues/q/jobs", json={"payload": 0})
-    http.post("/api/v1/queues/q/claim", json={"worker": "w"})
+    with server.client() as http:
+        http.post("/api/v1/queues/q/jobs", json={"payload": 0})
+        http.post("/api/v1/queues/q/claim", json={"worker": "w"})
     poller = threading.Thread(target=long_poll)
     poller.start()
     time.sleep(0.5)
