@@ -126,3 +126,25 @@ def test_health_is_503_when_postgres_goes_away(
             assert httpx.post(srv.url + "/api/v1/queues/q/jobs", json={}).status_code == 503
     finally:
         pg.drop(name)
+
+
+def test_db_upgrade_command(database_url: str, tmp_path: Path) -> None:
+    if database_url.startswith("sqlite"):
+        database_url = f"sqlite:///{tmp_path}/fresh.db"
+    for _ in range(2):  # idempotent
+        result = subprocess.run(
+            [BATCHYARD, "db", "upgrade", "--database-url", database_url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "0001_initial" in result.stdout
+    bad = subprocess.run(
+        [BATCHYARD, "db", "upgrade", "--database-url", "mysql://nope"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "unsupported database URL" in bad.stderr

@@ -20,25 +20,30 @@ STORE_DIR = Path(batchyard.store.__file__).parent
 STORES = {"sqlite": STORE_DIR / "sqlite.py", "postgres": STORE_DIR / "postgres.py"}
 
 
+def _name_in(node: ast.AST) -> str | None:
+    """The query name ``node`` uses, if it is one of the forms the stores use."""
+    match node:
+        case ast.Subscript(value=ast.Attribute(attr="_sql"), slice=ast.Constant(value=str(name))):
+            return name  # self._sql["x"]
+        case ast.Call(
+            func=ast.Attribute(value=ast.Name(id="self")), args=[ast.Constant(value=str(name)), *_]
+        ):
+            return name  # self._helper("x", ...)
+    return None
+
+
 def _query_names_used(source: str) -> set[str]:
     """Query names a store module refers to.
 
-    ``self._sql["x"]``, ``self.<helper>("x", ...)`` (a first argument that is a string literal)
-    and ``name = "x" if ... else "y"``.
+    ``self._sql["x"]``, ``self.<helper>("x", ...)`` and ``name = "x" if ... else "y"``.
     """
     used: set[str] = set()
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute):
-            if node.value.attr == "_sql" and isinstance(node.slice, ast.Constant):
-                used.add(node.slice.value)
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            owner, args = node.func.value, node.args
-            if isinstance(owner, ast.Name) and owner.id == "self" and args:
-                if isinstance(args[0], ast.Constant) and isinstance(args[0].value, str):
-                    used.add(args[0].value)
-        elif isinstance(node, ast.Assign) and isinstance(node.value, ast.IfExp):
-            if any(isinstance(t, ast.Name) and t.id == "name" for t in node.targets):
-                branches = (node.value.body, node.value.orelse)
+        if (name := _name_in(node)) is not None:
+            used.add(name)
+        match node:
+            case ast.Assign(targets=[ast.Name(id="name")], value=ast.IfExp() as choice):
+                branches = (choice.body, choice.orelse)
                 used.update(b.value for b in branches if isinstance(b, ast.Constant))
     return used
 
@@ -84,8 +89,12 @@ def _plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from _plan_nodes(child)
 
 
-async def _explain(conn: Any, sql: str, *args: Any) -> list[dict[str, Any]]:
-    raw = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *args)
+async def _explain_claim(conn: Any, plan_mode: str) -> list[dict[str, Any]]:
+    """The plan of the claim as the server runs it: a prepared statement in ``plan_mode``."""
+    sql = load_queries("postgres")["lease_jobs"]
+    await conn.execute(f"PREPARE claim (text, integer, text, float8) AS {sql}")
+    await conn.execute(f"SET plan_cache_mode = {plan_mode}")
+    raw = await conn.fetchval("EXPLAIN (FORMAT JSON) EXECUTE claim ('q', 10, 'w', 30)")
     return list(_plan_nodes(json.loads(raw)[0]["Plan"]))
 
 
@@ -95,15 +104,16 @@ async def test_postgres_claim_uses_the_claim_index(pg_database: str, plan_mode: 
     conn = await asyncpg.connect(pg_database)
     try:
         await conn.execute(POPULATE)
-        await conn.execute(f"SET plan_cache_mode = {plan_mode}")
-        nodes = await _explain(conn, load_queries("postgres")["lease_jobs"], "q", 10, "w", 30.0)
+        nodes = await _explain_claim(conn, plan_mode)
     finally:
         await conn.close()
-    jobs_scans = [n for n in nodes if n.get("Relation Name") == "jobs" and "Scan" in n["Node Type"]]
-    picked = [n for n in jobs_scans if n.get("Index Name") == "jobs_claim"]
-    assert picked, f"jobs_claim unused: {[(n['Node Type'], n.get('Index Name')) for n in nodes]}"
-    assert all(n["Node Type"] != "Seq Scan" for n in jobs_scans)
-    assert "queue" in picked[0]["Index Cond"] and "run_at" in picked[0]["Index Cond"]
-    # the index already yields claim order: no sort below the LIMIT
+    scans = [n for n in nodes if n.get("Relation Name") == "jobs" and "Scan" in n["Node Type"]]
+    summary = [(n["Node Type"], n.get("Index Name")) for n in scans]
+    assert all(n["Node Type"] != "Seq Scan" for n in scans), summary
+    (pick,) = [n for n in scans if n.get("Index Name") == "jobs_claim"]
+    assert "queue" in pick["Index Cond"]
+    assert "run_at" in pick["Index Cond"]
+    assert [n.get("Index Name") for n in scans if n is not pick] == ["jobs_pkey"], summary
+    # the index yields claim order by itself: no sort under the LIMIT
     limit = next(n for n in nodes if n["Node Type"] == "Limit")
     assert all(n["Node Type"] != "Sort" for n in _plan_nodes(limit))

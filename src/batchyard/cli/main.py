@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from batchyard import __version__
-from batchyard.cli import db, jobs, serve
+from batchyard.cli import db, jobs, keys, serve
 
 app = typer.Typer(
     name="batchyard",
@@ -15,6 +15,7 @@ app = typer.Typer(
 )
 app.command("serve")(serve.serve)
 app.add_typer(db.app, name="db")
+app.add_typer(keys.app, name="keys")
 jobs.register(app)
 
 

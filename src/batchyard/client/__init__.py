@@ -25,6 +25,7 @@ from batchyard.domain.errors import (
     StaleLease,
     StoreUnavailable,
 )
+from batchyard.domain.keyspace import BatchKey, Process
 from batchyard.domain.models import Batch, BatchCounts, Completion, Job, Lease, NewJob
 from batchyard.domain.states import BatchState, JobState
 
@@ -35,6 +36,7 @@ __all__ = [
     "BaseClient",
     "Batch",
     "BatchCounts",
+    "BatchKey",
     "BatchState",
     "BatchyardError",
     "Client",
@@ -48,6 +50,7 @@ __all__ = [
     "NewJob",
     "NotFound",
     "NothingToClaim",
+    "Process",
     "QueueCounts",
     "QueueInfo",
     "StaleLease",

@@ -42,6 +42,7 @@ from batchyard.domain.errors import (
     StaleLease,
     StoreUnavailable,
 )
+from batchyard.domain.keyspace import DEFAULT_KEY_SET_SIZE, BatchKey, Process
 from batchyard.domain.models import Batch, Completion, Job, NewJob
 from batchyard.domain.states import JobState
 
@@ -104,6 +105,22 @@ def _parse_batch(response: ApiResponse) -> Batch:
 def _parse_batch_created(response: ApiResponse) -> tuple[Batch, list[Job]]:
     created = _decode(BatchCreated, response)
     return created.batch, created.jobs
+
+
+def _parse_process(response: ApiResponse) -> Process:
+    return _decode(Process, response)
+
+
+def _parse_processes(response: ApiResponse) -> list[Process]:
+    return _decode(list[Process], response)
+
+
+def _parse_key(response: ApiResponse) -> BatchKey:
+    return _decode(BatchKey, response)
+
+
+def _parse_keys(response: ApiResponse) -> list[BatchKey]:
+    return _decode(list[BatchKey], response)
 
 
 def _parse_health(response: ApiResponse) -> bool:
@@ -194,6 +211,10 @@ def _completion_body(item: CompletionInput) -> dict[str, Any]:
     if "job_id" in body and "id" not in body:
         body["id"] = body.pop("job_id")
     return body
+
+
+def _process_path(*parts: str) -> str:
+    return f"{API}/process/" + "/".join(quote(part, safe="") for part in parts)
 
 
 def _queue_path(queue: str, *rest: str | int) -> str:
@@ -343,6 +364,42 @@ class BaseClient:
         path = _queue_path(queue, "batches", batch_id, "jobs")
         return Call(ApiRequest("GET", path), _parse_jobs)
 
+    # -- key-space leases ---------------------------------------------------------------
+
+    def _list_processes_call(self) -> Call[list[Process]]:
+        return Call(ApiRequest("GET", f"{API}/process"), _parse_processes)
+
+    def _create_process_call(
+        self, name: str, key_set_size: int, lease_seconds: float | None
+    ) -> Call[Process]:
+        body: dict[str, Any] = {"process_name": name, "key_set_size": key_set_size}
+        if lease_seconds is not None:
+            body["lease_seconds"] = lease_seconds
+        return Call(ApiRequest("POST", f"{API}/process", body), _parse_process)
+
+    def _delete_process_call(self, name: str, force: bool) -> Call[Process]:
+        params = {"force": "true" if force else "false"}
+        return Call(ApiRequest("DELETE", _process_path(name), params=params), _parse_process)
+
+    def _list_keys_call(self, process_name: str) -> Call[list[BatchKey]]:
+        return Call(ApiRequest("GET", _process_path("batch_keys", process_name)), _parse_keys)
+
+    def _acquire_key_call(
+        self, process_name: str, machine: str, lease_seconds: float | None
+    ) -> Call[BatchKey]:
+        body: dict[str, Any] = {"process_name": process_name, "machine": machine}
+        if lease_seconds is not None:
+            body["lease_seconds"] = lease_seconds
+        return Call(ApiRequest("POST", f"{API}/process/batch_keys", body), _parse_key)
+
+    def _release_key_call(self, external_id: str) -> Call[BatchKey]:
+        return Call(ApiRequest("DELETE", _process_path("batch_keys", external_id)), _parse_key)
+
+    def _heartbeat_key_call(self, external_id: str, lease_seconds: float | None) -> Call[BatchKey]:
+        body = {} if lease_seconds is None else {"lease_seconds": lease_seconds}
+        path = _process_path("batch_keys", external_id, "heartbeat")
+        return Call(ApiRequest("POST", path, body), _parse_key)
+
 
 def _new_job(
     payload: Any, priority: int, unique_key: str | None, delay: float, max_attempts: int | None
@@ -481,6 +538,34 @@ class Client(BaseClient):
     def batch_jobs(self, queue: str, batch_id: int) -> list[Job]:
         return self._run(self._batch_jobs_call(queue, batch_id))
 
+    def list_processes(self) -> list[Process]:
+        return self._run(self._list_processes_call())
+
+    def create_process(
+        self,
+        name: str,
+        key_set_size: int = DEFAULT_KEY_SET_SIZE,
+        lease_seconds: float | None = None,
+    ) -> Process:
+        return self._run(self._create_process_call(name, key_set_size, lease_seconds))
+
+    def delete_process(self, name: str, force: bool = False) -> Process:
+        return self._run(self._delete_process_call(name, force))
+
+    def list_keys(self, process_name: str) -> list[BatchKey]:
+        return self._run(self._list_keys_call(process_name))
+
+    def acquire_key(
+        self, process_name: str, machine: str, lease_seconds: float | None = None
+    ) -> BatchKey:
+        return self._run(self._acquire_key_call(process_name, machine, lease_seconds))
+
+    def release_key(self, external_id: str) -> BatchKey:
+        return self._run(self._release_key_call(external_id))
+
+    def heartbeat_key(self, external_id: str, lease_seconds: float | None = None) -> BatchKey:
+        return self._run(self._heartbeat_key_call(external_id, lease_seconds))
+
 
 class AsyncClient(BaseClient):
     """Asyncio client; the same methods as :class:`Client`, as coroutines."""
@@ -608,3 +693,31 @@ class AsyncClient(BaseClient):
 
     async def batch_jobs(self, queue: str, batch_id: int) -> list[Job]:
         return await self._run(self._batch_jobs_call(queue, batch_id))
+
+    async def list_processes(self) -> list[Process]:
+        return await self._run(self._list_processes_call())
+
+    async def create_process(
+        self,
+        name: str,
+        key_set_size: int = DEFAULT_KEY_SET_SIZE,
+        lease_seconds: float | None = None,
+    ) -> Process:
+        return await self._run(self._create_process_call(name, key_set_size, lease_seconds))
+
+    async def delete_process(self, name: str, force: bool = False) -> Process:
+        return await self._run(self._delete_process_call(name, force))
+
+    async def list_keys(self, process_name: str) -> list[BatchKey]:
+        return await self._run(self._list_keys_call(process_name))
+
+    async def acquire_key(
+        self, process_name: str, machine: str, lease_seconds: float | None = None
+    ) -> BatchKey:
+        return await self._run(self._acquire_key_call(process_name, machine, lease_seconds))
+
+    async def release_key(self, external_id: str) -> BatchKey:
+        return await self._run(self._release_key_call(external_id))
+
+    async def heartbeat_key(self, external_id: str, lease_seconds: float | None = None) -> BatchKey:
+        return await self._run(self._heartbeat_key_call(external_id, lease_seconds))

@@ -16,3 +16,17 @@ def lease_refusal(job_id: int, token: int, job: Job | None) -> BatchyardError:
     return StaleLease(
         f"job {job_id} is leased under token {job.lease.token}; token {token} is stale"
     )
+
+
+def job_id_of_lease(lease_id: str) -> int | None:
+    """The job id carried in the first 48 bits of a lease id (a version-8 UUID), if well formed.
+
+    Lease ids are minted by the stores as ``{job id:012x}`` spread over the first two UUID
+    groups, then random bits; the full id is still compared, so guessing one gains nothing.
+    """
+    if len(lease_id) != 36 or lease_id[8] != "-" or lease_id[13] != "-":
+        return None
+    try:
+        return int(lease_id[:8] + lease_id[9:13], 16)
+    except ValueError:
+        return None

@@ -14,7 +14,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from batchyard import __version__
-from batchyard.http import native, system
+from batchyard.http import keys, native, system
 from batchyard.http.auth import SecretAuth
 from batchyard.http.deps import DEPENDENCIES
 from batchyard.http.observe import RequestMetrics
@@ -63,7 +63,7 @@ def _middleware(settings: Settings) -> list[DefineMiddleware]:
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     return Litestar(
-        route_handlers=[*system.ROUTES, native.QueuesController],
+        route_handlers=[*system.ROUTES, native.QueuesController, keys.KeySpaceController],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=_middleware(settings),

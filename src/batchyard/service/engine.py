@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -134,10 +135,10 @@ class Engine:
         if not items:
             return []
         jobs = await self.store.complete(items)
-        for job in jobs:
-            metrics.JOBS_FINISHED.labels(job.queue, "completed").inc()
-            if job.state is JobState.AVAILABLE:  # a cyclic queue: the job is back
-                self.wakeups.notify(job.queue)
+        for queue, count in Counter(job.queue for job in jobs).items():
+            metrics.JOBS_FINISHED.labels(queue, "completed").inc(count)
+        for queue in {job.queue for job in jobs if job.state is JobState.AVAILABLE}:
+            self.wakeups.notify(queue)  # a cyclic queue: the jobs are claimable again
         return jobs
 
     async def fail(self, job_id: int, token: int, error: str, retry: bool = True) -> Job:

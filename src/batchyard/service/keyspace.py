@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import msgspec
 
-from batchyard.domain.errors import Conflict, NotFound, NothingToClaim
+from batchyard.domain.errors import AlreadyExists, Conflict, NotFound, NothingToClaim
 from batchyard.domain.keyspace import (
     QUEUE_KIND,
     BatchKey,
@@ -96,8 +96,8 @@ async def create_process(
     keys = [NewJob(payload={"key": key}) for key in range(key_set_size)]
     try:
         return process_of(await engine.create_queue(spec, keys))
-    except Conflict:
-        raise Conflict(f"process {process_name!r} already exists") from None
+    except AlreadyExists:
+        raise AlreadyExists(f"process {process_name!r} already exists") from None
 
 
 async def list_processes(engine: Engine) -> list[Process]:

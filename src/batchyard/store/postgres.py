@@ -86,6 +86,8 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     _exc.TooManyConnectionsError,
     _exc.OperatorInterventionError,  # admin shutdown, query cancelled
     _exc.InsufficientResourcesError,
+    _exc.InvalidAuthorizationSpecificationError,  # login refused
+    _exc.InvalidCatalogNameError,  # no such database (yet)
     _exc.TransactionRollbackError,  # deadlock or serialization failure: retry
     _exc.InterfaceError,  # closed pool or connection
 )
@@ -140,11 +142,14 @@ def _batch(row: Row) -> Batch:
 
 
 def _job_arrays(jobs: Sequence[NewJob]) -> tuple[list[Any], ...]:
-    """Column arrays for ``insert_job``: keys, priorities, payloads, max attempts, delays."""
+    """Column arrays for ``insert_job``: keys, priorities, payloads, max attempts, delays.
+
+    Payloads go as JSON text: a list inside a jsonb[] parameter would be read as a dimension.
+    """
     return (
         [j.unique_key for j in jobs],
         [j.priority for j in jobs],
-        [j.payload for j in jobs],
+        [_encode_json(j.payload) for j in jobs],
         [j.max_attempts for j in jobs],
         [float(j.delay) for j in jobs],
     )
@@ -460,7 +465,7 @@ class PostgresStore(Store):
             return []
         ids = [item.job_id for item in items]
         tokens = [item.token for item in items]
-        results = [item.result for item in items]
+        results = [_encode_json(item.result) for item in items]  # text: see _job_arrays
         async with self._transaction() as conn:
             found = await conn.fetch(self._sql["complete"], ids, tokens, results)
             done = {r["id"]: _job(r) for r in found}

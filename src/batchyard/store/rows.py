@@ -38,20 +38,24 @@ def queue_from_row(row: Row, to_dt: ToDatetime, from_json: FromJson) -> Queue:
     )
 
 
-def _lease_from_row(row: Row, to_dt: ToDatetime) -> Lease | None:
-    if row["lease_owner"] is None:
-        return None
-    return Lease(
-        owner=row["lease_owner"],
-        token=row["lease_token"],
-        lease_id=row["lease_id"],
-        claimed_at=to_dt(row["claimed_at"]),
-        expires_at=_maybe(row["lease_expires_at"], to_dt),
-    )
+_STATES = {state.value: state for state in JobState}
 
 
 def job_from_row(row: Row, to_dt: ToDatetime, from_json: FromJson) -> Job:
-    state = JobState(row["state"])
+    """Map one ``jobs`` row (hot path: every claimed and completed job passes here)."""
+    state = _STATES[row["state"]]
+    owner = row["lease_owner"]
+    lease = None
+    if owner is not None:
+        expires = row["lease_expires_at"]
+        lease = Lease(
+            owner=owner,
+            token=row["lease_token"],
+            lease_id=row["lease_id"],
+            claimed_at=to_dt(row["claimed_at"]),
+            expires_at=None if expires is None else to_dt(expires),
+        )
+    result, finished = row["result"], row["finished_at"]
     return Job(
         id=row["id"],
         queue=row["queue"],
@@ -63,12 +67,12 @@ def job_from_row(row: Row, to_dt: ToDatetime, from_json: FromJson) -> Job:
         attempts=row["attempts"],
         max_attempts=row["max_attempts"],
         run_at=to_dt(row["run_at"]) if state is JobState.AVAILABLE else None,
-        lease=_lease_from_row(row, to_dt),
-        result=None if row["result"] is None else from_json(row["result"]),
+        lease=lease,
+        result=None if result is None else from_json(result),
         error=row["error"],
         created_at=to_dt(row["created_at"]),
         updated_at=to_dt(row["updated_at"]),
-        finished_at=_maybe(row["finished_at"], to_dt),
+        finished_at=None if finished is None else to_dt(finished),
     )
 
 

@@ -1,8 +1,10 @@
-"""SQLite store: one connection in WAL mode, used from one dedicated thread.
+"""SQLite store: one connection in WAL mode, called directly on the event loop.
 
 Every write runs inside ``BEGIN IMMEDIATE`` so a claim takes the write lock before it reads:
-two claimers can never pick the same row. The thread keeps the event loop free while SQLite
-works (or waits on another process's lock).
+two claimers can never pick the same row. A statement takes tens of microseconds, less than a
+hop to a worker thread would cost (measured: a dedicated thread cut throughput by 2-3x through
+GIL hand-offs), so calls run inline. When another process holds the write lock, the call does
+not block the loop: it backs off with ``asyncio.sleep`` and tries again, for up to 5 seconds.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import asyncio
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
@@ -21,10 +22,11 @@ import msgspec
 from batchyard.domain.errors import (
     AlreadyExists,
     Conflict,
+    InvalidInput,
     NotFound,
     StoreUnavailable,
 )
-from batchyard.domain.leases import lease_refusal
+from batchyard.domain.leases import job_id_of_lease, lease_refusal
 from batchyard.domain.models import (
     Batch,
     Completion,
@@ -43,17 +45,22 @@ from batchyard.store.queries import load_queries
 P = ParamSpec("P")
 T = TypeVar("T")
 
+BUSY_SECONDS = 5.0
 FAR_FUTURE = 253402300799.0  # 9999-12-31T23:59:59Z: "no expiry" in the claim index
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
 
 
+class _Busy(Exception):
+    """Another process holds SQLite's write lock."""
+
+
 def _to_dt(value: float) -> datetime:
-    return datetime.fromtimestamp(value, UTC)
+    return _fromtimestamp(value, UTC)
 
 
-def _from_json(value: str | bytes) -> Any:
-    return _decode(value)
+_fromtimestamp = datetime.fromtimestamp
+_from_json: Callable[[str | bytes], Any] = _decode
 
 
 def _job(row: sqlite3.Row) -> Job:
@@ -74,13 +81,21 @@ class SqliteStore(Store):
     def __init__(self, path: str) -> None:
         self.path = path
         self._sql = load_queries("sqlite")
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batchyard-sqlite")
         self._conn: sqlite3.Connection | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
     async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+        """Run ``fn`` now; while another process holds the write lock, back off and retry."""
+        delay, deadline = 0.001, time.monotonic() + BUSY_SECONDS
+        while True:
+            await asyncio.sleep(0)  # a yield point, so no caller can starve the others
+            try:
+                return fn(*args, **kwargs)
+            except _Busy as exc:
+                if time.monotonic() > deadline:
+                    raise StoreUnavailable(f"SQLite stayed locked for {BUSY_SECONDS:g} s") from exc
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
     def _connect(self) -> None:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -89,7 +104,8 @@ class SqliteStore(Store):
             "journal_mode = WAL",
             "synchronous = NORMAL",
             "foreign_keys = ON",
-            "busy_timeout = 5000",
+            "busy_timeout = 20",  # longer waits back off asynchronously (see _run)
+            "wal_autocheckpoint = 10000",  # checkpoint every ~40 MB of WAL, not every 4 MB
         ):
             conn.execute(f"PRAGMA {pragma}")
         self._conn = conn
@@ -107,7 +123,9 @@ class SqliteStore(Store):
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(f"SQLite is busy: {exc}") from exc
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise _Busy(str(exc)) from exc
+            raise StoreUnavailable(f"SQLite failed: {exc}") from exc
         try:
             yield conn
         except BaseException:
@@ -131,9 +149,8 @@ class SqliteStore(Store):
 
     async def close(self) -> None:
         if self._conn is not None:
-            await self._run(self._conn.close)
+            self._conn.close()
             self._conn = None
-        self._executor.shutdown(wait=True)
 
     async def listen(self, callback: Callable[[str], None]) -> None:
         """Nothing to subscribe to: SQLite has no notifications across processes.
@@ -295,17 +312,23 @@ class SqliteStore(Store):
         return await self._run(self._heartbeat, job_id, token, lease_seconds)
 
     def _complete(self, items: Sequence[Completion]) -> list[Job]:
-        now = time.time()
-        with self._write():
-            return [
-                self._leased_update(
-                    "complete",
-                    item.job_id,
-                    item.token,
-                    {"now": now, "result": _encode(item.result).decode()},
-                )
-                for item in items
-            ]
+        packed = [[i.job_id, i.token, _encode(i.result).decode()] for i in items]
+        params = {"items": _encode(packed).decode(), "now": time.time()}
+        with self._write() as conn:
+            done = {r["id"]: _job(r) for r in conn.execute(self._sql["complete"], params)}
+            if len(done) != len(items):
+                self._refuse_first_missing(items, done)
+        return [done[item.job_id] for item in items]
+
+    def _refuse_first_missing(self, items: Sequence[Completion], done: dict[int, Job]) -> None:
+        """Raise the refusal of the first item that changed nothing (rolls the batch back)."""
+        for item in items:
+            if item.job_id not in done:
+                found = self._one("get_job", {"id": item.job_id})
+                job = None if found is None else _job(found)
+                raise lease_refusal(item.job_id, item.token, job)
+        duplicated = len(items) - len({i.job_id for i in items})
+        raise InvalidInput(f"{duplicated} job(s) listed twice", field="jobs")
 
     async def complete(self, items: Sequence[Completion]) -> list[Job]:
         return await self._run(self._complete, items)
@@ -343,7 +366,12 @@ class SqliteStore(Store):
         return await self._run(self._get_job, job_id)
 
     def _find_by_lease(self, lease_id: str) -> Job:
-        row = self._one("find_by_lease", {"lease_id": lease_id})
+        job_id = job_id_of_lease(lease_id)
+        row = (
+            None
+            if job_id is None
+            else self._one("find_by_lease", {"id": job_id, "lease_id": lease_id})
+        )
         if row is None:
             raise NotFound(f"no job is leased under {lease_id!r}")
         return _job(row)

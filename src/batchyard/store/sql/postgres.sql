@@ -1,7 +1,9 @@
 -- Named queries for PostgreSQL (asyncpg, $n placeholders). Every name here must also exist in
 -- sqlite.sql (a test checks it). Time is the database clock, now(), so every replica agrees;
 -- "no expiry" leases park run_at at 9999-12-31T23:59:59Z like SQLite's FAR_FUTURE.
--- jsonb parameters and columns are encoded/decoded by the pool's codec (msgspec).
+-- jsonb parameters and columns are encoded/decoded by the pool's codec (msgspec); arrays of
+-- JSON values travel as text[] of JSON documents (a list inside a jsonb[] parameter would be
+-- taken for another array dimension) and are cast per element.
 --
 -- Statements that make work claimable (enqueue, release, fail with retry, cyclic complete)
 -- send one pg_notify('batchyard_jobs', queue) per statement and queue: a MATERIALIZED CTE runs
@@ -43,10 +45,10 @@ SELECT state, count(*) AS n FROM jobs WHERE queue = $1 GROUP BY state;
 WITH inserted AS (
     INSERT INTO jobs (queue, batch_id, unique_key, priority, payload, state, attempts,
                       max_attempts, run_at, created_at, updated_at)
-    SELECT $1, $2, i.unique_key, i.priority, coalesce(i.payload, 'null'::jsonb), 'available', 0,
+    SELECT $1, $2, i.unique_key, i.priority, i.payload::jsonb, 'available', 0,
            coalesce(i.max_attempts, (SELECT max_attempts FROM queues WHERE name = $1)),
            now() + make_interval(secs => greatest(i.delay, 0)), now(), now()
-      FROM unnest($3::text[], $4::integer[], $5::jsonb[], $6::integer[], $7::float8[])
+      FROM unnest($3::text[], $4::integer[], $5::text[], $6::integer[], $7::float8[])
            WITH ORDINALITY AS i (unique_key, priority, payload, max_attempts, delay, ord)
      ORDER BY i.ord
     ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
@@ -60,8 +62,8 @@ SELECT * FROM inserted WHERE (SELECT count(*) FROM notified) >= 0;
 SELECT * FROM jobs WHERE queue = $1 AND unique_key = ANY($2::text[]);
 
 -- name: claimable
--- The claim's pick on its own (lease_jobs embeds the same subquery): which jobs a claim of $2
--- in queue $1 would lease now, served by the partial index jobs_claim.
+-- The claim's pick on its own (lease_jobs embeds the same query): which jobs a claim of $2 in
+-- queue $1 would lease now, in claim order, served by the partial index jobs_claim.
 SELECT id, run_at, priority FROM jobs
  WHERE queue = $1 AND state IN ('available', 'active') AND run_at <= now()
    AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
@@ -71,30 +73,34 @@ SELECT id, run_at, priority FROM jobs
 
 -- name: lease_jobs
 -- The claim, in one statement: pick (skipping rows other claimers hold) and lease.
--- $1 queue, $2 limit, $3 owner, $4 lease seconds (NULL: no expiry). Rows come back in claim
+-- $1 queue, $2 limit, $3 owner, $4 lease seconds (NULL: no expiry). The picked ids reach the
+-- UPDATE as an array so it always finds them through the primary key (a join on picked.id
+-- lets a generic plan hash-join a sequential scan of every job). Rows come back in claim
 -- order: priority desc, the run_at the job was picked by, id.
-WITH claimed AS (
+WITH picked AS MATERIALIZED (
+    SELECT id, run_at, priority FROM jobs
+     WHERE queue = $1 AND state IN ('available', 'active') AND run_at <= now()
+       AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
+     ORDER BY priority DESC, run_at, id
+     LIMIT $2
+       FOR UPDATE SKIP LOCKED
+), claimed AS (
     UPDATE jobs SET
         state = 'active',
-        attempts = jobs.attempts + 1,
+        attempts = attempts + 1,
         lease_owner = $3,
-        lease_token = jobs.lease_token + 1,
+        lease_token = lease_token + 1,
         lease_id = gen_random_uuid()::text,
         claimed_at = now(),
         lease_expires_at = now() + make_interval(secs => $4::float8),
         run_at = coalesce(now() + make_interval(secs => $4::float8),
                           '9999-12-31T23:59:59Z'::timestamptz),
         updated_at = now()
-      FROM (SELECT id, run_at, priority FROM jobs
-             WHERE queue = $1 AND state IN ('available', 'active') AND run_at <= now()
-               AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
-             ORDER BY priority DESC, run_at, id
-             LIMIT $2
-               FOR UPDATE SKIP LOCKED) AS picked
-     WHERE jobs.id = picked.id
-    RETURNING jobs.*, picked.run_at AS picked_run_at
+     WHERE id = ANY (ARRAY(SELECT id FROM picked))
+    RETURNING *
 )
-SELECT * FROM claimed ORDER BY priority DESC, picked_run_at, id;
+SELECT claimed.* FROM claimed JOIN picked USING (id)
+ ORDER BY picked.priority DESC, picked.run_at, picked.id;
 
 -- name: claim_job
 -- $1 id, $2 owner, $3 lease seconds (NULL: no expiry).
@@ -124,12 +130,12 @@ UPDATE jobs SET
 RETURNING *;
 
 -- name: complete
--- Many completions in one statement: $1 ids, $2 tokens, $3 results. Refused items simply
+-- Many completions in one statement: $1 ids, $2 tokens, $3 results (JSON text). Refused items simply
 -- update nothing; the store compares the count and rolls the transaction back.
 WITH done AS (
     UPDATE jobs SET
         state = CASE WHEN q.cyclic THEN 'available' ELSE 'completed' END,
-        result = coalesce(i.result, 'null'::jsonb),
+        result = i.result::jsonb,
         error = NULL,
         run_at = now(),
         lease_owner = CASE WHEN q.cyclic THEN NULL ELSE jobs.lease_owner END,
@@ -138,7 +144,7 @@ WITH done AS (
         lease_expires_at = NULL,
         finished_at = now(),
         updated_at = now()
-      FROM unnest($1::bigint[], $2::bigint[], $3::jsonb[]) AS i (id, token, result),
+      FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS i (id, token, result),
            queues AS q
      WHERE jobs.id = i.id AND jobs.state = 'active' AND jobs.lease_token = i.token
        AND q.name = jobs.queue

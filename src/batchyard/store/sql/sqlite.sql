@@ -47,12 +47,14 @@ SELECT id FROM jobs
  LIMIT :limit;
 
 -- name: lease_jobs
+-- lease_id: a UUID (version 8) whose first 48 bits are the job id, the rest random, so a lease
+-- is found by primary key without an index on lease_id
 UPDATE jobs SET
     state = 'active',
     attempts = attempts + 1,
     lease_owner = :owner,
     lease_token = lease_token + 1,
-    lease_id = lower(printf('%s-%s-4%s-%s%s-%s', hex(randomblob(4)), hex(randomblob(2)),
+    lease_id = lower(printf('%08x-%04x-8%s-%s%s-%s', id >> 16, id & 65535,
         substr(hex(randomblob(2)), 2), substr('89ab', 1 + (abs(random()) % 4), 1),
         substr(hex(randomblob(2)), 2), hex(randomblob(6)))),
     claimed_at = :now,
@@ -69,7 +71,7 @@ UPDATE jobs SET
     attempts = attempts + 1,
     lease_owner = :owner,
     lease_token = lease_token + 1,
-    lease_id = lower(printf('%s-%s-4%s-%s%s-%s', hex(randomblob(4)), hex(randomblob(2)),
+    lease_id = lower(printf('%08x-%04x-8%s-%s%s-%s', id >> 16, id & 65535,
         substr(hex(randomblob(2)), 2), substr('89ab', 1 + (abs(random()) % 4), 1),
         substr(hex(randomblob(2)), 2), hex(randomblob(6)))),
     claimed_at = :now,
@@ -92,9 +94,11 @@ UPDATE jobs SET
 RETURNING *;
 
 -- name: complete
+-- :items is a JSON array of [id, token, result-as-JSON-text]; jobs whose token is not current
+-- are left alone (the caller compares the count and rolls back)
 UPDATE jobs SET
     state = CASE WHEN q.cyclic THEN 'available' ELSE 'completed' END,
-    result = :result,
+    result = c.result,
     error = NULL,
     run_at = :now,
     lease_owner = CASE WHEN q.cyclic THEN NULL ELSE lease_owner END,
@@ -103,9 +107,11 @@ UPDATE jobs SET
     lease_expires_at = NULL,
     finished_at = :now,
     updated_at = :now
-  FROM queues AS q
- WHERE q.name = jobs.queue AND jobs.id = :id AND jobs.state = 'active'
-   AND jobs.lease_token = :token
+  FROM (SELECT value ->> 0 AS id, value ->> 1 AS token, value ->> 2 AS result
+          FROM json_each(:items)) AS c,
+       queues AS q
+ WHERE jobs.id = c.id AND jobs.lease_token = c.token AND jobs.state = 'active'
+   AND q.name = jobs.queue
 RETURNING *;
 
 -- name: fail
@@ -145,7 +151,7 @@ RETURNING *;
 SELECT * FROM jobs WHERE id = :id;
 
 -- name: find_by_lease
-SELECT * FROM jobs WHERE lease_id = :lease_id AND state = 'active';
+SELECT * FROM jobs WHERE id = :id AND lease_id = :lease_id AND state = 'active';
 
 -- name: list_jobs
 SELECT * FROM jobs WHERE queue = :queue AND id > :after_id ORDER BY id LIMIT :limit;
@@ -157,7 +163,7 @@ SELECT * FROM jobs WHERE queue = :queue AND state = :state AND id > :after_id
 -- name: sweep_expired
 UPDATE jobs SET state = 'dead', error = 'lease expired on the last attempt',
                 finished_at = :now, updated_at = :now
- WHERE state = 'active' AND run_at <= :now
+ WHERE queue IN (SELECT name FROM queues) AND state = 'active' AND run_at <= :now
    AND max_attempts IS NOT NULL AND attempts >= max_attempts;
 
 -- name: insert_batch

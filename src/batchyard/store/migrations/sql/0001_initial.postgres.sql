@@ -53,11 +53,9 @@ CREATE TABLE jobs (
 CREATE INDEX jobs_claim ON jobs (queue, priority DESC, run_at, id)
     WHERE state IN ('available', 'active');
 CREATE UNIQUE INDEX jobs_unique_key ON jobs (queue, unique_key) WHERE unique_key IS NOT NULL;
-CREATE UNIQUE INDEX jobs_lease_id ON jobs (lease_id) WHERE lease_id IS NOT NULL;
 CREATE INDEX jobs_batch ON jobs (batch_id, id) WHERE batch_id IS NOT NULL;
+-- lease ids carry their job's id (see lease_id in the queries): no index on lease_id needed
 CREATE INDEX jobs_queue_state ON jobs (queue, state, id);
--- leases by expiry, for the housekeeping sweep
-CREATE INDEX jobs_leased ON jobs (run_at) WHERE state = 'active';
 CREATE INDEX batches_queue ON batches (queue, id);
 
 -- Batch counts follow their jobs in the same transaction. Statement-level triggers aggregate

@@ -1,0 +1,855 @@
+"""batchyard's published benchmark: enqueue and claim+complete throughput and latency.
+
+Runs every scenario against a fresh database per backend and layer:
+
+* ``engine``: in-process, through :class:`batchyard.service.engine.Engine` over the store;
+* ``http``: the real ``batchyard serve`` started as a subprocess, loaded with aiohttp.
+
+Scenarios: enqueue single (one job per call), enqueue bulk (1000 per call), claim+complete
+with n=1 (one completion per job) and with n=100 (one bulk completion per claim). The claim
+phases start on a queue pre-filled (bulk enqueue, untimed) with every job they will drain.
+
+The load generator runs on the same machine as the server (and the database): on a small
+machine they compete for the same cores, which the CPU columns make visible.
+
+    .venv/bin/python benchmarks/bench.py --backend both --layer both --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import platform
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Protocol
+
+import aiohttp
+import asyncpg
+import msgspec
+
+from batchyard.domain.models import Completion, NewJob, QueueSpec
+from batchyard.service.engine import Engine
+from batchyard.store.base import Store
+from batchyard.store.factory import open_store
+from batchyard.store.migrate import upgrade
+from batchyard.store.url import parse_database_url
+
+ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
+BATCHYARD = str(Path(sys.executable).with_name("batchyard"))
+BULK = 1000  # jobs per bulk enqueue call
+MAX_ERRORS = 50  # a scenario stops after this many failed calls
+SERVER_START_TIMEOUT = 60.0
+PACKAGES = ("batchyard", "litestar", "uvicorn", "uvloop", "httptools", "asyncpg", "msgspec")
+PACKAGES_CLIENT = ("aiohttp", "sqlalchemy", "alembic")
+
+# Targets the project reports against (HTTP layer, 2-core machine), jobs/s.
+TARGETS: dict[tuple[str, str], float] = {
+    ("sqlite", "claim+complete n=1"): 3_000,
+    ("postgres", "claim+complete n=1"): 1_500,
+    ("sqlite", "claim+complete n=100"): 50_000,
+    ("postgres", "claim+complete n=100"): 20_000,
+}
+
+_encode = msgspec.json.encode
+
+
+# -- results ----------------------------------------------------------------------------------
+@dataclass
+class OpStats:
+    calls: int
+    p50_ms: float
+    p99_ms: float
+    mean_ms: float
+
+
+@dataclass
+class Result:
+    backend: str
+    layer: str
+    scenario: str
+    workers: int
+    planned_jobs: int
+    jobs: int
+    seconds: float
+    errors: int
+    first_error: str | None
+    capped: bool  # the scenario hit its time cap before finishing
+    ops: dict[str, OpStats]
+    host_cpu_busy: float | None  # share of all cores busy during the run, 0..1
+    server_cpu_s: float | None  # CPU seconds used by the server process (engine: this process)
+    client_cpu_s: float | None  # CPU seconds used by the load generator (http layer only)
+    check: str = ""  # consistency check of the queue after the run
+
+    @property
+    def jobs_per_s(self) -> float:
+        return self.jobs / self.seconds if self.seconds > 0 else 0.0
+
+
+def percentile(sorted_values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile of an ascending sequence (p in 0..100)."""
+    if not sorted_values:
+        return math.nan
+    rank = max(1, math.ceil(p / 100 * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+class Recorder:
+    """Latencies per operation and errors of one scenario, shared by its workers."""
+
+    def __init__(self) -> None:
+        self.latencies: dict[str, list[float]] = {}
+        self.errors = 0
+        self.first_error: str | None = None
+
+    def add(self, op: str, seconds: float) -> None:
+        self.latencies.setdefault(op, []).append(seconds)
+
+    def error(self, exc: BaseException) -> None:
+        self.errors += 1
+        if self.first_error is None:
+            self.first_error = f"{type(exc).__name__}: {exc}"[:300]
+
+    @property
+    def aborted(self) -> bool:
+        return self.errors >= MAX_ERRORS
+
+    def stats(self) -> dict[str, OpStats]:
+        out = {}
+        for op, values in self.latencies.items():
+            values.sort()
+            out[op] = OpStats(
+                calls=len(values),
+                p50_ms=percentile(values, 50) * 1000,
+                p99_ms=percentile(values, 99) * 1000,
+                mean_ms=sum(values) / len(values) * 1000,
+            )
+        return out
+
+
+# -- CPU accounting ---------------------------------------------------------------------------
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _host_cpu() -> tuple[float, float] | None:
+    """(busy, total) jiffies of all cores since boot, from /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            parts = [float(x) for x in f.readline().split()[1:]]
+    except OSError:
+        return None
+    idle = parts[3] + (parts[4] if len(parts) > 4 else 0.0)  # idle + iowait
+    total = sum(parts[:8])  # guest time is already counted in user
+    return total - idle, total
+
+
+def _process_cpu(pid: int | None) -> float | None:
+    """CPU seconds (user + system, all threads) of a process."""
+    if pid is None:
+        times = os.times()
+        return times.user + times.system
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+class CpuMeter:
+    def __init__(self, server_pid: int | None) -> None:
+        self.server_pid = server_pid  # None: the server is this process (engine layer)
+
+    def __enter__(self) -> CpuMeter:
+        self._host = _host_cpu()
+        self._server = _process_cpu(self.server_pid)
+        self._client = _process_cpu(None)
+        self.host_busy: float | None = None
+        self.server_s: float | None = None
+        self.client_s: float | None = None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        host, server, client = _host_cpu(), _process_cpu(self.server_pid), _process_cpu(None)
+        if host and self._host and host[1] > self._host[1]:
+            self.host_busy = (host[0] - self._host[0]) / (host[1] - self._host[1])
+        if server is not None and self._server is not None:
+            self.server_s = server - self._server
+        if self.server_pid is not None and client is not None and self._client is not None:
+            self.client_s = client - self._client
+
+
+# -- targets: what a scenario talks to --------------------------------------------------------
+class BenchError(Exception):
+    pass
+
+
+class Target(Protocol):
+    layer: str
+    server_pid: int | None
+
+    async def prepare(self, queue: str) -> None: ...
+    async def enqueue_one(self, queue: str, payload: Any) -> None: ...
+    async def enqueue_many(self, queue: str, payloads: Sequence[Any]) -> None: ...
+    async def claim(self, queue: str, worker: str, n: int) -> list[tuple[int, int]]: ...
+    async def complete_one(self, queue: str, job_id: int, token: int) -> None: ...
+    async def complete_many(self, queue: str, jobs: Sequence[tuple[int, int]]) -> None: ...
+    async def counts(self, queue: str) -> dict[str, int]: ...
+    def session(self, workers: int) -> contextlib.AbstractAsyncContextManager[None]: ...
+
+
+class EngineTarget:
+    layer = "engine"
+    server_pid: int | None = None
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextlib.asynccontextmanager
+    async def session(self, workers: int) -> AsyncIterator[None]:
+        yield
+
+    async def prepare(self, queue: str) -> None:
+        await self.engine.ensure_queue(QueueSpec(name=queue))
+
+    async def enqueue_one(self, queue: str, payload: Any) -> None:
+        await self.engine.enqueue(queue, [NewJob(payload=payload)])
+
+    async def enqueue_many(self, queue: str, payloads: Sequence[Any]) -> None:
+        await self.engine.enqueue(queue, [NewJob(payload=p) for p in payloads])
+
+    async def claim(self, queue: str, worker: str, n: int) -> list[tuple[int, int]]:
+        jobs = await self.engine.claim(queue, worker, n)
+        return [(j.id, j.lease.token) for j in jobs if j.lease is not None]
+
+    async def complete_one(self, queue: str, job_id: int, token: int) -> None:
+        await self.engine.complete(job_id, token)
+
+    async def complete_many(self, queue: str, jobs: Sequence[tuple[int, int]]) -> None:
+        await self.engine.complete_many([Completion(job_id=i, token=t) for i, t in jobs])
+
+    async def counts(self, queue: str) -> dict[str, int]:
+        return (await self.engine.queue_stats(queue)).counts
+
+
+class _Lease(msgspec.Struct):
+    token: int
+
+
+class _Job(msgspec.Struct):
+    id: int
+    lease: _Lease | None = None
+
+
+class _Jobs(msgspec.Struct):
+    jobs: list[_Job]
+
+
+class _QueueCounts(msgspec.Struct):
+    counts: dict[str, int]
+
+
+_decode_jobs = msgspec.json.Decoder(_Jobs).decode
+_decode_counts = msgspec.json.Decoder(_QueueCounts).decode
+_JSON = {"Content-Type": "application/json"}
+
+
+class HttpTarget:
+    """The native HTTP API of a running server (one aiohttp session per scenario)."""
+
+    layer = "http"
+
+    def __init__(self, base_url: str, server_pid: int) -> None:
+        self.base_url = base_url
+        self.server_pid: int | None = server_pid
+        self._session: aiohttp.ClientSession | None = None
+
+    @contextlib.asynccontextmanager
+    async def session(self, workers: int) -> AsyncIterator[None]:
+        connector = aiohttp.TCPConnector(limit=workers)
+        timeout = aiohttp.ClientTimeout(total=60)
+        async with aiohttp.ClientSession(
+            self.base_url, connector=connector, timeout=timeout
+        ) as session:
+            self._session = session
+            try:
+                yield
+            finally:
+                self._session = None
+
+    async def _post(self, path: str, body: Any) -> bytes:
+        assert self._session is not None, "use inside session()"
+        async with self._session.post(path, data=_encode(body), headers=_JSON) as resp:
+            raw = await resp.read()
+            if resp.status >= 300:
+                raise BenchError(f"POST {path} -> {resp.status}: {raw[:200]!r}")
+            return raw
+
+    async def prepare(self, queue: str) -> None:
+        await self._post("/api/v1/queues", {"name": queue})
+
+    async def enqueue_one(self, queue: str, payload: Any) -> None:
+        await self._post(f"/api/v1/queues/{queue}/jobs", {"payload": payload})
+
+    async def enqueue_many(self, queue: str, payloads: Sequence[Any]) -> None:
+        body = {"jobs": [{"payload": p} for p in payloads]}
+        await self._post(f"/api/v1/queues/{queue}/jobs", body)
+
+    async def claim(self, queue: str, worker: str, n: int) -> list[tuple[int, int]]:
+        raw = await self._post(f"/api/v1/queues/{queue}/claim", {"worker": worker, "n": n})
+        return [(j.id, j.lease.token) for j in _decode_jobs(raw).jobs if j.lease is not None]
+
+    async def complete_one(self, queue: str, job_id: int, token: int) -> None:
+        await self._post(f"/api/v1/queues/{queue}/jobs/{job_id}/complete", {"token": token})
+
+    async def complete_many(self, queue: str, jobs: Sequence[tuple[int, int]]) -> None:
+        body = {"jobs": [{"id": i, "token": t} for i, t in jobs]}
+        await self._post(f"/api/v1/queues/{queue}/complete", body)
+
+    async def counts(self, queue: str) -> dict[str, int]:
+        assert self._session is not None, "use inside session()"
+        async with self._session.get(f"/api/v1/queues/{queue}") as resp:
+            raw = await resp.read()
+            if resp.status != 200:
+                raise BenchError(f"GET queue {queue} -> {resp.status}: {raw[:200]!r}")
+            return _decode_counts(raw).counts
+
+
+# -- scenarios --------------------------------------------------------------------------------
+@dataclass
+class Plan:
+    jobs: int  # jobs of the one-job-per-call scenarios (enqueue single, claim n=1)
+    bulk_jobs: int  # jobs of the bulk scenarios (enqueue bulk, claim n=100)
+    workers: dict[str, int]  # layer -> concurrent workers for the one-job scenarios
+    bulk_workers: int
+    max_seconds: float  # time cap of one scenario's timed phase
+    profile: str | None = None  # py-spy the server during HTTP claim n=1 on SQLite
+
+
+Worker = Callable[[int], Awaitable[int]]
+
+
+async def _run_workers(workers: int, body: Worker) -> tuple[int, float]:
+    """Run ``body(worker_index)`` on ``workers`` tasks; (jobs done, wall seconds)."""
+    started = time.perf_counter()
+    done = await asyncio.gather(*(body(w) for w in range(workers)))
+    return sum(done), time.perf_counter() - started
+
+
+async def _fill(target: Target, queue: str, total: int, workers: int, deadline: float) -> int:
+    """Bulk-enqueue ``total`` jobs into ``queue`` (untimed set-up of the claim phases)."""
+    chunks = iter(range(0, total, BULK))
+
+    async def body(w: int) -> int:
+        done = 0
+        for start in chunks:
+            if time.monotonic() > deadline:
+                raise BenchError(f"pre-filling {queue} took too long")
+            size = min(BULK, total - start)
+            await target.enqueue_many(queue, [{"i": start + k} for k in range(size)])
+            done += size
+        return done
+
+    filled, _ = await _run_workers(workers, body)
+    return filled
+
+
+async def scenario_enqueue(
+    target: Target, queue: str, total: int, per_call: int, workers: int, cap: float
+) -> tuple[Recorder, int, float, bool]:
+    rec = Recorder()
+    deadline = time.monotonic() + cap
+    chunks = iter(range(0, total, per_call))
+    op = "enqueue" if per_call == 1 else f"enqueue x{per_call}"
+
+    async def body(w: int) -> int:
+        done = 0
+        for start in chunks:
+            if time.monotonic() > deadline or rec.aborted:
+                break
+            size = min(per_call, total - start)
+            t0 = time.perf_counter()
+            try:
+                if per_call == 1:
+                    await target.enqueue_one(queue, {"i": start})
+                else:
+                    await target.enqueue_many(queue, [{"i": start + k} for k in range(size)])
+            except Exception as exc:
+                rec.error(exc)
+                continue
+            rec.add(op, time.perf_counter() - t0)
+            done += size
+        return done
+
+    done, seconds = await _run_workers(workers, body)
+    return rec, done, seconds, time.monotonic() > deadline
+
+
+async def scenario_claim(
+    target: Target, queue: str, n: int, workers: int, cap: float
+) -> tuple[Recorder, int, float, bool]:
+    rec = Recorder()
+    deadline = time.monotonic() + cap
+
+    async def body(w: int) -> int:
+        done = 0
+        name = f"bench-{w}"
+        while time.monotonic() < deadline and not rec.aborted:
+            t0 = time.perf_counter()
+            try:
+                jobs = await target.claim(queue, name, n)
+            except Exception as exc:
+                rec.error(exc)
+                continue
+            rec.add("claim", time.perf_counter() - t0)
+            if not jobs:
+                break  # the queue is drained (the others finish what they hold)
+            try:
+                if n == 1:
+                    for job_id, token in jobs:
+                        t0 = time.perf_counter()
+                        await target.complete_one(queue, job_id, token)
+                        rec.add("complete", time.perf_counter() - t0)
+                        done += 1
+                else:
+                    t0 = time.perf_counter()
+                    await target.complete_many(queue, jobs)
+                    rec.add(f"complete x{n}", time.perf_counter() - t0)
+                    done += len(jobs)
+            except Exception as exc:
+                rec.error(exc)
+        return done
+
+    done, seconds = await _run_workers(workers, body)
+    return rec, done, seconds, time.monotonic() > deadline
+
+
+@contextlib.contextmanager
+def py_spy(pid: int | None, out: str | None, seconds: float) -> Iterator[None]:
+    """Record the server with py-spy while the block runs (raw collapsed stacks)."""
+    if pid is None or out is None:
+        yield
+        return
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
+    cmd = [spy, "record", "--pid", str(pid), "--rate", "250", "--nonblocking"]
+    cmd += ["--format", "raw", "--output", out, "--duration", str(math.ceil(seconds) + 5)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(0.5)  # let it attach
+    try:
+        yield
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+        print(f"  py-spy -> {out} (exit {proc.returncode}) {err.decode()[-300:].strip()}")
+
+
+async def run_layer(target: Target, backend: str, plan: Plan) -> list[Result]:
+    results: list[Result] = []
+    one_workers = plan.workers[target.layer]
+    tag = uuid.uuid4().hex[:6]
+
+    async def record(
+        scenario: str,
+        workers: int,
+        planned: int,
+        queue: str,
+        run: Callable[[], Awaitable[tuple[Recorder, int, float, bool]]],
+        drained: bool,
+    ) -> None:
+        async with target.session(workers):
+            with CpuMeter(target.server_pid) as cpu:
+                rec, done, seconds, capped = await run()
+            counts = await target.counts(queue)
+        if drained:
+            left = {s: c for s, c in counts.items() if s != "completed" and c}
+            ok = counts.get("completed", 0) == done and (capped or not left)
+        else:
+            ok = counts.get("available", 0) == done
+        check = "ok" if ok else f"MISMATCH {counts}"
+        result = Result(
+            backend=backend,
+            layer=target.layer,
+            scenario=scenario,
+            workers=workers,
+            planned_jobs=planned,
+            jobs=done,
+            seconds=seconds,
+            errors=rec.errors,
+            first_error=rec.first_error,
+            capped=capped,
+            ops=rec.stats(),
+            host_cpu_busy=cpu.host_busy,
+            server_cpu_s=cpu.server_s,
+            client_cpu_s=cpu.client_s,
+            check=check,
+        )
+        results.append(result)
+        print(_one_line(result), flush=True)
+
+    for per_call, scenario in ((1, "enqueue single"), (BULK, f"enqueue bulk x{BULK}")):
+        queue = f"bench-{tag}-enqueue-{per_call}"
+        total = plan.jobs if per_call == 1 else plan.bulk_jobs
+        workers = one_workers if per_call == 1 else plan.bulk_workers
+        async with target.session(workers):
+            await target.prepare(queue)
+
+        def enqueue_run(
+            q: str = queue, t: int = total, pc: int = per_call, w: int = workers
+        ) -> Awaitable[tuple[Recorder, int, float, bool]]:
+            return scenario_enqueue(target, q, t, pc, w, plan.max_seconds)
+
+        await record(scenario, workers, total, queue, enqueue_run, drained=False)
+
+    for n in (1, 100):
+        queue = f"bench-{tag}-claim-{n}"
+        total = plan.jobs if n == 1 else plan.bulk_jobs
+        workers = one_workers if n == 1 else plan.bulk_workers
+        async with target.session(plan.bulk_workers):
+            await target.prepare(queue)
+            await _fill(target, queue, total, plan.bulk_workers, time.monotonic() + 120)
+        profile = plan.profile if (n == 1 and backend == "sqlite") else None
+
+        async def claim_run(
+            q: str = queue, n_: int = n, w: int = workers, prof: str | None = profile
+        ) -> tuple[Recorder, int, float, bool]:
+            with py_spy(target.server_pid, prof, plan.max_seconds):
+                return await scenario_claim(target, q, n_, w, plan.max_seconds)
+
+        await record(f"claim+complete n={n}", workers, total, queue, claim_run, drained=True)
+    return results
+
+
+# -- databases and the server -----------------------------------------------------------------
+@contextlib.asynccontextmanager
+async def fresh_database(backend: str) -> AsyncIterator[str]:
+    """A new, migrated database; removed afterwards. Yields its URL."""
+    if backend == "sqlite":
+        tmp = tempfile.mkdtemp(prefix="batchyard-bench-")
+        url = f"sqlite:///{tmp}/bench.db"  # tmp is absolute: sqlite:////tmp/...
+        try:
+            await upgrade(parse_database_url(url))
+            yield url
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return
+    name = f"batchyard_bench_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(ADMIN_URL, timeout=10)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            url = f"{ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+            await upgrade(parse_database_url(url))
+            yield url
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _spawn(cmd: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=log_path.parent
+        )
+
+
+@contextlib.asynccontextmanager
+async def running_server(database_url: str) -> AsyncIterator[tuple[str, int]]:
+    """``batchyard serve`` on a free loopback port; yields (base URL, pid)."""
+    port = _free_port()
+    log_dir = tempfile.mkdtemp(prefix="batchyard-bench-log-")
+    log_path = Path(log_dir) / "server.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BATCHYARD_")}
+    env["BATCHYARD_DATABASE_URL"] = database_url
+    cmd = [BATCHYARD, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    proc = _spawn(cmd, env, log_path)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        async with aiohttp.ClientSession(base) as session:
+            while True:
+                if proc.poll() is not None:
+                    raise BenchError(
+                        f"server exited with {proc.returncode}:\n{log_path.read_text()}"
+                    )
+                if time.monotonic() > deadline:
+                    raise BenchError(f"server did not come up:\n{log_path.read_text()}")
+                with contextlib.suppress(aiohttp.ClientError, OSError):
+                    async with session.get("/", timeout=aiohttp.ClientTimeout(total=2)) as r:
+                        if r.status == 200:
+                            break
+                await asyncio.sleep(0.1)
+        yield base, proc.pid
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.to_thread(proc.wait, 45)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        shutil.rmtree(log_dir, ignore_errors=True)
+
+
+async def bench_backend(backend: str, layers: Sequence[str], plan: Plan) -> list[Result]:
+    results: list[Result] = []
+    for layer in layers:
+        async with fresh_database(backend) as url:
+            if layer == "engine":
+                store: Store = await open_store(url)
+                engine = Engine(store)
+                try:
+                    await engine.start()
+                    results += await run_layer(EngineTarget(engine), backend, plan)
+                finally:
+                    await engine.close()
+                    await store.close()
+            else:
+                async with running_server(url) as (base, pid):
+                    results += await run_layer(HttpTarget(base, pid), backend, plan)
+    return results
+
+
+# -- reporting --------------------------------------------------------------------------------
+def machine_info() -> dict[str, Any]:
+    cpu = "unknown"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    ram_gib: float | None = None
+    with contextlib.suppress(OSError, ValueError), open("/proc/meminfo") as f:
+        ram_gib = round(int(f.readline().split()[1]) / 1024 / 1024, 1)
+    versions = {}
+    for name in (*PACKAGES, *PACKAGES_CLIENT):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "ram_gib": ram_gib,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "packages": versions,
+    }
+
+
+async def postgres_version() -> str | None:
+    try:
+        conn = await asyncpg.connect(ADMIN_URL, timeout=5)
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return None
+    try:
+        version: str = await conn.fetchval("SHOW server_version")
+        return version
+    finally:
+        await conn.close()
+
+
+def _ops_text(result: Result) -> str:
+    return "  ".join(
+        f"{op} p50 {s.p50_ms:.2f} ms p99 {s.p99_ms:.2f} ms" for op, s in result.ops.items()
+    )
+
+
+def _one_line(r: Result) -> str:
+    flags = " CAPPED" if r.capped else ""
+    flags += f" errors={r.errors} ({r.first_error})" if r.errors else ""
+    flags += f" check={r.check}" if r.check != "ok" else ""
+    return (
+        f"  {r.backend:<8} {r.layer:<6} {r.scenario:<22} {r.jobs:>7} jobs {r.seconds:6.2f} s "
+        f"{r.jobs_per_s:>9,.0f} jobs/s  {_ops_text(r)}{flags}"
+    )
+
+
+def print_table(results: Sequence[Result]) -> None:
+    head = (
+        f"{'backend':<8} {'layer':<6} {'scenario':<22} {'wrk':>3} {'jobs':>7} {'secs':>6} "
+        f"{'jobs/s':>9}  {'operation':<14} {'calls':>6} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'host cpu':>8} {'srv µs/job':>10} {'cli µs/job':>10} {'err':>3} check"
+    )
+    print()
+    print(head)
+    print("-" * len(head))
+    for r in results:
+        for i, (op, s) in enumerate(r.ops.items()):
+            if i == 0:
+                host = f"{r.host_cpu_busy:.0%}" if r.host_cpu_busy is not None else "-"
+                srv = f"{r.server_cpu_s / r.jobs * 1e6:.0f}" if r.server_cpu_s and r.jobs else "-"
+                cli = f"{r.client_cpu_s / r.jobs * 1e6:.0f}" if r.client_cpu_s and r.jobs else "-"
+                lead = (
+                    f"{r.backend:<8} {r.layer:<6} {r.scenario:<22} {r.workers:>3} {r.jobs:>7} "
+                    f"{r.seconds:>6.2f} {r.jobs_per_s:>9,.0f}"
+                )
+                tail = f" {host:>8} {srv:>10} {cli:>10} {r.errors:>3} {r.check}"
+                tail += " CAPPED" if r.capped else ""
+            else:
+                lead, tail = " " * 68, ""
+            print(f"{lead}  {op:<14} {s.calls:>6} {s.p50_ms:>7.2f} {s.p99_ms:>7.2f}{tail}")
+    checks = [
+        (b, s, target, r)
+        for (b, s), target in TARGETS.items()
+        for r in results
+        if r.layer == "http" and r.backend == b and r.scenario == s
+    ]
+    if checks:
+        print("\nTargets (HTTP layer):")
+        for backend, scenario, target, r in checks:
+            mark = "✓" if r.jobs_per_s >= target and not r.errors else "✗"
+            print(
+                f"  {mark} {backend:<8} {scenario:<22} {r.jobs_per_s:>9,.0f} jobs/s "
+                f"(target ≥ {target:,.0f})"
+            )
+
+
+def write_json(path: str, doc: dict[str, Any]) -> None:
+    Path(path).write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+
+
+# -- main -------------------------------------------------------------------------------------
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    p.add_argument("--layer", choices=["engine", "http", "both"], default="both")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="jobs of the one-job-per-call scenarios (default 10000, --quick 2000)",
+    )
+    p.add_argument(
+        "--bulk-jobs",
+        type=int,
+        default=None,
+        help="jobs of the bulk / n=100 scenarios (default 10 x --jobs)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="concurrent workers for enqueue single and claim n=1 (default engine 8, http 16)",
+    )
+    p.add_argument(
+        "--bulk-workers",
+        type=int,
+        default=4,
+        help="concurrent workers for enqueue bulk and claim n=100 (default 4)",
+    )
+    p.add_argument(
+        "--max-seconds",
+        type=float,
+        default=None,
+        help="time cap of each scenario (default 15, --quick 6)",
+    )
+    p.add_argument("--quick", action="store_true", help="small run (under a minute)")
+    p.add_argument("--json", metavar="PATH", help="also write results as JSON")
+    p.add_argument(
+        "--profile",
+        metavar="PATH",
+        help="record the SQLite server with py-spy (raw collapsed stacks) during HTTP claim n=1",
+    )
+    args = p.parse_args(argv)
+    if args.jobs is None:
+        args.jobs = 2_000 if args.quick else 10_000
+    if args.bulk_jobs is None:
+        args.bulk_jobs = args.jobs * 10
+    if args.max_seconds is None:
+        args.max_seconds = 6.0 if args.quick else 15.0
+    for name in ("jobs", "bulk_jobs", "bulk_workers", "max_seconds"):
+        if getattr(args, name) <= 0:
+            p.error(f"--{name.replace('_', '-')} must be positive")
+    if args.workers is not None and args.workers <= 0:
+        p.error("--workers must be positive")
+    return args
+
+
+async def main(args: argparse.Namespace) -> int:
+    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
+    layers = ["engine", "http"] if args.layer == "both" else [args.layer]
+    plan = Plan(
+        jobs=args.jobs,
+        bulk_jobs=args.bulk_jobs,
+        workers={"engine": args.workers or 8, "http": args.workers or 16},
+        bulk_workers=args.bulk_workers,
+        max_seconds=args.max_seconds,
+        profile=args.profile,
+    )
+    info = machine_info()
+    info["postgres"] = await postgres_version()
+    info["event_loop"] = type(asyncio.get_running_loop()).__module__
+    print(
+        f"batchyard bench: {info['nproc']} x {info['cpu']}, {info['ram_gib']} GiB, "
+        f"Python {info['python']}, SQLite {info['sqlite']}, PostgreSQL {info['postgres']}"
+    )
+    print(f"plan: {plan}")
+    started = time.monotonic()
+    results: list[Result] = []
+    failures: dict[str, str] = {}
+    for backend in backends:
+        print(f"[{backend}]", flush=True)
+        try:
+            results += await bench_backend(backend, layers, plan)
+        except Exception as exc:  # report the others even when one backend cannot run
+            failures[backend] = f"{type(exc).__name__}: {exc}"
+            print(f"  {backend} FAILED: {failures[backend]}", flush=True)
+    total = time.monotonic() - started
+    print_table(results)
+    print(f"\ntotal {total:.0f} s")
+    if args.json:
+        doc = {
+            "machine": info,
+            "plan": asdict(plan),
+            "total_seconds": total,
+            "failures": failures,
+            "results": [{**asdict(r), "jobs_per_s": r.jobs_per_s} for r in results],
+        }
+        write_json(args.json, doc)
+        print(f"wrote {args.json}")
+    bad = failures or any(r.errors or r.check != "ok" for r in results)
+    return 1 if bad else 0
+
+
+def run() -> None:
+    args = parse_args()
+    try:
+        import uvloop
+
+        loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
+    except ImportError:
+        loop_factory = None
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        sys.exit(runner.run(main(args)))
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,76 @@
+"""Pure rules: backoff, transitions, validation, lease refusals."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from batchyard.domain.backoff import attempts_left, retry_delay
+from batchyard.domain.errors import InvalidInput, NotFound, StaleLease
+from batchyard.domain.leases import lease_refusal
+from batchyard.domain.models import Job, Lease, NewJob, QueueSpec
+from batchyard.domain.states import JobState, can_move, is_terminal
+from batchyard.domain.validation import check_claim, check_new_jobs, check_queue_spec
+
+
+def test_backoff_doubles_up_to_the_cap() -> None:
+    assert [retry_delay(a, 1.0, 10.0) for a in range(0, 7)] == [0, 1, 2, 4, 8, 10, 10]
+    assert retry_delay(10_000, 0.5, 3600.0) == 3600.0
+    assert attempts_left(2, 3) and not attempts_left(3, 3) and attempts_left(99, None)
+
+
+def test_transitions() -> None:
+    assert can_move(JobState.AVAILABLE, JobState.ACTIVE)
+    assert not can_move(JobState.COMPLETED, JobState.ACTIVE)
+    assert is_terminal(JobState.DEAD) and not is_terminal(JobState.ACTIVE)
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        (QueueSpec(name=""), "name"),
+        (QueueSpec(name="   "), "name"),
+        (QueueSpec(name="x" * 300), "name"),
+        (QueueSpec(name="q", lease_seconds=0), "lease_seconds"),
+        (QueueSpec(name="q", max_attempts=0), "max_attempts"),
+    ],
+)
+def test_queue_spec_rejections(spec: QueueSpec, field: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        check_queue_spec(spec)
+    assert info.value.field == field
+
+
+def test_job_and_claim_rejections() -> None:
+    with pytest.raises(InvalidInput, match="delay"):
+        check_new_jobs([NewJob(delay=-1)])
+    with pytest.raises(InvalidInput, match="priority"):
+        check_new_jobs([NewJob(priority=2**40)])
+    with pytest.raises(InvalidInput, match="n must"):
+        check_claim("w", 0, 0, None, 30)
+    with pytest.raises(InvalidInput, match="wait"):
+        check_claim("w", 1, 31, None, 30)
+    with pytest.raises(InvalidInput, match="worker"):
+        check_claim(" ", 1, 0, None, 30)
+    check_claim("w", 1000, 30, 0.5, 30)
+
+
+def _job(state: JobState, token: int | None) -> Job:
+    now = datetime.now(UTC)
+    lease = None
+    if token is not None:
+        lease = Lease(owner="w", token=token, lease_id="x", claimed_at=now, expires_at=None)
+    return Job(
+        id=1, queue="q", batch_id=None, unique_key=None, priority=0, payload=None, state=state,
+        attempts=1, max_attempts=None, run_at=None, lease=lease, result=None, error=None,
+        created_at=now, updated_at=now, finished_at=None,
+    )  # fmt: skip
+
+
+def test_lease_refusal_explains_itself() -> None:
+    assert isinstance(lease_refusal(1, 1, None), NotFound)
+    stale = lease_refusal(1, 1, _job(JobState.ACTIVE, 2))
+    assert isinstance(stale, StaleLease) and "token 2" in stale.detail
+    done = lease_refusal(1, 2, _job(JobState.COMPLETED, 2))
+    assert isinstance(done, StaleLease) and "completed" in done.detail

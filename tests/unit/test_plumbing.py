@@ -1,0 +1,69 @@
+"""Settings, SQL files, migrations splitting, database URLs and the auth header parser."""
+
+from __future__ import annotations
+
+import pytest
+
+from batchyard.domain.errors import InvalidInput
+from batchyard.http.auth import presented_secret
+from batchyard.settings import Settings
+from batchyard.store.migrations.sqlfiles import read_sql_file, split_statements
+from batchyard.store.queries import load_queries, parse_queries
+from batchyard.store.url import parse_database_url
+
+
+def test_settings_from_env_then_overrides() -> None:
+    env = {"BATCHYARD_PORT": "9000", "BATCHYARD_PUBLIC_READS": "no", "BATCHYARD_SECRET": "s"}
+    settings = Settings.from_env(env, port=None, host="0.0.0.0")
+    assert (settings.port, settings.public_reads, settings.secret) == (9000, False, "s")
+    assert settings.host == "0.0.0.0" and not settings.binds_loopback
+    assert Settings.from_env({}).binds_loopback
+    with pytest.raises(InvalidInput, match="BATCHYARD_PORT"):
+        Settings.from_env({"BATCHYARD_PORT": "eighty"})
+    with pytest.raises(InvalidInput):
+        Settings.from_env({"BATCHYARD_INSECURE": "maybe"})
+
+
+def test_database_urls() -> None:
+    assert parse_database_url("sqlite:///data/by.db").sqlite_path == "data/by.db"
+    assert parse_database_url("sqlite:////abs/by.db").sqlite_path == "/abs/by.db"
+    pg = parse_database_url("postgres://u@h:5432/d")
+    assert pg.dialect == "postgres" and pg.postgres_dsn == "postgresql://u@h:5432/d"
+    with pytest.raises(InvalidInput):
+        parse_database_url("mysql://x")
+
+
+def test_query_files_define_the_same_names() -> None:
+    assert set(load_queries("sqlite")) == set(load_queries("postgres"))
+    assert "claimable" in load_queries("sqlite")
+
+
+def test_parse_queries_rejects_duplicates() -> None:
+    assert parse_queries("-- name: a\nSELECT 1;\n-- name: b\nSELECT 2;") == {
+        "a": "SELECT 1",
+        "b": "SELECT 2",
+    }
+    with pytest.raises(ValueError, match="twice"):
+        parse_queries("-- name: a\nSELECT 1;\n-- name: a\nSELECT 2;")
+
+
+def test_migration_scripts_split_into_whole_statements() -> None:
+    sqlite = split_statements(read_sql_file("0001_initial", "sqlite"), "sqlite")
+    assert any(s.startswith("CREATE TRIGGER") and s.rstrip().endswith("END;") for s in sqlite)
+    postgres = split_statements(read_sql_file("0001_initial", "postgres"), "postgres")
+    functions = [s for s in postgres if s.startswith("CREATE FUNCTION")]
+    assert len(functions) == 2 and all(f.count("$$") == 2 for f in functions)
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ([(b"secret", b"a")], b"a"),
+        ([(b"Shared-Secret", b"b")], b"b"),
+        ([(b"authorization", b"Bearer c")], b"c"),
+        ([(b"authorization", b"Basic d")], None),
+        ([], None),
+    ],
+)
+def test_secret_headers(headers: list[tuple[bytes, bytes]], expected: bytes | None) -> None:
+    assert presented_secret(headers) == expected
