@@ -95,6 +95,7 @@ class Result:
     server_cpu_s: float | None  # CPU seconds used by the server process (engine: this process)
     client_cpu_s: float | None  # CPU seconds used by the load generator (http layer only)
     check: str = ""  # consistency check of the queue after the run
+    background_cpu: float | None = None  # share of all cores busy just before, bench idle
 
     @property
     def jobs_per_s(self) -> float:
@@ -169,6 +170,28 @@ def _process_cpu(pid: int | None) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+async def background_cpu(window: float = 0.5) -> float | None:
+    """Share of all cores busy over ``window`` s while the benchmark itself is idle.
+
+    Anything well above zero is another load on the machine (it skews every figure).
+    """
+    before = _host_cpu()
+    await asyncio.sleep(window)
+    after = _host_cpu()
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1])
+
+
+async def settle(max_wait: float, threshold: float = 0.15) -> float | None:
+    """Wait up to ``max_wait`` s for the machine to be quiet; the last background share."""
+    deadline = time.monotonic() + max_wait
+    busy = await background_cpu()
+    while busy is not None and busy > threshold and time.monotonic() < deadline:
+        busy = await background_cpu()
+    return busy
 
 
 class CpuMeter:
@@ -338,6 +361,7 @@ class Plan:
     workers: dict[str, int]  # layer -> concurrent workers for the one-job scenarios
     bulk_workers: int
     max_seconds: float  # time cap of one scenario's timed phase
+    wait_quiet: float = 0.0  # wait up to this long for background CPU to settle per scenario
     profile: str | None = None  # py-spy the server during HTTP claim n=1 on SQLite
 
 
@@ -475,6 +499,7 @@ async def run_layer(target: Target, backend: str, plan: Plan) -> list[Result]:
         run: Callable[[], Awaitable[tuple[Recorder, int, float, bool]]],
         drained: bool,
     ) -> None:
+        background = await settle(plan.wait_quiet)
         async with target.session(workers):
             with CpuMeter(target.server_pid) as cpu:
                 rec, done, seconds, capped = await run()
@@ -501,6 +526,7 @@ async def run_layer(target: Target, backend: str, plan: Plan) -> list[Result]:
             server_cpu_s=cpu.server_s,
             client_cpu_s=cpu.client_s,
             check=check,
+            background_cpu=background,
         )
         results.append(result)
         print(_one_line(result), flush=True)
@@ -647,7 +673,7 @@ def machine_info() -> dict[str, Any]:
     ram_gib: float | None = None
     with contextlib.suppress(OSError, ValueError), open("/proc/meminfo") as f:
         ram_gib = round(int(f.readline().split()[1]) / 1024 / 1024, 1)
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in (*PACKAGES, *PACKAGES_CLIENT):
         try:
             versions[name] = metadata.version(name)
@@ -686,6 +712,8 @@ def _one_line(r: Result) -> str:
     flags = " CAPPED" if r.capped else ""
     flags += f" errors={r.errors} ({r.first_error})" if r.errors else ""
     flags += f" check={r.check}" if r.check != "ok" else ""
+    if r.background_cpu is not None and r.background_cpu > 0.15:
+        flags += f" (machine busy before: {r.background_cpu:.0%})"
     return (
         f"  {r.backend:<8} {r.layer:<6} {r.scenario:<22} {r.jobs:>7} jobs {r.seconds:6.2f} s "
         f"{r.jobs_per_s:>9,.0f} jobs/s  {_ops_text(r)}{flags}"
@@ -696,7 +724,7 @@ def print_table(results: Sequence[Result]) -> None:
     head = (
         f"{'backend':<8} {'layer':<6} {'scenario':<22} {'wrk':>3} {'jobs':>7} {'secs':>6} "
         f"{'jobs/s':>9}  {'operation':<14} {'calls':>6} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'host cpu':>8} {'srv µs/job':>10} {'cli µs/job':>10} {'err':>3} check"
+        f"{'bg cpu':>6} {'host cpu':>8} {'srv µs/job':>10} {'cli µs/job':>10} {'err':>3} check"
     )
     print()
     print(head)
@@ -705,13 +733,14 @@ def print_table(results: Sequence[Result]) -> None:
         for i, (op, s) in enumerate(r.ops.items()):
             if i == 0:
                 host = f"{r.host_cpu_busy:.0%}" if r.host_cpu_busy is not None else "-"
+                bg = f"{r.background_cpu:.0%}" if r.background_cpu is not None else "-"
                 srv = f"{r.server_cpu_s / r.jobs * 1e6:.0f}" if r.server_cpu_s and r.jobs else "-"
                 cli = f"{r.client_cpu_s / r.jobs * 1e6:.0f}" if r.client_cpu_s and r.jobs else "-"
                 lead = (
                     f"{r.backend:<8} {r.layer:<6} {r.scenario:<22} {r.workers:>3} {r.jobs:>7} "
                     f"{r.seconds:>6.2f} {r.jobs_per_s:>9,.0f}"
                 )
-                tail = f" {host:>8} {srv:>10} {cli:>10} {r.errors:>3} {r.check}"
+                tail = f" {bg:>6} {host:>8} {srv:>10} {cli:>10} {r.errors:>3} {r.check}"
                 tail += " CAPPED" if r.capped else ""
             else:
                 lead, tail = " " * 68, ""
@@ -730,6 +759,21 @@ def print_table(results: Sequence[Result]) -> None:
                 f"  {mark} {backend:<8} {scenario:<22} {r.jobs_per_s:>9,.0f} jobs/s "
                 f"(target ≥ {target:,.0f})"
             )
+
+
+def source_revision() -> str | None:
+    """The checked-out commit, with "+dirty" when src/ has uncommitted changes (read-only)."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+    except OSError:
+        return None
+    return f"{head}+dirty" if head and dirty else head or None
 
 
 def write_json(path: str, doc: dict[str, Any]) -> None:
@@ -771,6 +815,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=None,
         help="time cap of each scenario (default 15, --quick 6)",
     )
+    p.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="before each scenario wait up to SECONDS for other load on the machine to stop",
+    )
     p.add_argument("--quick", action="store_true", help="small run (under a minute)")
     p.add_argument("--json", metavar="PATH", help="also write results as JSON")
     p.add_argument(
@@ -803,14 +854,23 @@ async def main(args: argparse.Namespace) -> int:
         bulk_workers=args.bulk_workers,
         max_seconds=args.max_seconds,
         profile=args.profile,
+        wait_quiet=args.wait_quiet,
     )
     info = machine_info()
     info["postgres"] = await postgres_version()
     info["event_loop"] = type(asyncio.get_running_loop()).__module__
+    info["source"] = source_revision()
+    info["background_cpu_at_start"] = await background_cpu(1.0)
     print(
         f"batchyard bench: {info['nproc']} x {info['cpu']}, {info['ram_gib']} GiB, "
-        f"Python {info['python']}, SQLite {info['sqlite']}, PostgreSQL {info['postgres']}"
+        f"Python {info['python']}, SQLite {info['sqlite']}, PostgreSQL {info['postgres']}, "
+        f"source {info['source']}"
     )
+    if info["background_cpu_at_start"] and info["background_cpu_at_start"] > 0.15:
+        print(
+            f"WARNING: {info['background_cpu_at_start']:.0%} of the CPU is busy with other work; "
+            "figures will be low and noisy (try --wait-quiet 30)"
+        )
     print(f"plan: {plan}")
     started = time.monotonic()
     results: list[Result] = []

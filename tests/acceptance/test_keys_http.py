@@ -130,6 +130,14 @@ def test_keys_acquire_list_release_and_every_error(server: Server) -> None:
         problem_of(http.get(f"{KEYS}/nope"), 404)
         problem_of(acquire(http, "nope"), 404)
 
+        # least recently completed first: never completed (3), then in completion order
+        http.post(PROCESS, json={"process_name": "lru", "key_set_size": 4})
+        a, b, c = (held(http, "lru") for _ in range(3))
+        assert [a["key"], b["key"], c["key"]] == [0, 1, 2]
+        for key in (c, a, b):
+            assert release(http, key["external_id"]).status_code == 200
+        assert [held(http, "lru")["key"] for _ in range(4)] == [3, 2, 0, 1]
+
 
 def test_bad_input_is_422_naming_the_field(server: Server) -> None:
     with server.client() as http:
@@ -139,7 +147,9 @@ def test_bad_input_is_422_naming_the_field(server: Server) -> None:
         for size in (True, 1.5, "10", 0, -1, 100_001, None):
             body = {"process_name": "q", "key_set_size": size}
             assert_invalid(http.post(PROCESS, json=body), "key_set_size")
-        assert http.post(PROCESS, json={"process_name": "big", "key_set_size": 100_000}).is_success
+        # more keys than one page of the engine's job listing: every key is listed
+        assert http.post(PROCESS, json={"process_name": "big", "key_set_size": 2500}).is_success
+        assert [k["key"] for k in http.get(f"{KEYS}/big").json()] == list(range(2500))
         assert_invalid(http.post(PROCESS, content=b"{not json"), "")
         assert_invalid(http.post(PROCESS, json=[]), "")
 
@@ -158,17 +168,6 @@ def test_bad_input_is_422_naming_the_field(server: Server) -> None:
 
 
 # -- least recently completed first ------------------------------------------------------
-
-
-def test_least_recently_completed_key_comes_first(server: Server) -> None:
-    with server.client() as http:
-        http.post(PROCESS, json={"process_name": "lru", "key_set_size": 4})
-        a, b, c = (held(http, "lru") for _ in range(3))
-        assert [a["key"], b["key"], c["key"]] == [0, 1, 2]
-        for key in (c, a, b):
-            assert release(http, key["external_id"]).status_code == 200
-        # key 3 was never completed, then 2, 0 and 1 in the order they were completed
-        assert [held(http, "lru")["key"] for _ in range(4)] == [3, 2, 0, 1]
 
 
 def test_ten_keys_seventy_three_cycles_hand_out_every_key_evenly(server: Server) -> None:
@@ -242,7 +241,7 @@ def test_two_servers_on_one_postgres_never_hand_out_a_key_twice(
 # -- lease expiry, heartbeat, fencing ----------------------------------------------------
 
 
-def test_expired_key_is_handed_out_again_and_the_old_id_is_refused(server: Server) -> None:
+def test_leases_expire_unless_heartbeated_and_old_ids_are_fenced(server: Server) -> None:
     with server.client() as http:
         created = http.post(
             PROCESS, json={"process_name": "lease", "key_set_size": 1, "lease_seconds": 0.5}
@@ -259,9 +258,7 @@ def test_expired_key_is_handed_out_again_and_the_old_id_is_refused(server: Serve
         assert release(http, old["external_id"]).status_code in (404, 409)
         assert release(http, new["external_id"]).status_code == 200
 
-
-def test_heartbeat_extends_a_lease_and_requests_may_choose_their_own(server: Server) -> None:
-    with server.client() as http:
+        # a lease chosen per request, kept alive by heartbeats well past its length
         http.post(PROCESS, json={"process_name": "beat", "key_set_size": 1})
         key = held(http, "beat", lease_seconds=0.5)
         assert key["lease_expires_at"] is not None
@@ -270,13 +267,13 @@ def test_heartbeat_extends_a_lease_and_requests_may_choose_their_own(server: Ser
             beat = http.post(f"{KEYS}/{key['external_id']}/heartbeat")
             assert beat.status_code == 200, beat.text
             assert beat.json()["external_id"] == key["external_id"]
+            assert beat.json()["lease_expires_at"] is not None  # renewed, not made endless
         problem_of(acquire(http, "beat"), 409)  # held 0.75 s on a 0.5 s lease
         longer = http.post(f"{KEYS}/{key['external_id']}/heartbeat", json={"lease_seconds": 60})
         assert longer.json()["lease_expires_at"] > beat.json()["lease_expires_at"]
         problem_of(http.post(f"{KEYS}/{uuid.uuid4()}/heartbeat"), 404)
         assert release(http, key["external_id"]).status_code == 200
-        forever = held(http, "beat")
-        assert forever["lease_expires_at"] is None
+        assert held(http, "beat")["lease_expires_at"] is None  # the process default: no expiry
 
 
 # -- auth and the Python client ----------------------------------------------------------

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 
 from batchyard.domain.errors import NotFound, StaleLease
+from batchyard.domain.leases import job_id_of_lease
 from batchyard.domain.models import Completion, NewJob, QueueSpec
 from batchyard.domain.states import JobState
 from batchyard.store.base import Store
+from batchyard.store.factory import open_store
 
 
 @pytest.fixture
@@ -177,3 +180,60 @@ async def test_cyclic_queue_hands_out_least_recently_completed(store: Store) -> 
         assert done.state is JobState.AVAILABLE and done.finished_at is not None
         assert done.lease is None
     assert order == [0, 1, 2, 0, 1, 2, 0]
+
+
+async def test_heartbeat_without_length_renews_for_the_granted_length(
+    store: Store, queue: str
+) -> None:
+    await store.enqueue(queue, [NewJob()])
+    (job,) = await store.claim(queue, "w", 1, 0.4)
+    assert job.lease
+    await asyncio.sleep(0.25)
+    beat = await store.heartbeat(job.id, job.lease.token, None)
+    assert beat.lease and beat.lease.expires_at and job.lease.expires_at
+    renewed = (beat.lease.expires_at - job.lease.expires_at).total_seconds()
+    assert 0.2 < renewed < 0.4
+    await asyncio.sleep(0.25)
+    assert await store.claim(queue, "thief", 1, None) == []
+
+
+async def test_lease_ids_are_uuids_naming_their_job(store: Store, queue: str) -> None:
+    await store.enqueue(queue, [NewJob() for _ in range(3)])
+    jobs = await store.claim(queue, "w", 3, None)
+    for job in jobs:
+        assert job.lease
+        parsed = uuid.UUID(job.lease.lease_id)
+        assert parsed.version == 8 and str(parsed) == job.lease.lease_id
+        assert job_id_of_lease(job.lease.lease_id) == job.id
+        assert (await store.find_by_lease(job.lease.lease_id)).id == job.id
+    real = jobs[0].lease.lease_id if jobs[0].lease else ""
+    forged = real[:-1] + ("1" if real.endswith("0") else "0")  # right job id, wrong lease
+    with pytest.raises(NotFound):
+        await store.find_by_lease(forged)
+    with pytest.raises(NotFound):
+        await store.find_by_lease("not-a-uuid")
+
+
+async def test_payloads_and_results_keep_their_json_shape(store: Store, queue: str) -> None:
+    shapes = [[1, [2, 3]], {"a": [{"b": None}]}, "text", 3.5, None, True]
+    await store.enqueue(queue, [NewJob(payload=p) for p in shapes])
+    jobs = await store.claim(queue, "w", 10, None)
+    assert [j.payload for j in jobs] == shapes
+    items = [Completion(job_id=j.id, token=1, result=p) for j, p in zip(jobs, shapes, strict=True)]
+    assert [j.result for j in await store.complete(items)] == shapes
+
+
+async def test_listen_reports_new_work_from_other_connections(
+    store: Store, database_url: str
+) -> None:
+    if store.dialect == "sqlite":
+        pytest.skip("SQLite has no cross-process notifications; long-polls re-check instead")
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    await store.listen(heard.put_nowait)
+    other = await open_store(database_url)
+    try:
+        await other.create_queue(QueueSpec(name="elsewhere"))
+        await other.enqueue("elsewhere", [NewJob()])
+        assert await asyncio.wait_for(heard.get(), 5) == "elsewhere"
+    finally:
+        await other.close()

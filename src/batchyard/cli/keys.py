@@ -41,6 +41,7 @@ EXIT_NOT_FOUND = 127
 EXIT_NOT_EXECUTABLE = 126
 FIRST_BACKOFF = 0.2
 MAX_BACKOFF = 5.0
+MIN_HEARTBEAT_INTERVAL = 0.05
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 app = typer.Typer(
@@ -247,12 +248,13 @@ class SignalForwarder:
 
 
 class Heartbeat:
-    """Renews a key's lease from a background thread, a third of the lease length apart."""
+    """Renews a key's lease for ``lease`` seconds from a background thread, every lease/3 s."""
 
-    def __init__(self, client: Client, key: BatchKey, interval: float) -> None:
+    def __init__(self, client: Client, key: BatchKey, lease: float) -> None:
         self._client = client
         self._external_id = key.external_id or ""
-        self._interval = interval
+        self._lease = lease
+        self._interval = max(MIN_HEARTBEAT_INTERVAL, lease / 3)
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="keys-heartbeat", daemon=True)
 
@@ -267,7 +269,7 @@ class Heartbeat:
     def _beat(self) -> None:
         while not self._stopped.wait(self._interval):
             try:
-                self._client.heartbeat_key(self._external_id)
+                self._client.heartbeat_key(self._external_id, self._lease)
             except (NotFound, Conflict) as exc:
                 _warn(f"lost the lease on key {self._external_id}: {exc.detail}")
                 return
@@ -279,11 +281,11 @@ def _warn(message: str) -> None:
     typer.echo(f"batchyard keys run: {message}", err=True)
 
 
-def heartbeat_interval(key: BatchKey) -> float | None:
-    """A third of the lease length; None for a lease that never expires."""
+def lease_length(key: BatchKey) -> float | None:
+    """How long the key was leased for when acquired; None for a lease that never expires."""
     if key.lease_expires_at is None or key.started_at is None:
         return None
-    return max(0.05, (key.lease_expires_at - key.started_at).total_seconds() / 3)
+    return (key.lease_expires_at - key.started_at).total_seconds()
 
 
 def acquire_waiting(
@@ -347,11 +349,11 @@ def _key_set_size(client: Client, process: str) -> int:
 @contextmanager
 def heartbeating(url: str, secret: str | None, key: BatchKey) -> Iterator[None]:
     """Keep the key's lease alive (from a thread with its own client) while the block runs."""
-    interval = heartbeat_interval(key)
-    if interval is None:
+    lease = lease_length(key)
+    if lease is None:
         yield
         return
-    beat = Heartbeat(_common.open_client(url, secret), key, interval)
+    beat = Heartbeat(_common.open_client(url, secret), key, lease)
     beat.start()
     try:
         yield

@@ -28,7 +28,7 @@ from batchyard.domain.errors import (
     NotFound,
     StoreUnavailable,
 )
-from batchyard.domain.leases import lease_refusal
+from batchyard.domain.leases import job_id_of_lease, lease_refusal
 from batchyard.domain.models import (
     Batch,
     Completion,
@@ -503,7 +503,8 @@ class PostgresStore(Store):
         return _job(row)
 
     async def find_by_lease(self, lease_id: str) -> Job:
-        row = await self._fetchrow("find_by_lease", lease_id)
+        job_id = job_id_of_lease(lease_id)
+        row = None if job_id is None else await self._fetchrow("find_by_lease", job_id, lease_id)
         if row is None:
             raise NotFound(f"no job is leased under {lease_id!r}")
         return _job(row)

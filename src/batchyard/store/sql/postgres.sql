@@ -90,9 +90,10 @@ WITH picked AS MATERIALIZED (
         attempts = attempts + 1,
         lease_owner = $3,
         lease_token = lease_token + 1,
-        lease_id = gen_random_uuid()::text,
+        lease_id = batchyard_lease_id(id),
         claimed_at = now(),
         lease_expires_at = now() + make_interval(secs => $4::float8),
+        lease_seconds = $4::float8,
         run_at = coalesce(now() + make_interval(secs => $4::float8),
                           '9999-12-31T23:59:59Z'::timestamptz),
         updated_at = now()
@@ -109,9 +110,10 @@ UPDATE jobs SET
     attempts = attempts + 1,
     lease_owner = $2,
     lease_token = lease_token + 1,
-    lease_id = gen_random_uuid()::text,
+    lease_id = batchyard_lease_id(id),
     claimed_at = now(),
     lease_expires_at = now() + make_interval(secs => $3::float8),
+    lease_seconds = $3::float8,
     run_at = coalesce(now() + make_interval(secs => $3::float8),
                       '9999-12-31T23:59:59Z'::timestamptz),
     updated_at = now()
@@ -120,10 +122,11 @@ UPDATE jobs SET
 RETURNING *;
 
 -- name: heartbeat
--- $1 id, $2 token, $3 lease seconds (NULL: no expiry).
+-- $1 id, $2 token, $3 lease seconds (NULL: renew for as long as the lease was granted).
 UPDATE jobs SET
-    lease_expires_at = now() + make_interval(secs => $3::float8),
-    run_at = coalesce(now() + make_interval(secs => $3::float8),
+    lease_seconds = coalesce($3::float8, lease_seconds),
+    lease_expires_at = now() + make_interval(secs => coalesce($3::float8, lease_seconds)),
+    run_at = coalesce(now() + make_interval(secs => coalesce($3::float8, lease_seconds)),
                       '9999-12-31T23:59:59Z'::timestamptz),
     updated_at = now()
  WHERE id = $1 AND state = 'active' AND lease_token = $2
@@ -204,7 +207,8 @@ RETURNING *;
 SELECT * FROM jobs WHERE id = $1;
 
 -- name: find_by_lease
-SELECT * FROM jobs WHERE lease_id = $1 AND state = 'active';
+-- $1 the job id carried in the lease id, $2 the lease id
+SELECT * FROM jobs WHERE id = $1 AND lease_id = $2 AND state = 'active';
 
 -- name: list_jobs
 SELECT * FROM jobs WHERE queue = $1 AND id > $2 ORDER BY id LIMIT $3;
@@ -215,7 +219,7 @@ SELECT * FROM jobs WHERE queue = $1 AND state = $2 AND id > $3 ORDER BY id LIMIT
 -- name: sweep_expired
 UPDATE jobs SET state = 'dead', error = 'lease expired on the last attempt',
                 finished_at = now(), updated_at = now()
- WHERE state = 'active' AND run_at <= now()
+ WHERE queue IN (SELECT name FROM queues) AND state = 'active' AND run_at <= now()
    AND max_attempts IS NOT NULL AND attempts >= max_attempts;
 
 -- name: insert_batch

@@ -58,6 +58,14 @@ CREATE INDEX jobs_batch ON jobs (batch_id, id) WHERE batch_id IS NOT NULL;
 CREATE INDEX jobs_queue_state ON jobs (queue, state, id);
 CREATE INDEX batches_queue ON batches (queue, id);
 
+-- A lease id: a version-8 UUID whose first 48 bits are the job id and the rest random, so a
+-- lease is found by primary key (SQLite builds the same shape with printf).
+CREATE FUNCTION batchyard_lease_id(job_id bigint) RETURNS text LANGUAGE sql VOLATILE AS $$
+    SELECT lpad(to_hex(job_id >> 16), 8, '0') || '-' || lpad(to_hex(job_id & 65535), 4, '0')
+           || '-8' || substr(r, 16, 3) || '-' || substr(r, 20, 4) || '-' || substr(r, 25, 12)
+      FROM (SELECT gen_random_uuid()::text AS r) AS random_uuid
+$$;
+
 -- Batch counts follow their jobs in the same transaction. Statement-level triggers aggregate
 -- a statement's changes per batch and lock the batch rows in id order, so concurrent statements
 -- touching many batches in any order cannot deadlock on them.
