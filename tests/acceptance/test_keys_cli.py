@@ -8,14 +8,27 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.acceptance.server import BATCHYARD, Server
+from tests.acceptance.server import BATCHYARD, Server, running_server
 
 KEYS = "/api/v1/process/batch_keys"
+
+
+@pytest.fixture
+def server(sqlite_template: Path, tmp_path: Path) -> Iterator[Server]:
+    """One backend is enough here: the CLI only speaks HTTP (test_keys_http covers both)."""
+    database = tmp_path / "batchyard.db"
+    database.write_bytes(sqlite_template.read_bytes())
+    with running_server(f"sqlite:///{database}", tmp_path) as running:
+        yield running
+
 
 PRINT_ENV = (
     "import json, os; "
@@ -42,15 +55,20 @@ def keys(server: Server, *args: str, timeout: float = 30) -> subprocess.Complete
     )
 
 
-def run_keys(server: Server, *args: str) -> subprocess.Popen[str]:
+@contextmanager
+def keys_run(server: Server, output: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """``batchyard keys run ARGS`` in the background, its stdout and stderr going to ``output``."""
     env = {**os.environ, "BATCHYARD_URL": server.url}
-    return subprocess.Popen(
-        [BATCHYARD, "keys", "run", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    with output.open("wb") as sink:
+        runner = subprocess.Popen(
+            [BATCHYARD, "keys", "run", *args], env=env, stdout=sink, stderr=subprocess.STDOUT
+        )
+    try:
+        yield runner
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+        runner.wait()
 
 
 def key_list(server: Server, process: str) -> list[dict[str, Any]]:
@@ -111,35 +129,37 @@ def test_run_exports_the_key_and_exits_with_the_commands_code(server: Server) ->
 def test_run_forwards_sigterm_and_releases_the_key(server: Server, tmp_path: Path) -> None:
     keys(server, "create", "trap", "--size", "1")
     out = tmp_path / "child.txt"
-    runner = run_keys(server, "-p", "trap", "--", sys.executable, "-c", TRAP_SIGTERM, str(out))
-    try:
+    command = ["-p", "trap", "--", sys.executable, "-c", TRAP_SIGTERM, str(out)]
+    with keys_run(server, tmp_path / "run.log", *command) as runner:
         wait_for(lambda: out.exists() and "ready" in out.read_text())
         assert key_list(server, "trap")[0]["machine"] is not None
         runner.send_signal(signal.SIGTERM)
-        assert runner.wait(timeout=15) == 7, runner.communicate()
-    finally:
-        runner.kill()
-        runner.communicate()
+        assert runner.wait(timeout=15) == 7, (tmp_path / "run.log").read_text()
     assert out.read_text().splitlines() == ["ready", f"got {signal.SIGTERM.value}"]
     (key,) = key_list(server, "trap")
     assert key["machine"] is None and key["last_completed_at"] is not None
 
 
-def test_run_heartbeats_a_short_lease_and_waits_for_a_free_key(server: Server) -> None:
-    keys(server, "create", "short", "--size", "1", "--lease", "0.4")
-    sleeper = [sys.executable, "-c", "import time; time.sleep(1.2)"]
-    holder = run_keys(server, "-p", "short", "-m", "first", "--", *sleeper)
-    try:
+def test_run_heartbeats_a_short_lease_and_waits_for_a_free_key(
+    server: Server, tmp_path: Path
+) -> None:
+    keys(server, "create", "short", "--size", "1", "--lease", "0.6")
+    stop = tmp_path / "stop"
+    until_stopped = f"import os, time\nwhile not os.path.exists({str(stop)!r}): time.sleep(0.05)"
+    first = ["-p", "short", "-m", "first", "--", sys.executable, "-c", until_stopped]
+    second = ["-p", "short", "-m", "second", "--wait", "20", "--", "true"]
+    with keys_run(server, tmp_path / "first.log", *first) as holder:
         wait_for(lambda: key_list(server, "short")[0]["machine"] == "first")
+        token = key_list(server, "short")[0]["lease_token"]
         busy = keys(server, "run", "-p", "short", "--", "true")
         assert busy.returncode == 75 and "held" in busy.stderr
-        time.sleep(0.8)  # twice the lease: only heartbeats keep the key with "first"
-        assert key_list(server, "short")[0]["machine"] == "first"
-        waited = keys(server, "run", "-p", "short", "-m", "second", "--wait", "10", "--", "true")
-        assert waited.returncode == 0, waited.stderr
-        assert holder.wait(timeout=15) == 0
-    finally:
-        holder.kill()
-        _, errors = holder.communicate()
-    assert "lost the lease" not in errors and "could not release" not in errors
-    assert key_list(server, "short")[0]["machine"] is None
+        time.sleep(1.5)  # well past the lease: only heartbeats keep the key with "first"
+        assert key_list(server, "short")[0]["lease_token"] == token
+        with keys_run(server, tmp_path / "second.log", *second) as waiter:
+            time.sleep(0.5)
+            stop.touch()
+            assert holder.wait(timeout=15) == 0
+            assert waiter.wait(timeout=25) == 0, (tmp_path / "second.log").read_text()
+    assert (tmp_path / "first.log").read_text() == ""  # no lost lease, no failed release
+    (key,) = key_list(server, "short")
+    assert key["machine"] is None and key["last_completed_at"] is not None

@@ -52,7 +52,7 @@ def test_migration_scripts_split_into_whole_statements() -> None:
     assert any(s.startswith("CREATE TRIGGER") and s.rstrip().endswith("END;") for s in sqlite)
     postgres = split_statements(read_sql_file("0001_initial", "postgres"), "postgres")
     functions = [s for s in postgres if s.startswith("CREATE FUNCTION")]
-    assert len(functions) == 2 and all(f.count("$$") == 2 for f in functions)
+    assert len(functions) == 3 and all(f.count("$$") == 2 for f in functions)
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from batchyard.service.engine import Engine
 @get("/", summary="Health check: 200 when the database answers, 503 otherwise")
 async def health(engine: Engine) -> Response[dict[str, Any]]:
     try:
-        await engine.store.ping()
+        await engine.ping()
     except StoreUnavailable as exc:
         return Response({"healthy": False, "detail": exc.detail}, status_code=503)
     return Response({"healthy": True})

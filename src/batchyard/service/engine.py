@@ -188,6 +188,10 @@ class Engine:
     async def batch_jobs(self, batch_id: int) -> list[Job]:
         return await self.store.batch_jobs(batch_id)
 
+    async def ping(self) -> None:
+        """Raise StoreUnavailable when the database does not answer."""
+        await self.store.ping()
+
     # -- housekeeping -----------------------------------------------------------------------
     async def run_housekeeping(self, interval: float) -> None:
         """Sweep dead leases every ``interval`` seconds until cancelled."""
