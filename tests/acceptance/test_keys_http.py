@@ -167,7 +167,7 @@ def test_bad_input_is_422_naming_the_field(server: Server) -> None:
         assert http.get(PROCESS).json()[0]["process_name"] == "big"
 
 
-# -- least recently completed first ------------------------------------------------------
+# -- least recently completed first: evenness ------------------------------------------
 
 
 def test_ten_keys_seventy_three_cycles_hand_out_every_key_evenly(server: Server) -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.acceptance.server import Server
+from tests.acceptance.server import Server, running_server
 
 Q = "/api/v1/queues"
 
@@ -154,4 +156,29 @@ def test_long_poll_returns_as_soon_as_work_arrives(server: Server) -> None:
         http.post(f"{Q}/lp/jobs", json={"payload": "hello"})
         waiter.join(timeout=25)
     assert [j["payload"] for j in result["jobs"]] == ["hello"]
+    assert result["seconds"] < 3
+
+
+def test_long_poll_wakes_across_replicas(
+    request: pytest.FixtureRequest, database_url: str, tmp_path: Path
+) -> None:
+    if database_url.startswith("sqlite"):
+        pytest.skip("replicas share PostgreSQL; one server owns a SQLite file")
+    result: dict[str, Any] = {}
+    with running_server(database_url, tmp_path) as a, running_server(database_url, tmp_path) as b:
+
+        def wait_on_a() -> None:
+            with a.client() as http:
+                started = time.monotonic()
+                result["jobs"] = _claim(http, "x", wait=20)
+                result["seconds"] = time.monotonic() - started
+
+        with b.client() as http:
+            http.post(Q, json={"name": "x"})
+            waiter = threading.Thread(target=wait_on_a)
+            waiter.start()
+            time.sleep(0.5)
+            http.post(f"{Q}/x/jobs", json={"payload": "from b"})
+            waiter.join(timeout=25)
+    assert [j["payload"] for j in result["jobs"]] == ["from b"]
     assert result["seconds"] < 3

@@ -9,7 +9,6 @@ import typer
 
 from batchyard.domain.errors import BatchyardError
 from batchyard.settings import Settings
-from batchyard.store import migrate
 from batchyard.store.url import parse_database_url
 
 app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -24,6 +23,8 @@ def upgrade(
     revision: Annotated[str, typer.Option(help="Target revision")] = "head",
 ) -> None:
     """Apply every migration up to the newest (or --revision)."""
+    from batchyard.store import migrate  # heavy (alembic, SQLAlchemy): only when migrating
+
     try:
         settings = Settings.from_env(database_url=database_url)
         url = parse_database_url(settings.database_url)

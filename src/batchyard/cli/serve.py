@@ -3,29 +3,14 @@
 from __future__ import annotations
 
 import logging
-import sys
-from types import FrameType
 from typing import Annotated
 
 import typer
-import uvicorn
 
 from batchyard.domain.errors import BatchyardError
-from batchyard.http.app import create_app
 from batchyard.settings import Settings
 
 log = logging.getLogger("batchyard")
-
-
-class _Server(uvicorn.Server):
-    """Uvicorn, plus: on SIGINT/SIGTERM release long-polling claims so shutdown is quick."""
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        app = self.config.loaded_app
-        engine = getattr(getattr(getattr(app, "app", app), "state", None), "engine", None)
-        if engine is not None:
-            engine.wakeups.close()
-        super().handle_exit(sig, frame)
 
 
 def check_bind(settings: Settings) -> None:
@@ -70,18 +55,7 @@ def serve(
     )
     if not settings.secret:
         log.warning("no BATCHYARD_SECRET set: the API is open to anyone who can reach it")
-    config = uvicorn.Config(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop" if sys.platform != "win32" else "asyncio",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=35,
-    )
-    server = _Server(config)
-    server.run()
-    if not server.started:
+    from batchyard.http.server import run_server  # heavy: only when serving
+
+    if not run_server(settings):
         raise typer.Exit(1)

@@ -54,8 +54,10 @@ class Engine:
         check_queue_spec(spec)
         return self._remember(await self.store.ensure_queue(spec))
 
-    async def get_queue(self, name: str) -> Queue:
-        return self._cached(name) or self._remember(await self.store.get_queue(name))
+    async def get_queue(self, name: str, fresh: bool = False) -> Queue:
+        """The queue's settings (cached for a few seconds unless ``fresh``); NotFound if none."""
+        cached = None if fresh else self._cached(name)
+        return cached or self._remember(await self.store.get_queue(name))
 
     async def list_queues(self, kind: str | None = None) -> list[Queue]:
         return await self.store.list_queues(kind)

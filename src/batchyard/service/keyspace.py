@@ -142,6 +142,7 @@ async def acquire(
     lease = lease_seconds if lease_seconds is not None else queue.lease_seconds
     jobs = await engine.claim(queue.name, owner=machine, limit=1, wait=0, lease_seconds=lease)
     if not jobs:
+        await engine.get_queue(queue.name, fresh=True)  # deleted meanwhile (other server)? 404
         detail = f"all keys of process {process_name!r} are held; try again later"
         raise NothingToClaim(detail, retry_after=RETRY_AFTER_SECONDS)
     return key_of(process_name, jobs[0])
