@@ -89,22 +89,31 @@ def _plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from _plan_nodes(child)
 
 
-async def _explain_claim(conn: Any, plan_mode: str) -> list[dict[str, Any]]:
-    """The plan of the claim as the server runs it: a prepared statement in ``plan_mode``."""
-    sql = load_queries("postgres")["lease_jobs"]
-    await conn.execute(f"PREPARE claim (text, integer, text, float8) AS {sql}")
+CLAIMS = {
+    "lease_jobs": ("(text, integer, text, float8)", "('q', 10, 'w', 30)"),
+    "claim_next": ("(text, text, float8)", "('q', 'w', 30)"),
+}
+
+
+async def _explain_claim(conn: Any, plan_mode: str, name: str) -> list[dict[str, Any]]:
+    """The plan of a claim as the server runs it: a prepared statement in ``plan_mode``."""
+    types, values = CLAIMS[name]
+    await conn.execute(f"PREPARE claim {types} AS {load_queries('postgres')[name]}")
     await conn.execute(f"SET plan_cache_mode = {plan_mode}")
-    raw = await conn.fetchval("EXPLAIN (FORMAT JSON) EXECUTE claim ('q', 10, 'w', 30)")
+    raw = await conn.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE claim {values}")
     return list(_plan_nodes(json.loads(raw)[0]["Plan"]))
 
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("plan_mode", ["force_custom_plan", "force_generic_plan"])
-async def test_postgres_claim_uses_the_claim_index(pg_database: str, plan_mode: str) -> None:
+@pytest.mark.parametrize("name", sorted(CLAIMS))
+async def test_postgres_claim_uses_the_claim_index(
+    pg_database: str, plan_mode: str, name: str
+) -> None:
     conn = await asyncpg.connect(pg_database)
     try:
         await conn.execute(POPULATE)
-        nodes = await _explain_claim(conn, plan_mode)
+        nodes = await _explain_claim(conn, plan_mode, name)
     finally:
         await conn.close()
     scans = [n for n in nodes if n.get("Relation Name") == "jobs" and "Scan" in n["Node Type"]]

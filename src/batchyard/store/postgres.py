@@ -441,6 +441,9 @@ class PostgresStore(Store):
     ) -> list[Job]:
         if limit < 1:
             return []
+        if limit == 1:
+            row = await self._fetchrow("claim_next", queue, owner, lease_seconds)
+            return [] if row is None else [_job(row)]
         found = await self._fetch("lease_jobs", queue, limit, owner, lease_seconds)
         return [_job(r) for r in found]
 
@@ -466,6 +469,12 @@ class PostgresStore(Store):
         ids = [item.job_id for item in items]
         tokens = [item.token for item in items]
         results = [_encode_json(item.result) for item in items]  # text: see _job_arrays
+        if len(items) == 1:  # one statement is atomic on its own: no transaction round trips
+            found = await self._fetch("complete", ids, tokens, results)
+            if not found:
+                async with self._connection() as conn:
+                    raise await self._first_refusal(conn, items, {})
+            return [_job(found[0])]
         async with self._transaction() as conn:
             found = await conn.fetch(self._sql["complete"], ids, tokens, results)
             done = {r["id"]: _job(r) for r in found}

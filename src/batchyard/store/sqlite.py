@@ -106,6 +106,8 @@ class SqliteStore(Store):
             "foreign_keys = ON",
             "busy_timeout = 20",  # longer waits back off asynchronously (see _run)
             "wal_autocheckpoint = 10000",  # checkpoint every ~40 MB of WAL, not every 4 MB
+            "cache_size = -65536",  # 64 MB of page cache
+            "mmap_size = 268435456",
         ):
             conn.execute(f"PRAGMA {pragma}")
         self._conn = conn
@@ -266,6 +268,12 @@ class SqliteStore(Store):
     def _claim(self, queue: str, owner: str, limit: int, lease: float | None) -> list[Job]:
         now = time.time()
         expires_at, lease_run_at = _lease_times(now, lease)
+        if limit == 1:
+            params = {"queue": queue, "owner": owner, "now": now, "lease_seconds": lease}
+            params.update(expires_at=expires_at, lease_run_at=lease_run_at)
+            with self._write():
+                row = self._one("claim_next", params)
+            return [] if row is None else [_job(row)]
         with self._write() as conn:
             ids = [
                 r[0] for r in self._all("claimable", {"queue": queue, "now": now, "limit": limit})

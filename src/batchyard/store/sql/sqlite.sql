@@ -65,6 +65,28 @@ UPDATE jobs SET
  WHERE id IN (SELECT value FROM json_each(:ids))
 RETURNING *;
 
+-- name: claim_next
+-- the claim of a single job: pick and lease in one statement (inside BEGIN IMMEDIATE)
+UPDATE jobs SET
+    state = 'active',
+    attempts = attempts + 1,
+    lease_owner = :owner,
+    lease_token = lease_token + 1,
+    lease_id = lower(printf('%08x-%04x-8%s-%s%s-%s', id >> 16, id & 65535,
+        substr(hex(randomblob(2)), 2), substr('89ab', 1 + (abs(random()) % 4), 1),
+        substr(hex(randomblob(2)), 2), hex(randomblob(6)))),
+    claimed_at = :now,
+    lease_expires_at = :expires_at,
+    lease_seconds = :lease_seconds,
+    run_at = :lease_run_at,
+    updated_at = :now
+ WHERE id = (SELECT id FROM jobs
+              WHERE queue = :queue AND state IN ('available', 'active') AND run_at <= :now
+                AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
+              ORDER BY priority DESC, run_at, id
+              LIMIT 1)
+RETURNING *;
+
 -- name: claim_job
 UPDATE jobs SET
     state = 'active',
