@@ -25,7 +25,8 @@ DELETE FROM queues WHERE name = :name RETURNING *;
 SELECT count(*) FROM jobs WHERE queue = :name AND state = 'active';
 
 -- name: queue_counts
-SELECT state, count(*) AS n FROM jobs WHERE queue = :name GROUP BY state;
+-- kept by triggers (an index on state would be rewritten on every claim and completion)
+SELECT state, n FROM queue_counts WHERE queue = :name;
 
 -- name: insert_job
 INSERT INTO jobs (queue, batch_id, unique_key, priority, payload, state, attempts,
@@ -54,9 +55,8 @@ UPDATE jobs SET
     attempts = attempts + 1,
     lease_owner = :owner,
     lease_token = lease_token + 1,
-    lease_id = lower(printf('%08x-%04x-8%s-%s%s-%s', id >> 16, id & 65535,
-        substr(hex(randomblob(2)), 2), substr('89ab', 1 + (abs(random()) % 4), 1),
-        substr(hex(randomblob(2)), 2), hex(randomblob(6)))),
+    lease_id = printf('%08x-%04x-8%03x-%04x-%012x', id >> 16, id & 65535, random() & 4095,
+        (random() & 16383) | 32768, random() & 281474976710655),
     claimed_at = :now,
     lease_expires_at = :expires_at,
     lease_seconds = :lease_seconds,
@@ -72,9 +72,8 @@ UPDATE jobs SET
     attempts = attempts + 1,
     lease_owner = :owner,
     lease_token = lease_token + 1,
-    lease_id = lower(printf('%08x-%04x-8%s-%s%s-%s', id >> 16, id & 65535,
-        substr(hex(randomblob(2)), 2), substr('89ab', 1 + (abs(random()) % 4), 1),
-        substr(hex(randomblob(2)), 2), hex(randomblob(6)))),
+    lease_id = printf('%08x-%04x-8%03x-%04x-%012x', id >> 16, id & 65535, random() & 4095,
+        (random() & 16383) | 32768, random() & 281474976710655),
     claimed_at = :now,
     lease_expires_at = :expires_at,
     lease_seconds = :lease_seconds,
@@ -93,9 +92,8 @@ UPDATE jobs SET
     attempts = attempts + 1,
     lease_owner = :owner,
     lease_token = lease_token + 1,
-    lease_id = lower(printf('%08x-%04x-8%s-%s%s-%s', id >> 16, id & 65535,
-        substr(hex(randomblob(2)), 2), substr('89ab', 1 + (abs(random()) % 4), 1),
-        substr(hex(randomblob(2)), 2), hex(randomblob(6)))),
+    lease_id = printf('%08x-%04x-8%03x-%04x-%012x', id >> 16, id & 65535, random() & 4095,
+        (random() & 16383) | 32768, random() & 281474976710655),
     claimed_at = :now,
     lease_expires_at = :expires_at,
     lease_seconds = :lease_seconds,
@@ -185,7 +183,7 @@ SELECT * FROM jobs WHERE queue = :queue AND state = :state AND id > :after_id
 -- name: sweep_expired
 UPDATE jobs SET state = 'dead', error = 'lease expired on the last attempt',
                 finished_at = :now, updated_at = :now
- WHERE queue IN (SELECT name FROM queues) AND state = 'active' AND run_at <= :now
+ WHERE state = 'active' AND run_at <= :now
    AND max_attempts IS NOT NULL AND attempts >= max_attempts;
 
 -- name: insert_batch

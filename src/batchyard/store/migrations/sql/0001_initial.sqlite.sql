@@ -55,8 +55,38 @@ CREATE INDEX jobs_claim ON jobs (queue, priority DESC, run_at, id)
 CREATE UNIQUE INDEX jobs_unique_key ON jobs (queue, unique_key) WHERE unique_key IS NOT NULL;
 CREATE INDEX jobs_batch ON jobs (batch_id, id) WHERE batch_id IS NOT NULL;
 -- lease ids carry their job's id (see lease_id in the queries): no index on lease_id needed
-CREATE INDEX jobs_queue_state ON jobs (queue, state, id);
+CREATE INDEX jobs_queue ON jobs (queue, id);
+-- leases by expiry, for the housekeeping sweep
+CREATE INDEX jobs_leased ON jobs (run_at) WHERE state = 'active';
 CREATE INDEX batches_queue ON batches (queue, id);
+
+-- Jobs per queue and state, kept by triggers: on SQLite this is far cheaper than an index on
+-- (queue, state), whose entries would move on every claim and completion.
+CREATE TABLE queue_counts (
+    queue TEXT NOT NULL REFERENCES queues (name) ON DELETE CASCADE,
+    state TEXT NOT NULL,
+    n INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (queue, state)
+) WITHOUT ROWID;
+
+CREATE TRIGGER jobs_count_insert AFTER INSERT ON jobs
+BEGIN
+    INSERT INTO queue_counts (queue, state, n) VALUES (NEW.queue, NEW.state, 1)
+    ON CONFLICT (queue, state) DO UPDATE SET n = n + 1;
+END;
+
+CREATE TRIGGER jobs_count_update AFTER UPDATE OF state ON jobs
+WHEN OLD.state <> NEW.state
+BEGIN
+    UPDATE queue_counts SET n = n - 1 WHERE queue = OLD.queue AND state = OLD.state;
+    INSERT INTO queue_counts (queue, state, n) VALUES (NEW.queue, NEW.state, 1)
+    ON CONFLICT (queue, state) DO UPDATE SET n = n + 1;
+END;
+
+CREATE TRIGGER jobs_count_delete AFTER DELETE ON jobs
+BEGIN
+    UPDATE queue_counts SET n = n - 1 WHERE queue = OLD.queue AND state = OLD.state;
+END;
 
 -- batch counts follow their jobs in the same transaction (SQLite has one writer: no deadlocks)
 CREATE TRIGGER jobs_batch_insert AFTER INSERT ON jobs
