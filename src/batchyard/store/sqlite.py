@@ -63,7 +63,15 @@ _fromtimestamp = datetime.fromtimestamp
 _from_json: Callable[[str | bytes], Any] = _decode
 
 
-def _job(row: sqlite3.Row) -> Job:
+Record = dict[str, Any]  # a row as a dict: lookups by name are ~10x cheaper than sqlite3.Row's
+
+
+def _records(cursor: sqlite3.Cursor) -> list[Record]:
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _job(row: Record) -> Job:
     return rows.job_from_row(row, _to_dt, _from_json)
 
 
@@ -99,7 +107,6 @@ class SqliteStore(Store):
 
     def _connect(self) -> None:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.row_factory = sqlite3.Row
         for pragma in (
             "journal_mode = WAL",
             "synchronous = NORMAL",
@@ -135,12 +142,12 @@ class SqliteStore(Store):
             raise
         conn.execute("COMMIT")
 
-    def _one(self, name: str, params: dict[str, Any]) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self.conn.execute(self._sql[name], params).fetchone()
-        return row
+    def _one(self, name: str, params: dict[str, Any]) -> Record | None:
+        found = self._all(name, params)
+        return found[0] if found else None
 
-    def _all(self, name: str, params: dict[str, Any]) -> list[sqlite3.Row]:
-        return self.conn.execute(self._sql[name], params).fetchall()
+    def _all(self, name: str, params: dict[str, Any]) -> list[Record]:
+        return _records(self.conn.execute(self._sql[name], params))
 
     # -- life cycle -------------------------------------------------------------------------
     async def open(self) -> None:
@@ -211,8 +218,9 @@ class SqliteStore(Store):
     def _delete_queue(self, name: str, force: bool) -> Queue:
         with self._write():
             active = self._one("count_active", {"name": name})
-            if not force and active is not None and active[0] > 0:
-                raise Conflict(f"queue {name!r} has {active[0]} active job(s); use force")
+            held = 0 if active is None else active["n"]
+            if not force and held > 0:
+                raise Conflict(f"queue {name!r} has {held} active job(s); use force")
             row = self._one("delete_queue", {"name": name})
         if row is None:
             raise NotFound(f"queue {name!r} does not exist")
@@ -276,13 +284,16 @@ class SqliteStore(Store):
             return [] if row is None else [_job(row)]
         with self._write() as conn:
             ids = [
-                r[0] for r in self._all("claimable", {"queue": queue, "now": now, "limit": limit})
+                r["id"]
+                for r in self._all("claimable", {"queue": queue, "now": now, "limit": limit})
             ]
             if not ids:
                 return []
             params = {"ids": _encode(ids).decode(), "owner": owner, "now": now}
             params.update(expires_at=expires_at, lease_run_at=lease_run_at, lease_seconds=lease)
-            leased = {r["id"]: _job(r) for r in conn.execute(self._sql["lease_jobs"], params)}
+            leased = {
+                r["id"]: _job(r) for r in _records(conn.execute(self._sql["lease_jobs"], params))
+            }
         return [leased[i] for i in ids]
 
     async def claim(
@@ -323,7 +334,7 @@ class SqliteStore(Store):
         packed = [[i.job_id, i.token, _encode(i.result).decode()] for i in items]
         params = {"items": _encode(packed).decode(), "now": time.time()}
         with self._write() as conn:
-            done = {r["id"]: _job(r) for r in conn.execute(self._sql["complete"], params)}
+            done = {r["id"]: _job(r) for r in _records(conn.execute(self._sql["complete"], params))}
             if len(done) != len(items):
                 self._refuse_first_missing(items, done)
         return [done[item.job_id] for item in items]

@@ -33,7 +33,7 @@ DELETE FROM queues
 RETURNING *;
 
 -- name: count_active
-SELECT count(*) FROM jobs WHERE queue = $1 AND state = 'active';
+SELECT count(*) AS n FROM jobs WHERE queue = $1 AND state = 'active';
 
 -- name: queue_counts
 SELECT state, count(*) AS n FROM jobs WHERE queue = $1 GROUP BY state;

@@ -22,7 +22,7 @@ SELECT * FROM queues WHERE kind = :kind ORDER BY name;
 DELETE FROM queues WHERE name = :name RETURNING *;
 
 -- name: count_active
-SELECT count(*) FROM jobs WHERE queue = :name AND state = 'active';
+SELECT count(*) AS n FROM jobs WHERE queue = :name AND state = 'active';
 
 -- name: queue_counts
 -- kept by triggers (an index on state would be rewritten on every claim and completion)
