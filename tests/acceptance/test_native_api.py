@@ -139,46 +139,36 @@ def test_bad_input_is_a_clear_422(server: Server) -> None:
         assert http.post(f"{Q}/v/jobs/1/complete", json={"token": "x"}).status_code == 422
 
 
-def test_long_poll_returns_as_soon_as_work_arrives(server: Server) -> None:
+def _long_poll_meets_enqueue(waiting: Server, enqueuing: Server, queue: str) -> dict[str, Any]:
+    """Long-poll a claim on ``waiting``, enqueue on ``enqueuing``; what came back, how fast."""
     result: dict[str, Any] = {}
 
     def wait_for_work() -> None:
-        with server.client() as http:
+        with waiting.client() as http:
             started = time.monotonic()
-            result["jobs"] = _claim(http, "lp", wait=20)
+            result["jobs"] = _claim(http, queue, wait=20)
             result["seconds"] = time.monotonic() - started
 
-    with server.client() as http:
-        http.post(Q, json={"name": "lp"})
+    with enqueuing.client() as http:
+        http.post(Q, json={"name": queue})
         waiter = threading.Thread(target=wait_for_work)
         waiter.start()
         time.sleep(0.5)
-        http.post(f"{Q}/lp/jobs", json={"payload": "hello"})
+        http.post(f"{Q}/{queue}/jobs", json={"payload": "hello"})
         waiter.join(timeout=25)
+    return result
+
+
+def test_long_poll_returns_as_soon_as_work_arrives(server: Server) -> None:
+    result = _long_poll_meets_enqueue(server, server, "lp")
     assert [j["payload"] for j in result["jobs"]] == ["hello"]
     assert result["seconds"] < 3
 
 
-def test_long_poll_wakes_across_replicas(
-    request: pytest.FixtureRequest, database_url: str, tmp_path: Path
-) -> None:
+def test_long_poll_wakes_across_replicas(database_url: str, tmp_path: Path) -> None:
     if database_url.startswith("sqlite"):
         pytest.skip("replicas share PostgreSQL; one server owns a SQLite file")
-    result: dict[str, Any] = {}
     with running_server(database_url, tmp_path) as a, running_server(database_url, tmp_path) as b:
-
-        def wait_on_a() -> None:
-            with a.client() as http:
-                started = time.monotonic()
-                result["jobs"] = _claim(http, "x", wait=20)
-                result["seconds"] = time.monotonic() - started
-
-        with b.client() as http:
-            http.post(Q, json={"name": "x"})
-            waiter = threading.Thread(target=wait_on_a)
-            waiter.start()
-            time.sleep(0.5)
-            http.post(f"{Q}/x/jobs", json={"payload": "from b"})
-            waiter.join(timeout=25)
-    assert [j["payload"] for j in result["jobs"]] == ["from b"]
+        result = _long_poll_meets_enqueue(a, b, "x")
+    assert [j["payload"] for j in result["jobs"]] == ["hello"]
     assert result["seconds"] < 3
