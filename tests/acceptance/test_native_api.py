@@ -126,6 +126,8 @@ def test_bad_input_is_a_clear_422(server: Server) -> None:
             ("jobs", {"priority": "high"}, "priority"),
             ("jobs", {"delay": -1}, "delay"),
             ("jobs", {"jobs": [{"payload": 1, "bogus": 2}]}, "bogus"),
+            ("jobs", {"jobs": "not a list"}, "jobs"),
+            ("jobs/1/complete", {"token": 2**64}, "token"),
         ]
         for path, body, field in cases:
             answer = http.post(f"{Q}/v/{path}", json=body)
@@ -137,6 +139,13 @@ def test_bad_input_is_a_clear_422(server: Server) -> None:
         )
         assert malformed.status_code == 422
         assert http.post(f"{Q}/v/jobs/1/complete", json={"token": "x"}).status_code == 422
+        bogus_state = http.get(f"{Q}/v/jobs", params={"state": "bogus"})
+        assert bogus_state.status_code == 422 and bogus_state.json()["field"] == "state"
+        huge = http.post(f"{Q}/v/jobs/{10**30}/complete", json={"token": 1})
+        assert huge.status_code == 404
+        assert http.get(f"{Q}/v/jobs/{10**30}").status_code == 404
+        bare = http.post(f"{Q}/v/jobs")  # no body at all: one job without payload
+        assert bare.status_code == 201 and bare.json()["payload"] is None
 
 
 def _long_poll_meets_enqueue(waiting: Server, enqueuing: Server, queue: str) -> dict[str, Any]:

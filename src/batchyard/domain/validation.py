@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from batchyard.domain.errors import InvalidInput
+from batchyard.domain.errors import InvalidInput, NotFound
 from batchyard.domain.models import NewJob, QueueSpec
 
 MAX_CLAIM = 1000
 MAX_ENQUEUE = 100_000
 MAX_NAME = 255
 INT32 = 2**31 - 1
+INT64 = 2**63 - 1
 
 
 def check_name(value: str, field: str) -> None:
@@ -54,3 +55,19 @@ def check_claim(
         raise InvalidInput(f"wait must be between 0 and {max_wait:g} seconds", field="wait")
     if lease_seconds is not None and lease_seconds <= 0:
         raise InvalidInput("lease_seconds must be positive", field="lease_seconds")
+
+
+def check_job_id(job_id: int) -> None:
+    """An id no database could hold names no job: 404, not a driver overflow."""
+    if not 1 <= job_id <= INT64:
+        raise NotFound(f"job {job_id} does not exist")
+
+
+def check_token(token: int) -> None:
+    if not 0 <= token <= INT64:
+        raise InvalidInput("token must be a lease token (0 … 2^63-1)", field="token")
+
+
+def check_lease_refs(job_id: int, token: int) -> None:
+    check_job_id(job_id)
+    check_token(token)

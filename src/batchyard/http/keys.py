@@ -10,7 +10,8 @@ from typing import Any
 from litestar import Controller, delete, get, post
 
 from batchyard.domain.keyspace import BatchKey, Process
-from batchyard.http.keys_schemas import AcquireIn, HeartbeatIn, ProcessIn, decode
+from batchyard.http.bodies import decode_body
+from batchyard.http.keys_schemas import AcquireIn, HeartbeatIn, ProcessIn
 from batchyard.service import keyspace
 from batchyard.service.engine import Engine
 
@@ -25,7 +26,7 @@ class KeySpaceController(Controller):
 
     @post("/", summary="Register a process with keys 0 … key_set_size-1")
     async def create_process(self, engine: Engine, data: Any = None) -> Process:
-        body = decode(data, ProcessIn)
+        body = decode_body(data, ProcessIn)
         return await keyspace.create_process(
             engine, body.process_name, body.key_set_size, body.lease_seconds
         )
@@ -42,7 +43,7 @@ class KeySpaceController(Controller):
 
     @post("/batch_keys", summary="Acquire the key completed longest ago")
     async def acquire(self, engine: Engine, data: Any = None) -> BatchKey:
-        body = decode(data, AcquireIn)
+        body = decode_body(data, AcquireIn)
         return await keyspace.acquire(engine, body.process_name, body.machine, body.lease_seconds)
 
     @delete("/batch_keys/{external_id:str}", status_code=200, summary="Release a held key")
@@ -51,5 +52,5 @@ class KeySpaceController(Controller):
 
     @post("/batch_keys/{external_id:str}/heartbeat", status_code=200, summary="Extend a lease")
     async def heartbeat(self, engine: Engine, external_id: str, data: Any = None) -> BatchKey:
-        body = decode(data, HeartbeatIn)
+        body = decode_body(data, HeartbeatIn)
         return await keyspace.heartbeat(engine, external_id, body.lease_seconds)

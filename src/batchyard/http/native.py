@@ -58,10 +58,15 @@ class QueuesController(Controller):
 
     @post("/{queue:str}/jobs", summary="Enqueue one job, or many as {'jobs': [...]}")
     async def enqueue(
-        self, engine: Engine, queue: str, data: dict[str, Any], idempotency_key: IdempotencyKey
+        self,
+        engine: Engine,
+        queue: str,
+        idempotency_key: IdempotencyKey,
+        data: dict[str, Any] | None = None,
     ) -> Response[Any]:
+        data = data or {}  # an empty POST enqueues one job without payload
         await engine.ensure_queue(QueueSpec(name=queue))
-        if isinstance(data.get("jobs"), list):
+        if "jobs" in data:
             many = convert(data, JobsIn).jobs
             keys = [
                 f"idem:{idempotency_key}:{i}" if idempotency_key else None for i in range(len(many))
@@ -81,12 +86,13 @@ class QueuesController(Controller):
         self,
         engine: Engine,
         queue: str,
-        job_state: Annotated[JobState | None, Parameter(query="state")] = None,
+        job_state: Annotated[str | None, Parameter(query="state")] = None,
         limit: int = 100,
         after: int = 0,
     ) -> JobsOut:
+        state = None if job_state is None else convert(job_state, JobState, field="state")
         await engine.get_queue(queue)
-        return JobsOut(await engine.list_jobs(queue, job_state, limit, after))
+        return JobsOut(await engine.list_jobs(queue, state, limit, after))
 
     @get("/{queue:str}/jobs/{job_id:int}")
     async def get_job(self, engine: Engine, queue: str, job_id: int) -> Job:

@@ -23,7 +23,13 @@ from batchyard.domain.models import (
     QueueStats,
 )
 from batchyard.domain.states import JobState
-from batchyard.domain.validation import check_claim, check_new_jobs, check_queue_spec
+from batchyard.domain.validation import (
+    check_claim,
+    check_job_id,
+    check_lease_refs,
+    check_new_jobs,
+    check_queue_spec,
+)
 from batchyard.service.wakeups import Wakeups
 from batchyard.store.base import Store
 
@@ -121,10 +127,12 @@ class Engine:
             await self.wakeups.wait(queue, min(remaining, POLL_INTERVAL))
 
     async def claim_job(self, job_id: int, owner: str, lease_seconds: float | None) -> Job | None:
+        check_job_id(job_id)
         return await self.store.claim_job(job_id, owner, lease_seconds)
 
     # -- leased work ------------------------------------------------------------------------
     async def heartbeat(self, job_id: int, token: int, lease_seconds: float | None = None) -> Job:
+        check_lease_refs(job_id, token)
         if lease_seconds is not None and lease_seconds <= 0:
             raise InvalidInput("lease_seconds must be positive", field="lease_seconds")
         return await self.store.heartbeat(job_id, token, lease_seconds)
@@ -136,6 +144,8 @@ class Engine:
     async def complete_many(self, items: Sequence[Completion]) -> list[Job]:
         if not items:
             return []
+        for item in items:
+            check_lease_refs(item.job_id, item.token)
         jobs = await self.store.complete(items)
         for queue, count in Counter(job.queue for job in jobs).items():
             metrics.JOBS_FINISHED.labels(queue, "completed").inc(count)
@@ -144,6 +154,7 @@ class Engine:
         return jobs
 
     async def fail(self, job_id: int, token: int, error: str, retry: bool = True) -> Job:
+        check_lease_refs(job_id, token)
         job = await self.store.get_job(job_id)
         queue = await self.get_queue(job.queue)
         delay: float | None = None
@@ -155,6 +166,7 @@ class Engine:
         return failed
 
     async def release(self, job_id: int, token: int, delay: float = 0.0) -> Job:
+        check_lease_refs(job_id, token)
         if delay < 0:
             raise InvalidInput("delay must not be negative", field="delay")
         job = await self.store.release(job_id, token, delay)
@@ -162,10 +174,12 @@ class Engine:
         return job
 
     async def cancel(self, job_id: int) -> Job:
+        check_job_id(job_id)
         return await self.store.cancel(job_id)
 
     # -- reads ------------------------------------------------------------------------------
     async def get_job(self, job_id: int, queue: str | None = None) -> Job:
+        check_job_id(job_id)
         job = await self.store.get_job(job_id)
         if queue is not None and job.queue != queue:
             raise NotFound(f"job {job_id} is not in queue {queue!r}")
