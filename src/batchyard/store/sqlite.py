@@ -182,8 +182,9 @@ class SqliteStore(Store):
         params.update(meta=_encode(spec.meta).decode(), cyclic=int(spec.cyclic), now=now)
         with self._write():
             row = self._one("insert_queue", params)
-            if row is not None and jobs:
-                self._insert_jobs(spec.name, jobs, None, now)
+            if row is not None and jobs:  # nothing to hand back: one executemany, no mapping
+                rows_ = [self._job_params(spec.name, job, None, now) for job in jobs]
+                self.conn.executemany(self._sql["insert_job"], rows_)
         return None if row is None else rows.queue_from_row(row, _to_dt, _from_json)
 
     def _get_queue(self, name: str) -> Queue:
@@ -239,21 +240,25 @@ class SqliteStore(Store):
         return await self._run(self._queue_stats, name)
 
     # -- jobs -------------------------------------------------------------------------------
+    @staticmethod
+    def _job_params(queue: str, job: NewJob, batch_id: int | None, now: float) -> Record:
+        return {
+            "queue": queue,
+            "batch_id": batch_id,
+            "unique_key": job.unique_key,
+            "priority": job.priority,
+            "payload": _encode(job.payload).decode(),
+            "max_attempts": job.max_attempts,
+            "run_at": now + max(job.delay, 0.0),
+            "now": now,
+        }
+
     def _insert_jobs(
         self, queue: str, jobs: Sequence[NewJob], batch_id: int | None, now: float
     ) -> list[Enqueued]:
         result = []
         for job in jobs:
-            params = {
-                "queue": queue,
-                "batch_id": batch_id,
-                "unique_key": job.unique_key,
-                "priority": job.priority,
-                "payload": _encode(job.payload).decode(),
-                "max_attempts": job.max_attempts,
-                "run_at": now + max(job.delay, 0.0),
-                "now": now,
-            }
+            params = self._job_params(queue, job, batch_id, now)
             row = self._one("insert_job", params)
             if row is not None:
                 result.append(Enqueued(job=_job(row), created=True))
