@@ -115,6 +115,13 @@ def _decode_json(value: str) -> Any:
     return msgspec.json.decode(value)
 
 
+async def _keep_session(conn: Any) -> None:
+    """Skip asyncpg's reset query (a round trip per release): pooled connections never carry
+    session state here. No SET, no LISTEN (the listener has its own connection), no advisory
+    locks, and every transaction ends before the connection goes back."""
+    del conn
+
+
 async def _init_connection(conn: Any) -> None:
     await conn.set_type_codec(
         "jsonb", encoder=_encode_json, decoder=_decode_json, schema="pg_catalog", format="text"
@@ -319,6 +326,7 @@ class PostgresStore(Store):
                 min_size=1,
                 max_size=self.pool_size,
                 init=_init_connection,
+                reset=_keep_session,
                 timeout=CONNECT_TIMEOUT,
             )
         except _DRIVER_ERRORS as exc:
