@@ -32,6 +32,8 @@ def run_server(settings: Settings) -> bool:
         http="httptools",
         lifespan="on",
         access_log=False,
+        proxy_headers=False,  # batchyard does not trust X-Forwarded-*: no need to parse them
+        server_header=False,
         log_level=settings.log_level,
         timeout_graceful_shutdown=35,
     )
