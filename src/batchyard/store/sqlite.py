@@ -66,9 +66,14 @@ _from_json: Callable[[str | bytes], Any] = _decode
 Record = dict[str, Any]  # a row as a dict: lookups by name are ~10x cheaper than sqlite3.Row's
 
 
-def _records(cursor: sqlite3.Cursor) -> list[Record]:
-    names = [column[0] for column in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+def _records(cursor: sqlite3.Cursor, names: tuple[str, ...] | None = None) -> list[Record]:
+    """The cursor's rows as dicts (``names``: the column names, when already known)."""
+    found = cursor.fetchall()
+    if not found:
+        return []
+    if names is None or len(names) != len(found[0]):  # unknown, or the schema changed
+        names = tuple(column[0] for column in cursor.description)
+    return [dict(zip(names, row, strict=True)) for row in found]
 
 
 def _job(row: Record) -> Job:
@@ -90,6 +95,7 @@ class SqliteStore(Store):
         self.path = path
         self._sql = load_queries("sqlite")
         self._conn: sqlite3.Connection | None = None
+        self._columns: dict[str, tuple[str, ...]] = {}
 
     # -- plumbing ---------------------------------------------------------------------------
     async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -147,7 +153,15 @@ class SqliteStore(Store):
         return found[0] if found else None
 
     def _all(self, name: str, params: dict[str, Any]) -> list[Record]:
-        return _records(self.conn.execute(self._sql[name], params))
+        return self._records_of(name, self.conn.execute(self._sql[name], params))
+
+    def _records_of(self, name: str, cursor: sqlite3.Cursor) -> list[Record]:
+        """Rows of query ``name`` as dicts; its column names are read once, then remembered."""
+        names = self._columns.get(name)
+        found = _records(cursor, names)
+        if names is None and cursor.description is not None:
+            self._columns[name] = tuple(column[0] for column in cursor.description)
+        return found
 
     # -- life cycle -------------------------------------------------------------------------
     async def open(self) -> None:
@@ -297,7 +311,10 @@ class SqliteStore(Store):
             params = {"ids": _encode(ids).decode(), "owner": owner, "now": now}
             params.update(expires_at=expires_at, lease_run_at=lease_run_at, lease_seconds=lease)
             leased = {
-                r["id"]: _job(r) for r in _records(conn.execute(self._sql["lease_jobs"], params))
+                r["id"]: _job(r)
+                for r in self._records_of(
+                    "lease_jobs", conn.execute(self._sql["lease_jobs"], params)
+                )
             }
         return [leased[i] for i in ids]
 
@@ -339,7 +356,10 @@ class SqliteStore(Store):
         packed = [[i.job_id, i.token, _encode(i.result).decode()] for i in items]
         params = {"items": _encode(packed).decode(), "now": time.time()}
         with self._write() as conn:
-            done = {r["id"]: _job(r) for r in _records(conn.execute(self._sql["complete"], params))}
+            done = {
+                r["id"]: _job(r)
+                for r in self._records_of("complete", conn.execute(self._sql["complete"], params))
+            }
             if len(done) != len(items):
                 self._refuse_first_missing(items, done)
         return [done[item.job_id] for item in items]
