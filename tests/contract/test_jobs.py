@@ -186,14 +186,14 @@ async def test_heartbeat_without_length_renews_for_the_granted_length(
     store: Store, queue: str
 ) -> None:
     await store.enqueue(queue, [NewJob()])
-    (job,) = await store.claim(queue, "w", 1, 0.4)
+    (job,) = await store.claim(queue, "w", 1, 0.8)
     assert job.lease
-    await asyncio.sleep(0.25)
+    await asyncio.sleep(0.3)
     beat = await store.heartbeat(job.id, job.lease.token, None)
     assert beat.lease and beat.lease.expires_at and job.lease.expires_at
     renewed = (beat.lease.expires_at - job.lease.expires_at).total_seconds()
-    assert 0.2 < renewed < 0.4
-    await asyncio.sleep(0.25)
+    assert 0.25 < renewed < 0.8  # moved by the time slept, not by a new length
+    await asyncio.sleep(0.6)  # past the first expiry, inside the renewed one
     assert await store.claim(queue, "thief", 1, None) == []
 
 
