@@ -86,6 +86,14 @@ def test_fail_retry_release_cancel(server: Server) -> None:
         other = http.post(f"{Q}/r/jobs", json={}).json()
         cancelled = http.post(f"{Q}/r/jobs/{other['id']}/cancel").json()
         assert cancelled["state"] == "cancelled"
+        retried = http.post(f"{url}/retry")
+        assert retried.status_code == 200 and retried.json()["state"] == "available"
+        assert retried.json()["max_attempts"] == 3  # both attempts were used: one more
+        (held,) = _claim(http, "r")
+        http.post(f"{url}/complete", json={"token": held["lease"]["token"]})
+        refused = http.post(f"{url}/retry")
+        assert refused.status_code == 409 and "completed" in refused.json()["detail"]
+        assert http.post(f"{Q}/r/jobs/424242/retry").status_code == 404
 
 
 def test_idempotent_enqueue(server: Server) -> None:

@@ -237,3 +237,33 @@ async def test_listen_reports_new_work_from_other_connections(
         assert await asyncio.wait_for(heard.get(), 5) == "elsewhere"
     finally:
         await other.close()
+
+
+async def test_retry_brings_dead_and_cancelled_jobs_back(store: Store, queue: str) -> None:
+    dead_one, cancelled_one, untouched = await store.enqueue(queue, [NewJob(), NewJob(), NewJob()])
+    (held,) = await store.claim(queue, "w", 1, None)
+    assert held.id == dead_one.job.id and held.lease
+    await store.fail(held.id, held.lease.token, "boom", None)
+    await store.cancel(cancelled_one.job.id)
+    retried = await store.retry(dead_one.job.id)
+    assert retried is not None and retried.state is JobState.AVAILABLE
+    assert retried.lease is None and retried.finished_at is None
+    assert retried.max_attempts == 2  # 1 attempt used of 2: nothing to add
+    assert (await store.retry(cancelled_one.job.id)) is not None
+    assert await store.retry(untouched.job.id) is None  # available: not retried
+    again = await store.claim(queue, "w", 3, None)
+    assert sorted(j.id for j in again) == sorted(
+        e.job.id for e in (dead_one, cancelled_one, untouched)
+    )
+    assert {j.id: j.lease.token for j in again if j.lease}[dead_one.job.id] == 2
+
+
+async def test_retry_of_an_exhausted_job_grants_one_more_attempt(store: Store, queue: str) -> None:
+    await store.enqueue(queue, [NewJob(max_attempts=1)])
+    (held,) = await store.claim(queue, "w", 1, None)
+    assert held.lease
+    await store.fail(held.id, held.lease.token, "boom", None)
+    retried = await store.retry(held.id)
+    assert retried is not None and retried.max_attempts == 2
+    (again,) = await store.claim(queue, "w", 1, None)
+    assert again.attempts == 2

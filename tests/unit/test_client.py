@@ -305,6 +305,8 @@ def test_lease_operations_send_tokens() -> None:
     client.cancel("emails", 5)
     assert rec.last.url.path.endswith("/jobs/5/cancel")
     assert rec.last.content == b""
+    client.retry("emails", 5)
+    assert (rec.last.method, rec.last.url.path) == ("POST", "/api/v1/queues/emails/jobs/5/retry")
 
 
 def test_complete_many_uses_wire_ids() -> None:

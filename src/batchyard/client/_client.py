@@ -335,6 +335,9 @@ class BaseClient:
     def _cancel_call(self, queue: str, job_id: int) -> Call[Job]:
         return Call(ApiRequest("POST", _queue_path(queue, "jobs", job_id, "cancel")), _parse_job)
 
+    def _retry_call(self, queue: str, job_id: int) -> Call[Job]:
+        return Call(ApiRequest("POST", _queue_path(queue, "jobs", job_id, "retry")), _parse_job)
+
     def _get_job_call(self, queue: str, job_id: int) -> Call[Job]:
         return Call(ApiRequest("GET", _queue_path(queue, "jobs", job_id)), _parse_job)
 
@@ -519,6 +522,9 @@ class Client(BaseClient):
     def cancel(self, queue: str, job_id: int) -> Job:
         return self._run(self._cancel_call(queue, job_id))
 
+    def retry(self, queue: str, job_id: int) -> Job:
+        return self._run(self._retry_call(queue, job_id))
+
     def get_job(self, queue: str, job_id: int) -> Job:
         return self._run(self._get_job_call(queue, job_id))
 
@@ -674,6 +680,9 @@ class AsyncClient(BaseClient):
 
     async def cancel(self, queue: str, job_id: int) -> Job:
         return await self._run(self._cancel_call(queue, job_id))
+
+    async def retry(self, queue: str, job_id: int) -> Job:
+        return await self._run(self._retry_call(queue, job_id))
 
     async def get_job(self, queue: str, job_id: int) -> Job:
         return await self._run(self._get_job_call(queue, job_id))

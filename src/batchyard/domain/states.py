@@ -22,8 +22,8 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
         {JobState.ACTIVE, JobState.AVAILABLE, JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED}
     ),
     JobState.COMPLETED: frozenset(),
-    JobState.DEAD: frozenset({JobState.AVAILABLE}),  # an operator may retry a dead job
-    JobState.CANCELLED: frozenset(),
+    JobState.DEAD: frozenset({JobState.AVAILABLE}),  # retried by hand
+    JobState.CANCELLED: frozenset({JobState.AVAILABLE}),  # retried by hand
 }
 
 

@@ -124,6 +124,10 @@ class QueuesController(Controller):
         await engine.get_job(job_id, queue)
         return await engine.cancel(job_id)
 
+    @post("/{queue:str}/jobs/{job_id:int}/retry", status_code=200, summary="Retry a dead job")
+    async def retry(self, engine: Engine, queue: str, job_id: int) -> Job:
+        return await engine.retry(job_id, queue)
+
     @post("/{queue:str}/complete", status_code=200, summary="Complete many jobs, all or none")
     async def complete_many(self, engine: Engine, data: CompleteManyIn) -> JobsOut:
         items = [Completion(job_id=c.id, token=c.token, result=c.result) for c in data.jobs]

@@ -11,7 +11,7 @@ from typing import Any
 
 from batchyard import metrics
 from batchyard.domain.backoff import attempts_left, retry_delay
-from batchyard.domain.errors import InvalidInput, NotFound
+from batchyard.domain.errors import Conflict, InvalidInput, NotFound
 from batchyard.domain.models import (
     Batch,
     Completion,
@@ -22,7 +22,7 @@ from batchyard.domain.models import (
     QueueSpec,
     QueueStats,
 )
-from batchyard.domain.states import JobState
+from batchyard.domain.states import JobState, can_move
 from batchyard.domain.validation import (
     check_claim,
     check_job_id,
@@ -176,6 +176,19 @@ class Engine:
     async def cancel(self, job_id: int) -> Job:
         check_job_id(job_id)
         return await self.store.cancel(job_id)
+
+    async def retry(self, job_id: int, queue: str | None = None) -> Job:
+        """Put a dead or cancelled job back to work now (an unfinished job is left as it is)."""
+        job = await self.get_job(job_id, queue)
+        if job.state in (JobState.AVAILABLE, JobState.ACTIVE):
+            return job
+        if not can_move(job.state, JobState.AVAILABLE):
+            raise Conflict(f"job {job_id} is {job.state.value}; only dead or cancelled jobs retry")
+        retried = await self.store.retry(job_id)
+        if retried is None:  # somebody else retried it meanwhile
+            return await self.store.get_job(job_id)
+        self.wakeups.notify(retried.queue)
+        return retried
 
     # -- reads ------------------------------------------------------------------------------
     async def get_job(self, job_id: int, queue: str | None = None) -> Job:

@@ -120,6 +120,10 @@ class Store(abc.ABC):
         """Cancel a job that has not finished; a finished job is returned unchanged."""
 
     @abc.abstractmethod
+    async def retry(self, job_id: int) -> Job | None:
+        """Make a dead or cancelled job available now; None when it is in another state."""
+
+    @abc.abstractmethod
     async def get_job(self, job_id: int) -> Job: ...
 
     @abc.abstractmethod

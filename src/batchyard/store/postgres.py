@@ -513,6 +513,10 @@ class PostgresStore(Store):
         row = await self._fetchrow("cancel", job_id)
         return _job(row) if row is not None else await self.get_job(job_id)
 
+    async def retry(self, job_id: int) -> Job | None:
+        row = await self._fetchrow("retry", job_id)
+        return None if row is None else _job(row)
+
     async def get_job(self, job_id: int) -> Job:
         row = await self._fetchrow("get_job", job_id)
         if row is None:

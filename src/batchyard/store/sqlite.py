@@ -400,6 +400,14 @@ class SqliteStore(Store):
     async def cancel(self, job_id: int) -> Job:
         return await self._run(self._cancel, job_id)
 
+    def _retry(self, job_id: int) -> Job | None:
+        with self._write():
+            row = self._one("retry", {"id": job_id, "now": time.time()})
+        return None if row is None else _job(row)
+
+    async def retry(self, job_id: int) -> Job | None:
+        return await self._run(self._retry, job_id)
+
     def _get_job(self, job_id: int) -> Job:
         row = self._one("get_job", {"id": job_id})
         if row is None:

@@ -167,6 +167,22 @@ UPDATE jobs SET state = 'cancelled', lease_expires_at = NULL, finished_at = :now
  WHERE id = :id AND state IN ('available', 'active')
 RETURNING *;
 
+-- name: retry
+-- a dead or cancelled job back to work now; one more attempt if its attempts were used up
+UPDATE jobs SET
+    state = 'available',
+    run_at = :now,
+    max_attempts = CASE WHEN max_attempts IS NOT NULL AND attempts >= max_attempts
+                        THEN attempts + 1 ELSE max_attempts END,
+    lease_owner = NULL,
+    lease_id = NULL,
+    claimed_at = NULL,
+    lease_expires_at = NULL,
+    finished_at = NULL,
+    updated_at = :now
+ WHERE id = :id AND state IN ('dead', 'cancelled')
+RETURNING *;
+
 -- name: get_job
 SELECT * FROM jobs WHERE id = :id;
 
