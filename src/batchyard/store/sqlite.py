@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, ParamSpec, TypeVar
 
 import msgspec
@@ -55,7 +56,9 @@ class _Busy(Exception):
     """Another process holds SQLite's write lock."""
 
 
+@lru_cache(maxsize=8192)
 def _to_dt(value: float) -> datetime:
+    """Seconds to a UTC datetime; cached, as the rows of one claim share their timestamps."""
     return _fromtimestamp(value, UTC)
 
 
