@@ -189,3 +189,26 @@ def test_long_poll_wakes_across_replicas(database_url: str, tmp_path: Path) -> N
         result = _long_poll_meets_enqueue(a, b, "x")
     assert [j["payload"] for j in result["jobs"]] == ["hello"]
     assert result["seconds"] < 3
+
+
+def test_fast_lane_answers_like_the_routes_it_stands_in_for(server: Server) -> None:
+    """claim/heartbeat/complete are served by the fast lane; its answers match Litestar's."""
+    with server.client() as http:
+        http.post(f"{Q}/f/jobs", json={"payload": {"p": [1, 2]}, "priority": 3})
+        (job,) = _claim(http, "f", lease_seconds=60)
+        url = f"{Q}/f/jobs/{job['id']}"
+        beat = http.post(f"{url}/heartbeat", json={"token": job["lease"]["token"]})
+        assert beat.headers["content-type"] == "application/json"
+        shown = http.get(url).json()  # GET is Litestar's
+        assert beat.json() == shown
+        assert set(beat.json()) == set(job)
+        stale = http.post(f"{url}/complete", json={"token": 99})
+        assert stale.status_code == 409
+        assert stale.headers["content-type"].startswith("application/problem+json")
+        assert stale.json()["title"] == "Stale lease"
+        unknown_field = http.post(f"{url}/complete", json={"token": 1, "extra": 1})
+        assert unknown_field.status_code == 422 and "extra" in unknown_field.json()["detail"]
+        huge = http.post(f"{Q}/f/claim", json={"worker": "w" * 20_000_000})
+        assert huge.status_code == 413
+        done = http.post(f"{Q}/f/complete", json={"jobs": [{"id": job["id"], "token": 1}]})
+        assert done.status_code == 200 and done.json()["jobs"][0]["state"] == "completed"

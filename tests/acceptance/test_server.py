@@ -55,6 +55,11 @@ def test_secret_guards_every_mutation(database_url: str, tmp_path: Path) -> None
         ):
             assert http.post("/api/v1/queues/a/jobs", json={}, headers=headers).status_code == 201
         assert http.get("/api/v1/queues/a").status_code == 200  # reads stay public
+        claim = {"worker": "w"}  # the fast-lane routes are guarded as well
+        assert http.post("/api/v1/queues/a/claim", json=claim).status_code == 401
+        assert http.post("/api/v1/queues/a/jobs/1/complete", json={"token": 1}).status_code == 401
+        ok = http.post("/api/v1/queues/a/claim", json=claim, headers={"secret": "s3cret"})
+        assert ok.status_code == 200
         assert "s3cret" not in srv.log()
 
 

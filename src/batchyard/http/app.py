@@ -6,17 +6,18 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any, cast
+from typing import cast
 
 from litestar import Litestar
-from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from batchyard import __version__
 from batchyard.http import keys, native, system
+from batchyard.http.asgi import ASGIApp
 from batchyard.http.auth import SecretAuth
 from batchyard.http.deps import DEPENDENCIES
+from batchyard.http.fastlane import FastLane
 from batchyard.http.observe import RequestMetrics
 from batchyard.http.problems import EXCEPTION_HANDLERS
 from batchyard.service.engine import Engine
@@ -49,24 +50,12 @@ def _lifespan(settings: Settings) -> contextlib.AbstractAsyncContextManager[None
     return lifespan  # type: ignore[return-value]
 
 
-def _middleware(settings: Settings) -> list[DefineMiddleware]:
-    # our middlewares are plain ASGI, typed with plain mappings rather than Litestar's TypedDicts
-    stack = [DefineMiddleware(cast(Any, RequestMetrics))]
-    if settings.secret:
-        auth = cast(Any, SecretAuth)
-        stack.append(
-            DefineMiddleware(auth, secret=settings.secret, public_reads=settings.public_reads)
-        )
-    return stack
-
-
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     return Litestar(
         route_handlers=[*system.ROUTES, native.QueuesController, keys.KeySpaceController],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=_middleware(settings),
         lifespan=[_lifespan(settings)],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
@@ -76,3 +65,25 @@ def create_app(settings: Settings | None = None) -> Litestar:
             render_plugins=[SwaggerRenderPlugin(path="/")],
         ),
     )
+
+
+def create_asgi(settings: Settings | None = None) -> ASGIApp:
+    """What the server runs: the app behind metrics, auth and the fast lane (all plain ASGI)."""
+    settings = settings or Settings.from_env()
+    app = create_app(settings)
+    wrapped: ASGIApp = FastLane(
+        cast(ASGIApp, app), lambda: app.state.engine, settings.max_body_bytes
+    )
+    if settings.secret:
+        wrapped = SecretAuth(wrapped, settings.secret, settings.public_reads)
+    return RequestMetrics(wrapped)
+
+
+def engine_of(asgi: object) -> Engine | None:
+    """The engine behind an app built here (None before start-up)."""
+    while not isinstance(asgi, Litestar):
+        asgi = getattr(asgi, "app", None)
+        if asgi is None:
+            return None
+    engine: Engine | None = getattr(asgi.state, "engine", None)
+    return engine

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
@@ -29,12 +29,23 @@ STATUS_OF: list[tuple[type[BatchyardError], int]] = [
 ]
 
 
-def problem(status: int, title: str, detail: str, **extra: Any) -> Response[dict[str, Any]]:
+class Problem(NamedTuple):
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+def problem_of(status: int, title: str, detail: str, **extra: Any) -> Problem:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
     headers = {}
     if "retry_after" in extra:
         headers["Retry-After"] = str(extra["retry_after"])
-    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return Problem(status, body, headers)
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> Response[dict[str, Any]]:
+    found = problem_of(status, title, detail, **extra)
+    return Response(found.body, status_code=status, media_type=PROBLEM_JSON, headers=found.headers)
 
 
 def status_of(exc: BatchyardError) -> int:
@@ -44,7 +55,8 @@ def status_of(exc: BatchyardError) -> int:
     return 500
 
 
-def on_domain_error(request: Request[Any, Any, Any], exc: BatchyardError) -> Response[Any]:
+def domain_problem(exc: BatchyardError, method: str, path: str) -> Problem:
+    """The problem document for a domain error (shared by Litestar and the fast lane)."""
     status = status_of(exc)
     extra: dict[str, Any] = {}
     if isinstance(exc, InvalidInput) and exc.field:
@@ -52,8 +64,15 @@ def on_domain_error(request: Request[Any, Any, Any], exc: BatchyardError) -> Res
     if isinstance(exc, NothingToClaim):
         extra["retry_after"] = exc.retry_after
     if status >= 500:
-        log.error("%s %s: %s", request.method, request.url.path, exc.detail)
-    return problem(status, exc.title, exc.detail, **extra)
+        log.error("%s %s: %s", method, path, exc.detail)
+    return problem_of(status, exc.title, exc.detail, **extra)
+
+
+def on_domain_error(request: Request[Any, Any, Any], exc: BatchyardError) -> Response[Any]:
+    found = domain_problem(exc, request.method, request.url.path)
+    return Response(
+        found.body, status_code=found.status, media_type=PROBLEM_JSON, headers=found.headers
+    )
 
 
 _FIELD_IN_MESSAGE = re.compile(r"field `([^`]+)`|at `\$\.([^`]+)`")

@@ -7,7 +7,7 @@ from types import FrameType
 
 import uvicorn
 
-from batchyard.http.app import create_app
+from batchyard.http.app import create_asgi, engine_of
 from batchyard.settings import Settings
 
 
@@ -15,8 +15,7 @@ class _Server(uvicorn.Server):
     """Uvicorn, plus: on SIGINT/SIGTERM release long-polling claims so shutdown is quick."""
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        app = self.config.loaded_app
-        engine = getattr(getattr(getattr(app, "app", app), "state", None), "engine", None)
+        engine = engine_of(self.config.loaded_app)
         if engine is not None:
             engine.wakeups.close()
         super().handle_exit(sig, frame)
@@ -25,7 +24,7 @@ class _Server(uvicorn.Server):
 def run_server(settings: Settings) -> bool:
     """Serve until a signal arrives; False when the server could not start."""
     config = uvicorn.Config(
-        create_app(settings),
+        create_asgi(settings),
         host=settings.host,
         port=settings.port,
         loop="uvloop" if sys.platform != "win32" else "asyncio",
