@@ -1,15 +1,15 @@
 """SQLite store: one connection in WAL mode, called directly on the event loop.
 
-Every write runs inside ``BEGIN IMMEDIATE`` so a claim takes the write lock before it reads:
-two claimers can never pick the same row. A statement takes tens of microseconds, less than a
-hop to a worker thread would cost (measured: a dedicated thread cut throughput by 2-3x through
-GIL hand-offs), so calls run inline. When another process holds the write lock, the call does
-not block the loop: it backs off with ``asyncio.sleep`` and tries again, for up to 5 seconds.
+Every call runs inside ``BEGIN IMMEDIATE`` so a claim takes the write lock before it reads:
+two claimers can never pick the same row. Calls that arrive together share that transaction
+(:mod:`batchyard.store.group_commit`). A statement takes tens of microseconds, less than a hop
+to a worker thread would cost (measured: a dedicated thread cut throughput by 2-3x through GIL
+hand-offs), so calls run inline; while another process holds the write lock, they wait
+asynchronously instead of blocking the loop.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -41,19 +41,15 @@ from batchyard.domain.models import (
 from batchyard.domain.states import BatchState, JobState
 from batchyard.store import rows
 from batchyard.store.base import Store
+from batchyard.store.group_commit import GroupCommit
 from batchyard.store.queries import load_queries
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
-BUSY_SECONDS = 5.0
 FAR_FUTURE = 253402300799.0  # 9999-12-31T23:59:59Z: "no expiry" in the claim index
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
-
-
-class _Busy(Exception):
-    """Another process holds SQLite's write lock."""
 
 
 @lru_cache(maxsize=8192)
@@ -99,20 +95,12 @@ class SqliteStore(Store):
         self._sql = load_queries("sqlite")
         self._conn: sqlite3.Connection | None = None
         self._columns: dict[str, tuple[str, ...]] = {}
+        self._group = GroupCommit(lambda: self.conn)
 
     # -- plumbing ---------------------------------------------------------------------------
     async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run ``fn`` now; while another process holds the write lock, back off and retry."""
-        delay, deadline = 0.001, time.monotonic() + BUSY_SECONDS
-        while True:
-            await asyncio.sleep(0)  # a yield point, so no caller can starve the others
-            try:
-                return fn(*args, **kwargs)
-            except _Busy as exc:
-                if time.monotonic() > deadline:
-                    raise StoreUnavailable(f"SQLite stayed locked for {BUSY_SECONDS:g} s") from exc
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.05)
+        """Run ``fn`` in the next shared write transaction (see :mod:`.group_commit`)."""
+        return await self._group.run(fn, *args, **kwargs)
 
     def _connect(self) -> None:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -120,7 +108,7 @@ class SqliteStore(Store):
             "journal_mode = WAL",
             "synchronous = NORMAL",
             "foreign_keys = ON",
-            "busy_timeout = 20",  # longer waits back off asynchronously (see _run)
+            "busy_timeout = 20",  # longer waits back off asynchronously (see group_commit)
             "wal_autocheckpoint = 10000",  # checkpoint every ~40 MB of WAL, not every 4 MB
             "cache_size = -65536",  # 64 MB of page cache
             "mmap_size = 268435456",
@@ -136,20 +124,11 @@ class SqliteStore(Store):
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction holding SQLite's write lock from its first statement."""
+        """The connection, for statements that write: they run inside the group transaction."""
         conn = self.conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise _Busy(str(exc)) from exc
-            raise StoreUnavailable(f"SQLite failed: {exc}") from exc
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        if not conn.in_transaction:
+            raise StoreUnavailable("a SQLite write outside a transaction (a batchyard bug)")
+        yield conn
 
     def _one(self, name: str, params: dict[str, Any]) -> Record | None:
         found = self._all(name, params)
@@ -169,7 +148,7 @@ class SqliteStore(Store):
     # -- life cycle -------------------------------------------------------------------------
     async def open(self) -> None:
         try:
-            await self._run(self._connect)
+            self._connect()
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"cannot open SQLite database {self.path!r}: {exc}") from exc
 
