@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from functools import lru_cache
+from typing import Any
 
 from batchyard import metrics
 from batchyard.http.asgi import ASGIApp, Message, Receive, Scope, Send
@@ -29,5 +31,16 @@ class RequestMetrics:
             await self.app(scope, receive, record)
         finally:
             method = scope["method"]
-            metrics.HTTP_REQUESTS.labels(method, str(status)).inc()
-            metrics.HTTP_SECONDS.labels(method).observe(time.perf_counter() - started)
+            _requests(method, status).inc()
+            _seconds(method).observe(time.perf_counter() - started)
+
+
+# label lookups cost more than the increments: keep each labelled child once
+@lru_cache(maxsize=256)
+def _requests(method: str, status: int) -> Any:
+    return metrics.HTTP_REQUESTS.labels(method, str(status))
+
+
+@lru_cache(maxsize=64)
+def _seconds(method: str) -> Any:
+    return metrics.HTTP_SECONDS.labels(method)
