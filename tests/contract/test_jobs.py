@@ -267,3 +267,24 @@ async def test_retry_of_an_exhausted_job_grants_one_more_attempt(store: Store, q
     assert retried is not None and retried.max_attempts == 2
     (again,) = await store.claim(queue, "w", 1, None)
     assert again.attempts == 2
+
+
+async def test_concurrent_single_completions_are_decided_one_by_one(
+    store: Store, queue: str
+) -> None:
+    await store.enqueue(queue, [NewJob(payload=i) for i in range(6)])
+    jobs = await store.claim(queue, "w", 6, None)
+    tokens = [1, 1, 7, 1, 1, 1]  # the third presents a stale token
+    calls = [
+        store.complete([Completion(job_id=j.id, token=t, result=j.payload)])
+        for j, t in zip(jobs, tokens, strict=True)
+    ]
+    calls.append(store.complete([Completion(job_id=jobs[0].id, token=1)]))  # twice: once wins
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    assert isinstance(outcomes[2], StaleLease)
+    assert [o[0].result for o in outcomes[:6] if isinstance(o, list)] == [0, 1, 3, 4, 5]
+    assert sum(isinstance(o, StaleLease) for o in outcomes) == 2  # the stale one, the repeat
+    states = {j.id: j.state for j in await store.list_jobs(queue)}
+    assert [states[j.id] for j in jobs] == [JobState.COMPLETED] * 2 + [JobState.ACTIVE] + [
+        JobState.COMPLETED
+    ] * 3

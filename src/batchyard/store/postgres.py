@@ -42,6 +42,7 @@ from batchyard.domain.models import (
 from batchyard.domain.states import BatchState, JobState
 from batchyard.store import rows
 from batchyard.store.base import Store
+from batchyard.store.coalesce import CompletionCoalescer
 from batchyard.store.queries import load_queries
 from batchyard.store.rows import Row
 
@@ -288,6 +289,7 @@ class PostgresStore(Store):
         self._sql = load_queries("postgres")
         self._pool: Any = None
         self._listener: _Listener | None = None
+        self._singles = CompletionCoalescer(self._complete_each, self._refusal_of)
 
     # -- plumbing ---------------------------------------------------------------------------
     @asynccontextmanager
@@ -477,18 +479,25 @@ class PostgresStore(Store):
         ids = [item.job_id for item in items]
         tokens = [item.token for item in items]
         results = [_encode_json(item.result) for item in items]  # text: see _job_arrays
-        if len(items) == 1:  # one statement is atomic on its own: no transaction round trips
-            found = await self._fetch("complete", ids, tokens, results)
-            if not found:
-                async with self._connection() as conn:
-                    raise await self._first_refusal(conn, items, {})
-            return [_job(found[0])]
+        if len(items) == 1:  # independent of any other: may share a statement (coalesce.py)
+            return [_job(await self._singles.complete(items[0]))]
         async with self._transaction() as conn:
             found = await conn.fetch(self._sql["complete"], ids, tokens, results)
             done = {r["id"]: _job(r) for r in found}
             if len(found) < len(items):
                 raise await self._first_refusal(conn, items, done)  # rolls back
         return [done[job_id] for job_id in ids]
+
+    async def _complete_each(self, items: Sequence[Completion]) -> dict[int, Row]:
+        """Complete every item that holds its lease, in one statement; the changed rows by id."""
+        ids = [item.job_id for item in items]
+        tokens = [item.token for item in items]
+        results = [_encode_json(item.result) for item in items]
+        return {row["id"]: row for row in await self._fetch("complete", ids, tokens, results)}
+
+    async def _refusal_of(self, item: Completion) -> BatchyardError:
+        async with self._connection() as conn:
+            return await self._first_refusal(conn, [item], {})
 
     async def _first_refusal(
         self, conn: Any, items: Sequence[Completion], done: dict[int, Job]
