@@ -37,3 +37,16 @@ async def test_concurrent_claimers_never_share_a_job(store: Store, database_url:
     assert sum(1 for r in results if r) >= 2
     (batch,) = [await store.get_batch(1)]
     assert batch.counts.completed == JOBS
+
+
+async def test_simultaneous_single_claims_each_get_their_own_job(store: Store) -> None:
+    await store.create_queue(QueueSpec(name="q"))
+    await store.enqueue("q", [NewJob(payload=i, priority=i % 2) for i in range(5)])
+    owners = [f"w{i}" for i in range(8)]
+    claims = await asyncio.gather(*(store.claim("q", owner, 1, 30) for owner in owners))
+    got = [(owner, jobs[0]) for owner, jobs in zip(owners, claims, strict=True) if jobs]
+    assert len(got) == 5 and sum(1 for jobs in claims if not jobs) == 3
+    assert all(job.lease and job.lease.owner == owner for owner, job in got)
+    assert len({job.id for _, job in got}) == 5
+    # in claim order: the first claimers get the high-priority jobs
+    assert [job.payload for _, job in got][:2] == [1, 3]

@@ -91,7 +91,7 @@ def _plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 CLAIMS = {
     "lease_jobs": ("(text, integer, text, float8)", "('q', 10, 'w', 30)"),
-    "claim_next": ("(text, text, float8)", "('q', 'w', 30)"),
+    "claim_next": ("(text, text[], float8)", "('q', ARRAY['w1', 'w2'], 30)"),
 }
 
 

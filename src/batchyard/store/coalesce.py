@@ -1,10 +1,11 @@
-"""Coalesce single completions into one statement (PostgreSQL).
+"""Coalesce single claims and single completions into one statement each (PostgreSQL).
 
-With many workers each completing one job at a time, every completion was its own round trip
-and its own UPDATE. Here single completions queue up while one statement is in flight and go
-together in the next: one ``UPDATE … FROM unnest(…)`` for all of them. Each is still decided on
-its own — a row updated means that completion happened, a row missing means it was refused —
-so one caller's stale token never affects another's. A job named twice waits for the next round.
+With many workers each claiming and completing one job at a time, every call was its own round
+trip and its own UPDATE. Here such calls queue up while a statement is in flight and go
+together in the next one. Each is still decided on its own: a completion whose row was updated
+happened, one whose row was not was refused (so one caller's stale token never affects
+another's; a job named twice waits for the next round); each claimer gets its own job, in claim
+order, or none when the queue ran dry.
 """
 
 from __future__ import annotations
@@ -82,3 +83,51 @@ class CompletionCoalescer:
             future.set_exception(await self._explain(item))
         except BatchyardError as exc:
             future.set_exception(exc)
+
+
+ClaimRun = Callable[[str, list[str], "float | None"], Awaitable[list[Any]]]
+ClaimKey = tuple[str, "float | None"]  # (queue, lease seconds)
+
+
+class ClaimCoalescer:
+    """Single claims of one queue with the same lease length share a statement."""
+
+    def __init__(self, run: ClaimRun) -> None:
+        self._run = run  # claims up to len(owners) jobs; row i goes to owners[i] (or fewer rows)
+        self._pending: dict[ClaimKey, list[tuple[str, asyncio.Future[Any]]]] = {}
+        self._flushing = False
+
+    async def claim(self, queue: str, owner: str, lease_seconds: float | None) -> Any:
+        """The job claimed for ``owner`` (a row), or None when there was none."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.setdefault((queue, lease_seconds), []).append((owner, future))
+        if not self._flushing:
+            self._flushing = True
+            asyncio.get_running_loop().create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                rounds, self._pending = self._pending, {}
+                for key, waiting in rounds.items():
+                    await self._flush(key, [w for w in waiting if not w[1].cancelled()])
+        finally:
+            self._flushing = False
+
+    async def _flush(self, key: ClaimKey, waiting: list[tuple[str, asyncio.Future[Any]]]) -> None:
+        if not waiting:
+            return
+        failure: BatchyardError | None = None
+        rows: list[Any] = []
+        try:
+            rows = await self._run(key[0], [owner for owner, _ in waiting], key[1])
+        except BatchyardError as exc:
+            failure = exc
+        for index, (_, future) in enumerate(waiting):
+            if future.done():
+                continue  # its caller gave up; a job claimed for it expires or is swept
+            if failure is not None:
+                future.set_exception(failure)
+            else:
+                future.set_result(rows[index] if index < len(rows) else None)

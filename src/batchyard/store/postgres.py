@@ -42,7 +42,7 @@ from batchyard.domain.models import (
 from batchyard.domain.states import BatchState, JobState
 from batchyard.store import rows
 from batchyard.store.base import Store
-from batchyard.store.coalesce import CompletionCoalescer
+from batchyard.store.coalesce import ClaimCoalescer, CompletionCoalescer
 from batchyard.store.queries import load_queries
 from batchyard.store.rows import Row
 
@@ -290,6 +290,7 @@ class PostgresStore(Store):
         self._pool: Any = None
         self._listener: _Listener | None = None
         self._singles = CompletionCoalescer(self._complete_each, self._refusal_of)
+        self._claims = ClaimCoalescer(self._claim_for_each)
 
     # -- plumbing ---------------------------------------------------------------------------
     @asynccontextmanager
@@ -452,7 +453,7 @@ class PostgresStore(Store):
         if limit < 1:
             return []
         if limit == 1:
-            row = await self._fetchrow("claim_next", queue, owner, lease_seconds)
+            row = await self._claims.claim(queue, owner, lease_seconds)
             return [] if row is None else [_job(row)]
         found = await self._fetch("lease_jobs", queue, limit, owner, lease_seconds)
         return [_job(r) for r in found]
@@ -487,6 +488,12 @@ class PostgresStore(Store):
             if len(found) < len(items):
                 raise await self._first_refusal(conn, items, done)  # rolls back
         return [done[job_id] for job_id in ids]
+
+    async def _claim_for_each(
+        self, queue: str, owners: list[str], lease_seconds: float | None
+    ) -> list[Row]:
+        """One job per owner, in claim order (fewer when the queue runs dry)."""
+        return await self._fetch("claim_next", queue, owners, lease_seconds)
 
     async def _complete_each(self, items: Sequence[Completion]) -> dict[int, Row]:
         """Complete every item that holds its lease, in one statement; the changed rows by id."""

@@ -104,26 +104,34 @@ SELECT claimed.* FROM claimed JOIN picked USING (id)
  ORDER BY picked.priority DESC, picked.run_at, picked.id;
 
 -- name: claim_next
--- The claim of a single job, in one statement. $1 queue, $2 owner, $3 lease seconds.
-UPDATE jobs SET
-    state = 'active',
-    attempts = attempts + 1,
-    lease_owner = $2,
-    lease_token = lease_token + 1,
-    lease_id = batchyard_lease_id(id),
-    claimed_at = now(),
-    lease_expires_at = now() + make_interval(secs => $3::float8),
-    lease_seconds = $3::float8,
-    run_at = coalesce(now() + make_interval(secs => $3::float8),
-                      '9999-12-31T23:59:59Z'::timestamptz),
-    updated_at = now()
- WHERE id = (SELECT id FROM jobs
-              WHERE queue = $1 AND state IN ('available', 'active') AND run_at <= now()
-                AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
-              ORDER BY priority DESC, run_at, id
-              LIMIT 1
-                FOR UPDATE SKIP LOCKED)
-RETURNING *;
+-- Single claims that arrived together, in one statement: $1 queue, $2 the claimers' names (one
+-- job each, handed out in claim order), $3 lease seconds. `slot` is the claimer's position in $2.
+WITH picked AS MATERIALIZED (
+    SELECT id, run_at, priority FROM jobs
+     WHERE queue = $1 AND state IN ('available', 'active') AND run_at <= now()
+       AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
+     ORDER BY priority DESC, run_at, id
+     LIMIT cardinality($2::text[])
+       FOR UPDATE SKIP LOCKED
+), slots AS MATERIALIZED (
+    SELECT id, row_number() OVER (ORDER BY priority DESC, run_at, id) AS slot FROM picked
+), claimed AS (
+    UPDATE jobs SET
+        state = 'active',
+        attempts = attempts + 1,
+        lease_owner = ($2::text[])[(SELECT slot FROM slots WHERE slots.id = jobs.id)],
+        lease_token = lease_token + 1,
+        lease_id = batchyard_lease_id(id),
+        claimed_at = now(),
+        lease_expires_at = now() + make_interval(secs => $3::float8),
+        lease_seconds = $3::float8,
+        run_at = coalesce(now() + make_interval(secs => $3::float8),
+                          '9999-12-31T23:59:59Z'::timestamptz),
+        updated_at = now()
+     WHERE id = ANY (ARRAY(SELECT id FROM slots))
+    RETURNING *
+)
+SELECT claimed.*, slots.slot FROM claimed JOIN slots USING (id) ORDER BY slots.slot;
 
 -- name: claim_job
 -- $1 id, $2 owner, $3 lease seconds (NULL: no expiry).
