@@ -63,7 +63,7 @@ class CompletionCoalescer:
             return
         try:
             done = await self._run([item for item, _ in round_])
-        except BatchyardError as exc:
+        except Exception as exc:  # handed to every caller: none may wait for ever
             for _, future in round_:
                 if not future.done():
                     future.set_exception(exc)
@@ -80,20 +80,24 @@ class CompletionCoalescer:
             future.set_result(done[item.job_id])
             return
         try:
-            future.set_exception(await self._explain(item))
-        except BatchyardError as exc:
-            future.set_exception(exc)
+            refusal: BaseException = await self._explain(item)
+        except Exception as exc:
+            refusal = exc
+        if not future.done():
+            future.set_exception(refusal)
 
 
 ClaimRun = Callable[[str, list[str], "float | None"], Awaitable[list[Any]]]
+GiveBack = Callable[[Any], Awaitable[object]]
 ClaimKey = tuple[str, "float | None"]  # (queue, lease seconds)
 
 
 class ClaimCoalescer:
     """Single claims of one queue with the same lease length share a statement."""
 
-    def __init__(self, run: ClaimRun) -> None:
+    def __init__(self, run: ClaimRun, give_back: GiveBack) -> None:
         self._run = run  # claims up to len(owners) jobs; row i goes to owners[i] (or fewer rows)
+        self._give_back = give_back  # releases a row claimed for a caller who has gone
         self._pending: dict[ClaimKey, list[tuple[str, asyncio.Future[Any]]]] = {}
         self._flushing = False
 
@@ -118,16 +122,18 @@ class ClaimCoalescer:
     async def _flush(self, key: ClaimKey, waiting: list[tuple[str, asyncio.Future[Any]]]) -> None:
         if not waiting:
             return
-        failure: BatchyardError | None = None
+        failure: Exception | None = None
         rows: list[Any] = []
         try:
             rows = await self._run(key[0], [owner for owner, _ in waiting], key[1])
-        except BatchyardError as exc:
+        except Exception as exc:  # handed to every caller: none may wait for ever
             failure = exc
         for index, (_, future) in enumerate(waiting):
-            if future.done():
-                continue  # its caller gave up; a job claimed for it expires or is swept
-            if failure is not None:
+            row = rows[index] if index < len(rows) else None
+            if future.done():  # its caller is gone: the job goes back, nothing is lost
+                if row is not None:
+                    await self._give_back(row)
+            elif failure is not None:
                 future.set_exception(failure)
             else:
-                future.set_result(rows[index] if index < len(rows) else None)
+                future.set_result(row)

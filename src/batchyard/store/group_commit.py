@@ -74,6 +74,9 @@ class GroupCommit:
         except StoreUnavailable as exc:  # the COMMIT failed: nothing of this batch happened
             self._fail(calls, exc)
             return
+        except Exception as exc:  # never leave a caller waiting for ever
+            self._fail(calls, StoreUnavailable(f"SQLite failed: {exc}"))
+            return
         self._deliver(calls, outcomes)
 
     def _apply_all(self, conn: sqlite3.Connection, calls: list[Call]) -> list[Outcome]:

@@ -290,7 +290,7 @@ class PostgresStore(Store):
         self._pool: Any = None
         self._listener: _Listener | None = None
         self._singles = CompletionCoalescer(self._complete_each, self._refusal_of)
-        self._claims = ClaimCoalescer(self._claim_for_each)
+        self._claims = ClaimCoalescer(self._claim_for_each, self._give_back)
 
     # -- plumbing ---------------------------------------------------------------------------
     @asynccontextmanager
@@ -494,6 +494,11 @@ class PostgresStore(Store):
     ) -> list[Row]:
         """One job per owner, in claim order (fewer when the queue runs dry)."""
         return await self._fetch("claim_next", queue, owners, lease_seconds)
+
+    async def _give_back(self, row: Row) -> None:
+        """Release a job claimed for a caller who went away before receiving it."""
+        with contextlib.suppress(BatchyardError):
+            await self.release(row["id"], row["lease_token"])
 
     async def _complete_each(self, items: Sequence[Completion]) -> dict[int, Row]:
         """Complete every item that holds its lease, in one statement; the changed rows by id."""
