@@ -22,28 +22,50 @@ Explain = Callable[[Completion], Awaitable[BatchyardError]]
 Pending = tuple[Completion, "asyncio.Future[Any]"]
 
 
-class CompletionCoalescer:
+class _Rounds:
+    """Runs rounds one after another while calls keep arriving; each takes what queued."""
+
+    _flushing = False
+    _drainer: asyncio.Task[None] | None = None  # held, so the task is not garbage-collected
+
+    def _has_pending(self) -> bool:
+        raise NotImplementedError
+
+    async def _flush_round(self) -> None:
+        raise NotImplementedError
+
+    def _new_call(self) -> asyncio.Future[Any]:
+        """A future for one more caller; starts the rounds unless they are running."""
+        loop = asyncio.get_running_loop()
+        if not self._flushing:
+            self._flushing = True
+            self._drainer = loop.create_task(self._drain())
+        return loop.create_future()
+
+    async def _drain(self) -> None:
+        try:
+            while self._has_pending():
+                await self._flush_round()
+        finally:
+            self._flushing = False
+
+
+class CompletionCoalescer(_Rounds):
     def __init__(self, run: Run, explain: Explain) -> None:
         self._run = run  # completes a list of items, returns the rows that changed by job id
         self._explain = explain  # why an item changed nothing
         self._pending: list[Pending] = []
-        self._flushing = False
 
     async def complete(self, item: Completion) -> Any:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future = self._new_call()
         self._pending.append((item, future))
-        if not self._flushing:
-            self._flushing = True
-            asyncio.get_running_loop().create_task(self._drain())
         return await future
 
-    async def _drain(self) -> None:
-        """Flush until nothing is pending: each round takes whatever queued during the last."""
-        try:
-            while self._pending:
-                await self._flush(self._take_round())
-        finally:
-            self._flushing = False
+    def _has_pending(self) -> bool:
+        return bool(self._pending)
+
+    async def _flush_round(self) -> None:
+        await self._flush(self._take_round())
 
     def _take_round(self) -> list[Pending]:
         round_: list[Pending] = []
@@ -92,32 +114,27 @@ GiveBack = Callable[[Any], Awaitable[object]]
 ClaimKey = tuple[str, "float | None"]  # (queue, lease seconds)
 
 
-class ClaimCoalescer:
+class ClaimCoalescer(_Rounds):
     """Single claims of one queue with the same lease length share a statement."""
 
     def __init__(self, run: ClaimRun, give_back: GiveBack) -> None:
         self._run = run  # claims up to len(owners) jobs; row i goes to owners[i] (or fewer rows)
         self._give_back = give_back  # releases a row claimed for a caller who has gone
         self._pending: dict[ClaimKey, list[tuple[str, asyncio.Future[Any]]]] = {}
-        self._flushing = False
 
     async def claim(self, queue: str, owner: str, lease_seconds: float | None) -> Any:
         """The job claimed for ``owner`` (a row), or None when there was none."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future = self._new_call()
         self._pending.setdefault((queue, lease_seconds), []).append((owner, future))
-        if not self._flushing:
-            self._flushing = True
-            asyncio.get_running_loop().create_task(self._drain())
         return await future
 
-    async def _drain(self) -> None:
-        try:
-            while self._pending:
-                rounds, self._pending = self._pending, {}
-                for key, waiting in rounds.items():
-                    await self._flush(key, [w for w in waiting if not w[1].cancelled()])
-        finally:
-            self._flushing = False
+    def _has_pending(self) -> bool:
+        return bool(self._pending)
+
+    async def _flush_round(self) -> None:
+        rounds, self._pending = self._pending, {}
+        for key, waiting in rounds.items():
+            await self._flush(key, [w for w in waiting if not w[1].cancelled()])
 
     async def _flush(self, key: ClaimKey, waiting: list[tuple[str, asyncio.Future[Any]]]) -> None:
         if not waiting:
