@@ -153,3 +153,15 @@ def test_db_upgrade_command(database_url: str, tmp_path: Path) -> None:
         timeout=60,
     )
     assert bad.returncode == 2 and "unsupported database URL" in bad.stderr
+
+
+def test_longest_long_poll_is_a_setting(database_url: str, tmp_path: Path) -> None:
+    if not database_url.startswith("sqlite"):
+        pytest.skip("a server setting: one backend is enough")
+    env = {"BATCHYARD_MAX_WAIT_SECONDS": "60"}
+    with running_server(database_url, tmp_path, env=env) as srv, srv.client() as http:
+        http.post("/api/v1/queues/q/jobs", json={"payload": 1})
+        ok = http.post("/api/v1/queues/q/claim", json={"worker": "w", "wait": 45})
+        assert ok.status_code == 200 and len(ok.json()["jobs"]) == 1
+        too_long = http.post("/api/v1/queues/q/claim", json={"worker": "w", "wait": 61})
+        assert too_long.status_code == 422 and too_long.json()["field"] == "wait"

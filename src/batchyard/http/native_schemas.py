@@ -47,7 +47,7 @@ class QueueIn(msgspec.Struct, forbid_unknown_fields=True):
 class ClaimIn(msgspec.Struct, forbid_unknown_fields=True):
     worker: Name
     n: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1
-    wait: Annotated[float, msgspec.Meta(ge=0, le=30)] = 0.0
+    wait: Annotated[float, msgspec.Meta(ge=0)] = 0.0  # the upper bound is a setting (engine)
     lease_seconds: PositiveSeconds | None = None
 
 
