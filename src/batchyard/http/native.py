@@ -121,8 +121,7 @@ class QueuesController(Controller):
 
     @post("/{queue:str}/jobs/{job_id:int}/cancel", status_code=200)
     async def cancel(self, engine: Engine, queue: str, job_id: int) -> Job:
-        await engine.get_job(job_id, queue)
-        return await engine.cancel(job_id)
+        return await engine.cancel(job_id, queue)
 
     @post("/{queue:str}/jobs/{job_id:int}/retry", status_code=200, summary="Retry a dead job")
     async def retry(self, engine: Engine, queue: str, job_id: int) -> Job:

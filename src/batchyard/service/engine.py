@@ -173,7 +173,10 @@ class Engine:
         self.wakeups.notify(job.queue)
         return job
 
-    async def cancel(self, job_id: int) -> Job:
+    async def cancel(self, job_id: int, queue: str | None = None) -> Job:
+        """Cancel an unfinished job (a finished one is returned as it is)."""
+        if queue is not None:
+            await self.get_job(job_id, queue)  # 404 for a job of another queue
         check_job_id(job_id)
         return await self.store.cancel(job_id)
 

@@ -23,8 +23,6 @@ from batchyard.domain.models import (
 )
 from batchyard.domain.states import JobState
 
-MAX_CLAIM = 1000
-
 
 class Store(abc.ABC):
     """A database holding queues, jobs and batches."""
