@@ -354,6 +354,9 @@ class HttpTarget:
 
 
 # -- scenarios --------------------------------------------------------------------------------
+SCENARIOS = frozenset({"enqueue1", "enqueue-bulk", "claim1", "claim100"})
+
+
 @dataclass
 class Plan:
     jobs: int  # jobs of the one-job-per-call scenarios (enqueue single, claim n=1)
@@ -362,7 +365,8 @@ class Plan:
     bulk_workers: int
     max_seconds: float  # time cap of one scenario's timed phase
     wait_quiet: float = 0.0  # wait up to this long for background CPU to settle per scenario
-    profile: str | None = None  # py-spy the server during HTTP claim n=1 on SQLite
+    profile: str | None = None  # py-spy the SQLite server during the first HTTP claim scenario
+    scenarios: frozenset[str] = SCENARIOS  # which scenarios to run
 
 
 Worker = Callable[[int], Awaitable[int]]
@@ -532,6 +536,8 @@ async def run_layer(target: Target, backend: str, plan: Plan) -> list[Result]:
         print(_one_line(result), flush=True)
 
     for per_call, scenario in ((1, "enqueue single"), (BULK, f"enqueue bulk x{BULK}")):
+        if ("enqueue1" if per_call == 1 else "enqueue-bulk") not in plan.scenarios:
+            continue
         queue = f"bench-{tag}-enqueue-{per_call}"
         total = plan.jobs if per_call == 1 else plan.bulk_jobs
         workers = one_workers if per_call == 1 else plan.bulk_workers
@@ -545,14 +551,18 @@ async def run_layer(target: Target, backend: str, plan: Plan) -> list[Result]:
 
         await record(scenario, workers, total, queue, enqueue_run, drained=False)
 
+    profiled = False
     for n in (1, 100):
+        if f"claim{n}" not in plan.scenarios:
+            continue
         queue = f"bench-{tag}-claim-{n}"
         total = plan.jobs if n == 1 else plan.bulk_jobs
         workers = one_workers if n == 1 else plan.bulk_workers
         async with target.session(plan.bulk_workers):
             await target.prepare(queue)
             await _fill(target, queue, total, plan.bulk_workers, time.monotonic() + 120)
-        profile = plan.profile if (n == 1 and backend == "sqlite") else None
+        profile = None if profiled or backend != "sqlite" else plan.profile
+        profiled = True
 
         async def claim_run(
             q: str = queue, n_: int = n, w: int = workers, prof: str | None = profile
@@ -822,12 +832,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="SECONDS",
         help="before each scenario wait up to SECONDS for other load on the machine to stop",
     )
+    p.add_argument(
+        "--scenario",
+        action="append",
+        choices=sorted(SCENARIOS),
+        help="run only this scenario (repeatable; default: all four)",
+    )
     p.add_argument("--quick", action="store_true", help="small run (under a minute)")
     p.add_argument("--json", metavar="PATH", help="also write results as JSON")
     p.add_argument(
         "--profile",
         metavar="PATH",
-        help="record the SQLite server with py-spy (raw collapsed stacks) during HTTP claim n=1",
+        help="record the SQLite server with py-spy (raw collapsed stacks) during the first HTTP "
+        "claim scenario run",
     )
     args = p.parse_args(argv)
     if args.jobs is None:
@@ -855,6 +872,7 @@ async def main(args: argparse.Namespace) -> int:
         max_seconds=args.max_seconds,
         profile=args.profile,
         wait_quiet=args.wait_quiet,
+        scenarios=frozenset(args.scenario or SCENARIOS),
     )
     info = machine_info()
     info["postgres"] = await postgres_version()

@@ -137,8 +137,7 @@ def _as_is(value: Any) -> Any:
     return value  # jsonb arrives decoded by the codec
 
 
-def _job(row: Row) -> Job:
-    return rows.job_from_row(row, _as_dt, _as_is)
+_job = rows.job_mapper({name: name for name in rows.JOB_COLUMNS}, _as_dt, _as_is)
 
 
 def _queue(row: Row) -> Queue:

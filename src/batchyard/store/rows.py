@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -39,41 +39,60 @@ def queue_from_row(row: Row, to_dt: ToDatetime, from_json: FromJson) -> Queue:
 
 
 _STATES = {state.value: state for state in JobState}
+JOB_COLUMNS = (
+    "id", "queue", "batch_id", "unique_key", "priority", "payload", "state", "attempts",
+    "max_attempts", "run_at", "lease_owner", "lease_token", "lease_id", "claimed_at",
+    "lease_expires_at", "result", "error", "created_at", "updated_at", "finished_at",
+)  # fmt: skip
+JobMapper = Callable[[Any], Job]
 
 
-def job_from_row(row: Row, to_dt: ToDatetime, from_json: FromJson) -> Job:
-    """Map one ``jobs`` row (hot path: every claimed and completed job passes here)."""
-    state = _STATES[row["state"]]
-    owner = row["lease_owner"]
-    lease = None
-    if owner is not None:
-        expires = row["lease_expires_at"]
-        lease = Lease(
-            owner=owner,
-            token=row["lease_token"],
-            lease_id=row["lease_id"],
-            claimed_at=to_dt(row["claimed_at"]),
-            expires_at=None if expires is None else to_dt(expires),
+def job_mapper(at: Mapping[str, int | str], to_dt: ToDatetime, from_json: FromJson) -> JobMapper:
+    """A function mapping one ``jobs`` row to a :class:`Job`.
+
+    ``at`` says where each of :data:`JOB_COLUMNS` is in a row: a position (plain tuples) or
+    a name (rows looked up by name). Every claimed and completed job passes here, so the
+    positions are bound once, as locals of the returned function.
+    """
+    (i_id, i_queue, i_batch, i_key, i_prio, i_payload, i_state, i_attempts, i_max, i_run_at,
+     i_owner, i_token, i_lease_id, i_claimed, i_expires, i_result, i_error, i_created,
+     i_updated, i_finished) = (at[name] for name in JOB_COLUMNS)  # fmt: skip
+    available = JobState.AVAILABLE
+
+    def job(row: Any) -> Job:
+        state = _STATES[row[i_state]]
+        owner = row[i_owner]
+        lease = None
+        if owner is not None:
+            expires = row[i_expires]
+            lease = Lease(
+                owner=owner,
+                token=row[i_token],
+                lease_id=row[i_lease_id],
+                claimed_at=to_dt(row[i_claimed]),
+                expires_at=None if expires is None else to_dt(expires),
+            )
+        result, finished = row[i_result], row[i_finished]
+        return Job(
+            id=row[i_id],
+            queue=row[i_queue],
+            batch_id=row[i_batch],
+            unique_key=row[i_key],
+            priority=row[i_prio],
+            payload=from_json(row[i_payload]),
+            state=state,
+            attempts=row[i_attempts],
+            max_attempts=row[i_max],
+            run_at=to_dt(row[i_run_at]) if state is available else None,
+            lease=lease,
+            result=None if result is None else from_json(result),
+            error=row[i_error],
+            created_at=to_dt(row[i_created]),
+            updated_at=to_dt(row[i_updated]),
+            finished_at=None if finished is None else to_dt(finished),
         )
-    result, finished = row["result"], row["finished_at"]
-    return Job(
-        id=row["id"],
-        queue=row["queue"],
-        batch_id=row["batch_id"],
-        unique_key=row["unique_key"],
-        priority=row["priority"],
-        payload=from_json(row["payload"]),
-        state=state,
-        attempts=row["attempts"],
-        max_attempts=row["max_attempts"],
-        run_at=to_dt(row["run_at"]) if state is JobState.AVAILABLE else None,
-        lease=lease,
-        result=None if result is None else from_json(result),
-        error=row["error"],
-        created_at=to_dt(row["created_at"]),
-        updated_at=to_dt(row["updated_at"]),
-        finished_at=None if finished is None else to_dt(finished),
-    )
+
+    return job
 
 
 def batch_from_row(row: Row, to_dt: ToDatetime, from_json: FromJson) -> Batch:

@@ -75,10 +75,6 @@ def _records(cursor: sqlite3.Cursor, names: tuple[str, ...] | None = None) -> li
     return [dict(zip(names, row, strict=True)) for row in found]
 
 
-def _job(row: Record) -> Job:
-    return rows.job_from_row(row, _to_dt, _from_json)
-
-
 def _lease_times(now: float, lease_seconds: float | None) -> tuple[float | None, float]:
     """(lease_expires_at, run_at) for a lease of ``lease_seconds`` taken at ``now``."""
     if lease_seconds is None:
@@ -95,6 +91,7 @@ class SqliteStore(Store):
         self._sql = load_queries("sqlite")
         self._conn: sqlite3.Connection | None = None
         self._columns: dict[str, tuple[str, ...]] = {}
+        self._mappers: dict[tuple[str, ...], rows.JobMapper] = {}
         self._group = GroupCommit(lambda: self.conn)
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -136,6 +133,25 @@ class SqliteStore(Store):
 
     def _all(self, name: str, params: dict[str, Any]) -> list[Record]:
         return self._records_of(name, self.conn.execute(self._sql[name], params))
+
+    def _job(self, name: str, params: dict[str, Any]) -> Job | None:
+        found = self._jobs_of(self.conn.execute(self._sql[name], params))
+        return found[0] if found else None
+
+    def _jobs(self, name: str, params: dict[str, Any]) -> list[Job]:
+        return self._jobs_of(self.conn.execute(self._sql[name], params))
+
+    def _jobs_of(self, cursor: sqlite3.Cursor) -> list[Job]:
+        """The cursor's ``jobs`` rows as jobs, mapped straight from the row tuples."""
+        found = cursor.fetchall()
+        if not found:
+            return []
+        names = tuple(column[0] for column in cursor.description)
+        job = self._mappers.get(names)
+        if job is None:
+            at = {name: i for i, name in enumerate(names)}
+            job = self._mappers[names] = rows.job_mapper(at, _to_dt, _from_json)
+        return [job(row) for row in found]
 
     def _records_of(self, name: str, cursor: sqlite3.Cursor) -> list[Record]:
         """Rows of query ``name`` as dicts; its column names are read once, then remembered."""
@@ -255,13 +271,13 @@ class SqliteStore(Store):
         result = []
         for job in jobs:
             params = self._job_params(queue, job, batch_id, now)
-            row = self._one("insert_job", params)
-            if row is not None:
-                result.append(Enqueued(job=_job(row), created=True))
+            inserted = self._job("insert_job", params)
+            if inserted is not None:
+                result.append(Enqueued(job=inserted, created=True))
                 continue
-            existing = self._one("get_job_by_key", params)
+            existing = self._job("get_job_by_key", params)
             assert existing is not None
-            result.append(Enqueued(job=_job(existing), created=False))
+            result.append(Enqueued(job=existing, created=False))
         return result
 
     def _enqueue(self, queue: str, jobs: Sequence[NewJob], batch_id: int | None) -> list[Enqueued]:
@@ -281,23 +297,15 @@ class SqliteStore(Store):
             params = {"queue": queue, "owner": owner, "now": now, "lease_seconds": lease}
             params.update(expires_at=expires_at, lease_run_at=lease_run_at)
             with self._write():
-                row = self._one("claim_next", params)
-            return [] if row is None else [_job(row)]
+                return self._jobs("claim_next", params)
         with self._write() as conn:
-            ids = [
-                r["id"]
-                for r in self._all("claimable", {"queue": queue, "now": now, "limit": limit})
-            ]
+            picked = {"queue": queue, "now": now, "limit": limit}
+            ids = [row[0] for row in conn.execute(self._sql["claimable"], picked)]
             if not ids:
                 return []
             params = {"ids": _encode(ids).decode(), "owner": owner, "now": now}
             params.update(expires_at=expires_at, lease_run_at=lease_run_at, lease_seconds=lease)
-            leased = {
-                r["id"]: _job(r)
-                for r in self._records_of(
-                    "lease_jobs", conn.execute(self._sql["lease_jobs"], params)
-                )
-            }
+            leased = {job.id: job for job in self._jobs("lease_jobs", params)}
         return [leased[i] for i in ids]
 
     async def claim(
@@ -311,8 +319,7 @@ class SqliteStore(Store):
         params = {"id": job_id, "owner": owner, "now": now}
         params.update(expires_at=expires_at, lease_run_at=lease_run_at, lease_seconds=lease)
         with self._write():
-            row = self._one("claim_job", params)
-        return None if row is None else _job(row)
+            return self._job("claim_job", params)
 
     async def claim_job(self, job_id: int, owner: str, lease_seconds: float | None) -> Job | None:
         return await self._run(self._claim_job, job_id, owner, lease_seconds)
@@ -320,11 +327,10 @@ class SqliteStore(Store):
     def _leased_update(self, name: str, job_id: int, token: int, params: dict[str, Any]) -> Job:
         """Run a token-checked update; explain the refusal when it changes nothing."""
         params.update(id=job_id, token=token, now=params.get("now", time.time()))
-        row = self._one(name, params)
-        if row is None:
-            found = self._one("get_job", {"id": job_id})
-            raise lease_refusal(job_id, token, None if found is None else _job(found))
-        return _job(row)
+        job = self._job(name, params)
+        if job is None:
+            raise lease_refusal(job_id, token, self._job("get_job", {"id": job_id}))
+        return job
 
     def _heartbeat(self, job_id: int, token: int, lease: float | None) -> Job:
         params = {"lease_seconds": lease, "far_future": FAR_FUTURE}
@@ -337,11 +343,8 @@ class SqliteStore(Store):
     def _complete(self, items: Sequence[Completion]) -> list[Job]:
         packed = [[i.job_id, i.token, _encode(i.result).decode()] for i in items]
         params = {"items": _encode(packed).decode(), "now": time.time()}
-        with self._write() as conn:
-            done = {
-                r["id"]: _job(r)
-                for r in self._records_of("complete", conn.execute(self._sql["complete"], params))
-            }
+        with self._write():
+            done = {job.id: job for job in self._jobs("complete", params)}
             if len(done) != len(items):
                 self._refuse_first_missing(items, done)
         return [done[item.job_id] for item in items]
@@ -350,9 +353,8 @@ class SqliteStore(Store):
         """Raise the refusal of the first item that changed nothing (rolls the batch back)."""
         for item in items:
             if item.job_id not in done:
-                found = self._one("get_job", {"id": item.job_id})
-                job = None if found is None else _job(found)
-                raise lease_refusal(item.job_id, item.token, job)
+                found = self._job("get_job", {"id": item.job_id})
+                raise lease_refusal(item.job_id, item.token, found)
         duplicated = len(items) - len({i.job_id for i in items})
         raise InvalidInput(f"{duplicated} job(s) listed twice", field="jobs")
 
@@ -376,39 +378,38 @@ class SqliteStore(Store):
 
     def _cancel(self, job_id: int) -> Job:
         with self._write():
-            row = self._one("cancel", {"id": job_id, "now": time.time()})
-            return _job(row) if row is not None else self._get_job(job_id)
+            job = self._job("cancel", {"id": job_id, "now": time.time()})
+            return job if job is not None else self._get_job(job_id)
 
     async def cancel(self, job_id: int) -> Job:
         return await self._run(self._cancel, job_id)
 
     def _retry(self, job_id: int) -> Job | None:
         with self._write():
-            row = self._one("retry", {"id": job_id, "now": time.time()})
-        return None if row is None else _job(row)
+            return self._job("retry", {"id": job_id, "now": time.time()})
 
     async def retry(self, job_id: int) -> Job | None:
         return await self._run(self._retry, job_id)
 
     def _get_job(self, job_id: int) -> Job:
-        row = self._one("get_job", {"id": job_id})
-        if row is None:
+        job = self._job("get_job", {"id": job_id})
+        if job is None:
             raise NotFound(f"job {job_id} does not exist")
-        return _job(row)
+        return job
 
     async def get_job(self, job_id: int) -> Job:
         return await self._run(self._get_job, job_id)
 
     def _find_by_lease(self, lease_id: str) -> Job:
         job_id = job_id_of_lease(lease_id)
-        row = (
+        job = (
             None
             if job_id is None
-            else self._one("find_by_lease", {"id": job_id, "lease_id": lease_id})
+            else self._job("find_by_lease", {"id": job_id, "lease_id": lease_id})
         )
-        if row is None:
+        if job is None:
             raise NotFound(f"no job is leased under {lease_id!r}")
-        return _job(row)
+        return job
 
     async def find_by_lease(self, lease_id: str) -> Job:
         return await self._run(self._find_by_lease, lease_id)
@@ -424,8 +425,7 @@ class SqliteStore(Store):
         name = "list_jobs" if state is None else "list_jobs_in_state"
         if state is not None:
             params["state"] = state.value
-        found = await self._run(self._all, name, params)
-        return [_job(r) for r in found]
+        return await self._run(self._jobs, name, params)
 
     def _sweep(self) -> int:
         with self._write() as conn:
@@ -466,6 +466,6 @@ class SqliteStore(Store):
     async def batch_jobs(self, batch_id: int) -> list[Job]:
         def run() -> list[Job]:
             self._get_batch(batch_id)
-            return [_job(r) for r in self._all("batch_jobs", {"batch_id": batch_id})]
+            return self._jobs("batch_jobs", {"batch_id": batch_id})
 
         return await self._run(run)
