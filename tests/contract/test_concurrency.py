@@ -16,7 +16,7 @@ async def _drain(store: Store, name: str) -> list[int]:
     got: list[int] = []
     while batch := await store.claim("q", name, 7, 60):
         got.extend(j.id for j in batch)
-        await store.complete(
+        await store.complete_brief(
             [Completion(job_id=j.id, token=j.lease.token) for j in batch if j.lease]
         )
     return got

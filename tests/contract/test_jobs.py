@@ -9,7 +9,7 @@ import pytest
 
 from batchyard.domain.errors import NotFound, StaleLease
 from batchyard.domain.leases import job_id_of_lease
-from batchyard.domain.models import Completion, NewJob, QueueSpec
+from batchyard.domain.models import Completed, Completion, NewJob, QueueSpec
 from batchyard.domain.states import JobState
 from batchyard.store.base import Store
 from batchyard.store.factory import open_store
@@ -158,6 +158,34 @@ async def test_bulk_complete_is_all_or_nothing(store: Store, queue: str) -> None
     assert [j.state for j in done] == [JobState.COMPLETED] * 3
     listed = await store.list_jobs(queue, state=JobState.COMPLETED, limit=2)
     assert [j.id for j in listed] == [j.id for j in jobs[:2]]
+
+
+async def test_brief_bulk_complete_is_all_or_nothing_in_the_order_given(
+    store: Store, queue: str
+) -> None:
+    await store.enqueue(queue, [NewJob(payload=i) for i in range(4)])
+    jobs = await store.claim(queue, "w", 4, None)
+    items = [Completion(job_id=j.id, token=j.lease.token if j.lease else 0) for j in jobs]
+    items.reverse()
+    with pytest.raises(StaleLease):
+        await store.complete_brief([*items[:3], Completion(job_id=items[3].job_id, token=99)])
+    with pytest.raises(NotFound):
+        await store.complete_brief([*items[:3], Completion(job_id=424242, token=1)])
+    assert all(j.state is JobState.ACTIVE for j in await store.list_jobs(queue))
+    done = await store.complete_brief(items)
+    assert done == [Completed(id=i.job_id, queue=queue, state=JobState.COMPLETED) for i in items]
+    assert all(j.state is JobState.COMPLETED for j in await store.list_jobs(queue))
+    with pytest.raises(StaleLease):
+        await store.complete_brief(items[:1])
+
+
+async def test_brief_complete_on_a_cyclic_queue_makes_jobs_available(store: Store) -> None:
+    await store.create_queue(QueueSpec(name="keys", cyclic=True), [NewJob(payload=0)])
+    (job,) = await store.claim("keys", "w", 1, None)
+    token = job.lease.token if job.lease else 0
+    (done,) = await store.complete_brief([Completion(job_id=job.id, token=token)])
+    assert done == Completed(id=job.id, queue="keys", state=JobState.AVAILABLE)
+    assert [j.id for j in await store.claim("keys", "w", 1, None)] == [job.id]
 
 
 async def test_claim_one_given_job(store: Store, queue: str) -> None:

@@ -310,10 +310,11 @@ def test_lease_operations_send_tokens() -> None:
 
 
 def test_complete_many_uses_wire_ids() -> None:
-    client, rec = make_client(httpx.Response(200, json={"jobs": [job_json(1), job_json(2)]}))
-    client.complete_many(
+    client, rec = make_client(httpx.Response(200, json={"completed": 2}))
+    done = client.complete_many(
         "emails", [Completion(job_id=1, token=3, result="x"), {"job_id": 2, "token": 4}]
     )
+    assert done == 2
     assert rec.last.url.path == "/api/v1/queues/emails/complete"
     assert rec.body() == {"jobs": [{"id": 1, "token": 3, "result": "x"}, {"id": 2, "token": 4}]}
 

@@ -47,6 +47,15 @@ def test_parse_queries_rejects_duplicates() -> None:
         parse_queries("-- name: a\nSELECT 1;\n-- name: a\nSELECT 2;")
 
 
+def test_a_query_variant_replaces_one_clause_of_its_base() -> None:
+    text = "-- name: full\nSELECT * FROM t;\n-- name: brief\n-- same as full, with: * => id\n"
+    assert parse_queries(text) == {"full": "SELECT * FROM t", "brief": "SELECT id FROM t"}
+    with pytest.raises(ValueError, match="not exactly once"):
+        parse_queries("-- name: a\nSELECT 1, 1;\n-- name: b\n-- same as a, with: 1 => 2\n")
+    with pytest.raises(ValueError, match="comes later or not at all"):
+        parse_queries("-- name: b\n-- same as a, with: 1 => 2\n-- name: a\nSELECT 1;")
+
+
 def test_migration_scripts_split_into_whole_statements() -> None:
     sqlite = split_statements(read_sql_file("0001_initial", "sqlite"), "sqlite")
     assert any(s.startswith("CREATE TRIGGER") and s.rstrip().endswith("END;") for s in sqlite)

@@ -23,7 +23,15 @@ from msgspec import UNSET, UnsetType
 
 from batchyard import __version__
 from batchyard.client._errors import ClientError
-from batchyard.client._models import BatchCreated, Health, JobList, Problem, QueueInfo, Version
+from batchyard.client._models import (
+    BatchCreated,
+    CompletedCount,
+    Health,
+    JobList,
+    Problem,
+    QueueInfo,
+    Version,
+)
 from batchyard.client._transport import (
     ApiRequest,
     ApiResponse,
@@ -88,6 +96,10 @@ def _parse_job(response: ApiResponse) -> Job:
 
 def _parse_jobs(response: ApiResponse) -> list[Job]:
     return _decode(JobList, response).jobs
+
+
+def _parse_completed(response: ApiResponse) -> int:
+    return _decode(CompletedCount, response).completed
 
 
 def _parse_queue(response: ApiResponse) -> QueueInfo:
@@ -321,9 +333,9 @@ class BaseClient:
     def _complete_call(self, queue: str, job_id: int, token: int, result: Any) -> Call[Job]:
         return self._job_action_call(queue, job_id, "complete", {"token": token, "result": result})
 
-    def _complete_many_call(self, queue: str, items: Sequence[CompletionInput]) -> Call[list[Job]]:
+    def _complete_many_call(self, queue: str, items: Sequence[CompletionInput]) -> Call[int]:
         body = {"jobs": [_completion_body(item) for item in items]}
-        return Call(ApiRequest("POST", _queue_path(queue, "complete"), body), _parse_jobs)
+        return Call(ApiRequest("POST", _queue_path(queue, "complete"), body), _parse_completed)
 
     def _fail_call(self, queue: str, job_id: int, token: int, error: str, retry: bool) -> Call[Job]:
         body = {"token": token, "error": error, "retry": retry}
@@ -510,7 +522,8 @@ class Client(BaseClient):
     def complete(self, queue: str, job_id: int, token: int, result: Any = None) -> Job:
         return self._run(self._complete_call(queue, job_id, token, result))
 
-    def complete_many(self, queue: str, items: Sequence[CompletionInput]) -> list[Job]:
+    def complete_many(self, queue: str, items: Sequence[CompletionInput]) -> int:
+        """Complete many leased jobs, all or none; the number completed."""
         return self._run(self._complete_many_call(queue, items))
 
     def fail(self, queue: str, job_id: int, token: int, error: str, retry: bool = True) -> Job:
@@ -667,7 +680,8 @@ class AsyncClient(BaseClient):
     async def complete(self, queue: str, job_id: int, token: int, result: Any = None) -> Job:
         return await self._run(self._complete_call(queue, job_id, token, result))
 
-    async def complete_many(self, queue: str, items: Sequence[CompletionInput]) -> list[Job]:
+    async def complete_many(self, queue: str, items: Sequence[CompletionInput]) -> int:
+        """Complete many leased jobs, all or none; the number completed."""
         return await self._run(self._complete_many_call(queue, items))
 
     async def fail(

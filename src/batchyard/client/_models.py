@@ -33,6 +33,12 @@ class JobList(msgspec.Struct, frozen=True, kw_only=True):
     jobs: list[Job]
 
 
+class CompletedCount(msgspec.Struct, frozen=True, kw_only=True):
+    """Wire answer ``{"completed": n}`` of a bulk completion."""
+
+    completed: int
+
+
 class BatchCreated(msgspec.Struct, frozen=True, kw_only=True):
     """Wire answer of ``POST /batches``."""
 

@@ -81,6 +81,14 @@ class Completion(msgspec.Struct, frozen=True, kw_only=True):
     result: Any = None
 
 
+class Completed(msgspec.Struct, frozen=True, kw_only=True):
+    """Where one completion took its job: ``completed``, or ``available`` on a cyclic queue."""
+
+    id: int
+    queue: str
+    state: JobState
+
+
 class BatchCounts(msgspec.Struct, frozen=True, kw_only=True):
     total: int = 0
     available: int = 0

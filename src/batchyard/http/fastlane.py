@@ -23,6 +23,7 @@ from batchyard.domain.models import Completion
 from batchyard.http.asgi import ASGIApp, Message, Receive, Scope, Send
 from batchyard.http.native_schemas import (
     ClaimIn,
+    CompletedOut,
     CompleteIn,
     CompleteManyIn,
     HeartbeatIn,
@@ -48,9 +49,9 @@ async def _complete(engine: Engine, path: re.Match[str], data: CompleteIn) -> An
     return await engine.complete(int(path["job"]), data.token, data.result)
 
 
-async def _complete_many(engine: Engine, path: re.Match[str], data: CompleteManyIn) -> JobsOut:
+async def _complete_many(engine: Engine, path: re.Match[str], data: CompleteManyIn) -> CompletedOut:
     items = [Completion(job_id=c.id, token=c.token, result=c.result) for c in data.jobs]
-    return JobsOut(await engine.complete_many(items))
+    return CompletedOut(len(await engine.complete_many(items)))
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from batchyard.http.native_schemas import (
     BatchIn,
     BatchOut,
     ClaimIn,
+    CompletedOut,
     CompleteIn,
     CompleteManyIn,
     FailIn,
@@ -128,9 +129,9 @@ class QueuesController(Controller):
         return await engine.retry(job_id, queue)
 
     @post("/{queue:str}/complete", status_code=200, summary="Complete many jobs, all or none")
-    async def complete_many(self, engine: Engine, data: CompleteManyIn) -> JobsOut:
+    async def complete_many(self, engine: Engine, data: CompleteManyIn) -> CompletedOut:
         items = [Completion(job_id=c.id, token=c.token, result=c.result) for c in data.jobs]
-        return JobsOut(await engine.complete_many(items))
+        return CompletedOut(len(await engine.complete_many(items)))
 
     @post("/{queue:str}/batches", summary="Create a batch with all its jobs, atomically")
     async def create_batch(self, engine: Engine, queue: str, data: BatchIn) -> BatchOut:

@@ -95,6 +95,12 @@ class JobsOut(msgspec.Struct):
     jobs: list[Job]
 
 
+class CompletedOut(msgspec.Struct):
+    """The answer to a bulk completion (all or none): how many jobs were completed."""
+
+    completed: int
+
+
 class BatchOut(msgspec.Struct):
     batch: Batch
     jobs: list[Job]

@@ -14,6 +14,7 @@ from batchyard.domain.backoff import attempts_left, retry_delay
 from batchyard.domain.errors import Conflict, InvalidInput, NotFound
 from batchyard.domain.models import (
     Batch,
+    Completed,
     Completion,
     Enqueued,
     Job,
@@ -138,20 +139,26 @@ class Engine:
         return await self.store.heartbeat(job_id, token, lease_seconds)
 
     async def complete(self, job_id: int, token: int, result: Any = None) -> Job:
-        (job,) = await self.complete_many([Completion(job_id=job_id, token=token, result=result)])
+        check_lease_refs(job_id, token)
+        (job,) = await self.store.complete([Completion(job_id=job_id, token=token, result=result)])
+        self._completed([job])
         return job
 
-    async def complete_many(self, items: Sequence[Completion]) -> list[Job]:
+    async def complete_many(self, items: Sequence[Completion]) -> list[Completed]:
+        """Complete many leased jobs, all or none; where each went, in the order given."""
         if not items:
             return []
         for item in items:
             check_lease_refs(item.job_id, item.token)
-        jobs = await self.store.complete(items)
-        for queue, count in Counter(job.queue for job in jobs).items():
+        done = await self.store.complete_brief(items)
+        self._completed(done)
+        return done
+
+    def _completed(self, done: Sequence[Job | Completed]) -> None:
+        for queue, count in Counter(job.queue for job in done).items():
             metrics.JOBS_FINISHED.labels(queue, "completed").inc(count)
-        for queue in {job.queue for job in jobs if job.state is JobState.AVAILABLE}:
+        for queue in {job.queue for job in done if job.state is JobState.AVAILABLE}:
             self.wakeups.notify(queue)  # a cyclic queue: the jobs are claimable again
-        return jobs
 
     async def fail(self, job_id: int, token: int, error: str, retry: bool = True) -> Job:
         check_lease_refs(job_id, token)

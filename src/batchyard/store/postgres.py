@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Container, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -31,6 +31,7 @@ from batchyard.domain.errors import (
 from batchyard.domain.leases import job_id_of_lease, lease_refusal
 from batchyard.domain.models import (
     Batch,
+    Completed,
     Completion,
     Enqueued,
     Job,
@@ -474,16 +475,27 @@ class PostgresStore(Store):
         return await self._leased("heartbeat", job_id, token, lease_seconds)
 
     async def complete(self, items: Sequence[Completion]) -> list[Job]:
+        if len(items) == 1:  # independent of any other: may share a statement (coalesce.py)
+            return [_job(await self._singles.complete(items[0]))]
+        return [_job(row) for row in await self._complete_all("complete", items)]
+
+    async def complete_brief(self, items: Sequence[Completion]) -> list[Completed]:
+        if len(items) == 1:
+            done = [await self._singles.complete(items[0])]
+        else:
+            done = await self._complete_all("complete_brief", items)
+        return [rows.completed(row["id"], row["queue"], row["state"]) for row in done]
+
+    async def _complete_all(self, query: str, items: Sequence[Completion]) -> list[Row]:
+        """Run completion ``query`` over ``items`` in one transaction, all or none."""
         if not items:
             return []
         ids = [item.job_id for item in items]
         tokens = [item.token for item in items]
         results = [_encode_json(item.result) for item in items]  # text: see _job_arrays
-        if len(items) == 1:  # independent of any other: may share a statement (coalesce.py)
-            return [_job(await self._singles.complete(items[0]))]
         async with self._transaction() as conn:
-            found = await conn.fetch(self._sql["complete"], ids, tokens, results)
-            done = {r["id"]: _job(r) for r in found}
+            found = await conn.fetch(self._sql[query], ids, tokens, results)
+            done = {r["id"]: r for r in found}
             if len(found) < len(items):
                 raise await self._first_refusal(conn, items, done)  # rolls back
         return [done[job_id] for job_id in ids]
@@ -511,7 +523,7 @@ class PostgresStore(Store):
             return await self._first_refusal(conn, [item], {})
 
     async def _first_refusal(
-        self, conn: Any, items: Sequence[Completion], done: dict[int, Job]
+        self, conn: Any, items: Sequence[Completion], done: Container[int]
     ) -> BatchyardError:
         """Why the first refused item of a completion was refused (seen inside its txn)."""
         seen: set[int] = set()

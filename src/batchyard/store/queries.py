@@ -1,4 +1,9 @@
-"""Named SQL queries, one ``.sql`` file per dialect, each query under a ``-- name: x`` header."""
+"""Named SQL queries, one ``.sql`` file per dialect, each query under a ``-- name: x`` header.
+
+A query may be a variant of an earlier one that differs in a single clause, written as one line
+``-- same as complete, with: RETURNING * => RETURNING id, queue, state``: the text of
+``complete`` with that clause (present exactly once) replaced.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from functools import cache
 from importlib import resources
 
 _HEADER = re.compile(r"^--\s*name:\s*([a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
+_VARIANT = re.compile(r"^--\s*same as ([a-z_][a-z0-9_]*), with:\s*(.+?)\s*=>\s*(.+?)\s*$")
 
 
 def parse_queries(text: str) -> dict[str, str]:
@@ -15,8 +21,20 @@ def parse_queries(text: str) -> dict[str, str]:
     for name, body in zip(parts[1::2], parts[2::2], strict=True):
         if name in queries:
             raise ValueError(f"query {name!r} is defined twice")
-        queries[name] = body.strip().rstrip(";")
+        queries[name] = _variant(name, body.strip(), queries) or body.strip().rstrip(";")
     return queries
+
+
+def _variant(name: str, body: str, known: dict[str, str]) -> str | None:
+    found = _VARIANT.match(body)
+    if found is None:
+        return None
+    base, old, new = found.groups()
+    if base not in known:
+        raise ValueError(f"query {name!r} varies {base!r}, which comes later or not at all")
+    if known[base].count(old) != 1:
+        raise ValueError(f"query {name!r}: {old!r} is not exactly once in {base!r}")
+    return known[base].replace(old, new)
 
 
 @cache

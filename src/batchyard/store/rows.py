@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
-from batchyard.domain.models import Batch, BatchCounts, Job, Lease, Queue
+from batchyard.domain.models import Batch, BatchCounts, Completed, Job, Lease, Queue
 from batchyard.domain.states import BatchState, JobState
 
 
@@ -93,6 +93,10 @@ def job_mapper(at: Mapping[str, int | str], to_dt: ToDatetime, from_json: FromJs
         )
 
     return job
+
+
+def completed(job_id: int, queue: str, state: str) -> Completed:
+    return Completed(id=job_id, queue=queue, state=_STATES[state])
 
 
 def batch_from_row(row: Row, to_dt: ToDatetime, from_json: FromJson) -> Batch:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -30,6 +30,7 @@ from batchyard.domain.errors import (
 from batchyard.domain.leases import job_id_of_lease, lease_refusal
 from batchyard.domain.models import (
     Batch,
+    Completed,
     Completion,
     Enqueued,
     Job,
@@ -340,16 +341,27 @@ class SqliteStore(Store):
     async def heartbeat(self, job_id: int, token: int, lease_seconds: float | None) -> Job:
         return await self._run(self._heartbeat, job_id, token, lease_seconds)
 
-    def _complete(self, items: Sequence[Completion]) -> list[Job]:
+    @staticmethod
+    def _completions(items: Sequence[Completion]) -> dict[str, Any]:
         packed = [[i.job_id, i.token, _encode(i.result).decode()] for i in items]
-        params = {"items": _encode(packed).decode(), "now": time.time()}
+        return {"items": _encode(packed).decode(), "now": time.time()}
+
+    def _complete(self, items: Sequence[Completion]) -> list[Job]:
         with self._write():
-            done = {job.id: job for job in self._jobs("complete", params)}
+            done = {job.id: job for job in self._jobs("complete", self._completions(items))}
             if len(done) != len(items):
                 self._refuse_first_missing(items, done)
         return [done[item.job_id] for item in items]
 
-    def _refuse_first_missing(self, items: Sequence[Completion], done: dict[int, Job]) -> None:
+    def _complete_brief(self, items: Sequence[Completion]) -> list[Completed]:
+        with self._write() as conn:
+            found = conn.execute(self._sql["complete_brief"], self._completions(items))
+            done = {row[0]: row for row in found.fetchall()}
+            if len(done) != len(items):
+                self._refuse_first_missing(items, done)
+        return [rows.completed(*done[item.job_id]) for item in items]
+
+    def _refuse_first_missing(self, items: Sequence[Completion], done: Container[int]) -> None:
         """Raise the refusal of the first item that changed nothing (rolls the batch back)."""
         for item in items:
             if item.job_id not in done:
@@ -360,6 +372,9 @@ class SqliteStore(Store):
 
     async def complete(self, items: Sequence[Completion]) -> list[Job]:
         return await self._run(self._complete, items)
+
+    async def complete_brief(self, items: Sequence[Completion]) -> list[Completed]:
+        return await self._run(self._complete_brief, items)
 
     def _fail(self, job_id: int, token: int, error: str, retry_delay: float | None) -> Job:
         with self._write():

@@ -188,6 +188,9 @@ WITH done AS (
 )
 SELECT * FROM done WHERE (SELECT count(*) FROM notified) >= 0;
 
+-- name: complete_brief
+-- same as complete, with: SELECT * FROM done => SELECT id, queue, state FROM done
+
 -- name: fail
 -- $1 id, $2 token, $3 error, $4 retry delay in seconds (NULL: dead).
 WITH failed AS (

@@ -134,6 +134,9 @@ UPDATE jobs SET
    AND q.name = jobs.queue
 RETURNING *;
 
+-- name: complete_brief
+-- same as complete, with: RETURNING * => RETURNING id, queue, state
+
 -- name: fail
 UPDATE jobs SET
     state = CASE WHEN :retry_delay IS NULL THEN 'dead' ELSE 'available' END,
