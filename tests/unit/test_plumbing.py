@@ -33,9 +33,8 @@ def test_database_urls() -> None:
         parse_database_url("mysql://x")
 
 
-def test_query_files_define_the_same_names() -> None:
-    assert set(load_queries("sqlite")) == set(load_queries("postgres"))
-    assert "claimable" in load_queries("sqlite")
+def test_query_files_load_packaged() -> None:
+    assert "claimable" in load_queries("sqlite") and "claim_next" in load_queries("postgres")
 
 
 def test_parse_queries_rejects_duplicates() -> None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Container, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -110,6 +111,7 @@ class SqliteStore(Store):
             "wal_autocheckpoint = 10000",  # checkpoint every ~40 MB of WAL, not every 4 MB
             "cache_size = -65536",  # 64 MB of page cache
             "mmap_size = 268435456",
+            "temp_store = MEMORY",  # RETURNING and IN lists use temporary b-trees
         ):
             conn.execute(f"PRAGMA {pragma}")
         self._conn = conn
@@ -162,6 +164,26 @@ class SqliteStore(Store):
             self._columns[name] = tuple(column[0] for column in cursor.description)
         return found
 
+    def _tally(self, moves: Iterable[tuple[str, str | None, str]]) -> None:
+        """Keep the per-queue counts: each move is one job's (queue, old state, new state).
+
+        Every write that adds jobs or changes their state calls this in its own transaction,
+        with one upsert per queue and state it changed (see migration 0002).
+        """
+        deltas: Counter[tuple[str, str]] = Counter()
+        for queue, old, new in moves:
+            if old != new:
+                deltas[queue, new] += 1
+                if old is not None:
+                    deltas[queue, old] -= 1
+        changed = [{"queue": q, "state": s, "n": n} for (q, s), n in deltas.items() if n]
+        if changed:
+            self.conn.executemany(self._sql["tally"], changed)
+
+    def _state_of(self, job_id: int) -> str | None:
+        row = self._one("job_state", {"id": job_id})
+        return None if row is None else row["state"]
+
     # -- life cycle -------------------------------------------------------------------------
     async def open(self) -> None:
         try:
@@ -197,7 +219,10 @@ class SqliteStore(Store):
             row = self._one("insert_queue", params)
             if row is not None and jobs:  # nothing to hand back: one executemany, no mapping
                 rows_ = [self._job_params(spec.name, job, None, now) for job in jobs]
+                before = self.conn.total_changes  # (rowcount is 0 for RETURNING statements)
                 self.conn.executemany(self._sql["insert_job"], rows_)
+                added = self.conn.total_changes - before  # no triggers fire: no batch
+                self._tally([(spec.name, None, JobState.AVAILABLE.value)] * added)
         return None if row is None else rows.queue_from_row(row, _to_dt, _from_json)
 
     def _get_queue(self, name: str) -> Queue:
@@ -269,7 +294,7 @@ class SqliteStore(Store):
     def _insert_jobs(
         self, queue: str, jobs: Sequence[NewJob], batch_id: int | None, now: float
     ) -> list[Enqueued]:
-        result = []
+        result: list[Enqueued] = []
         for job in jobs:
             params = self._job_params(queue, job, batch_id, now)
             inserted = self._job("insert_job", params)
@@ -279,6 +304,7 @@ class SqliteStore(Store):
             existing = self._job("get_job_by_key", params)
             assert existing is not None
             result.append(Enqueued(job=existing, created=False))
+        self._tally((queue, None, e.job.state.value) for e in result if e.created)
         return result
 
     def _enqueue(self, queue: str, jobs: Sequence[NewJob], batch_id: int | None) -> list[Enqueued]:
@@ -294,19 +320,16 @@ class SqliteStore(Store):
     def _claim(self, queue: str, owner: str, limit: int, lease: float | None) -> list[Job]:
         now = time.time()
         expires_at, lease_run_at = _lease_times(now, lease)
-        if limit == 1:
-            params = {"queue": queue, "owner": owner, "now": now, "lease_seconds": lease}
-            params.update(expires_at=expires_at, lease_run_at=lease_run_at)
-            with self._write():
-                return self._jobs("claim_next", params)
         with self._write() as conn:
-            picked = {"queue": queue, "now": now, "limit": limit}
-            ids = [row[0] for row in conn.execute(self._sql["claimable"], picked)]
-            if not ids:
+            pick = {"queue": queue, "now": now, "limit": limit}
+            picked = conn.execute(self._sql["claimable"], pick).fetchall()
+            if not picked:
                 return []
+            ids = [row[0] for row in picked]
             params = {"ids": _encode(ids).decode(), "owner": owner, "now": now}
             params.update(expires_at=expires_at, lease_run_at=lease_run_at, lease_seconds=lease)
             leased = {job.id: job for job in self._jobs("lease_jobs", params)}
+            self._tally((queue, state, JobState.ACTIVE.value) for _, state in picked)
         return [leased[i] for i in ids]
 
     async def claim(
@@ -320,7 +343,11 @@ class SqliteStore(Store):
         params = {"id": job_id, "owner": owner, "now": now}
         params.update(expires_at=expires_at, lease_run_at=lease_run_at, lease_seconds=lease)
         with self._write():
-            return self._job("claim_job", params)
+            old = self._state_of(job_id)
+            job = self._job("claim_job", params)
+            if job is not None:
+                self._tally([(job.queue, old, job.state.value)])
+            return job
 
     async def claim_job(self, job_id: int, owner: str, lease_seconds: float | None) -> Job | None:
         return await self._run(self._claim_job, job_id, owner, lease_seconds)
@@ -331,6 +358,7 @@ class SqliteStore(Store):
         job = self._job(name, params)
         if job is None:
             raise lease_refusal(job_id, token, self._job("get_job", {"id": job_id}))
+        self._tally([(job.queue, JobState.ACTIVE.value, job.state.value)])  # only active jobs
         return job
 
     def _heartbeat(self, job_id: int, token: int, lease: float | None) -> Job:
@@ -343,14 +371,15 @@ class SqliteStore(Store):
 
     @staticmethod
     def _completions(items: Sequence[Completion]) -> dict[str, Any]:
-        packed = [[i.job_id, i.token, _encode(i.result).decode()] for i in items]
-        return {"items": _encode(packed).decode(), "now": time.time()}
+        packed = _encode([[i.job_id, i.token, i.result] for i in items])
+        return {"items": packed.decode(), "now": time.time()}
 
     def _complete(self, items: Sequence[Completion]) -> list[Job]:
         with self._write():
             done = {job.id: job for job in self._jobs("complete", self._completions(items))}
             if len(done) != len(items):
                 self._refuse_first_missing(items, done)
+            self._tally((j.queue, JobState.ACTIVE.value, j.state.value) for j in done.values())
         return [done[item.job_id] for item in items]
 
     def _complete_brief(self, items: Sequence[Completion]) -> list[Completed]:
@@ -359,6 +388,7 @@ class SqliteStore(Store):
             done = {row[0]: row for row in found.fetchall()}
             if len(done) != len(items):
                 self._refuse_first_missing(items, done)
+            self._tally((queue, JobState.ACTIVE.value, state) for _, queue, state in done.values())
         return [rows.completed(*done[item.job_id]) for item in items]
 
     def _refuse_first_missing(self, items: Sequence[Completion], done: Container[int]) -> None:
@@ -393,15 +423,23 @@ class SqliteStore(Store):
 
     def _cancel(self, job_id: int) -> Job:
         with self._write():
+            old = self._state_of(job_id)
             job = self._job("cancel", {"id": job_id, "now": time.time()})
-            return job if job is not None else self._get_job(job_id)
+            if job is None:
+                return self._get_job(job_id)
+            self._tally([(job.queue, old, job.state.value)])
+            return job
 
     async def cancel(self, job_id: int) -> Job:
         return await self._run(self._cancel, job_id)
 
     def _retry(self, job_id: int) -> Job | None:
         with self._write():
-            return self._job("retry", {"id": job_id, "now": time.time()})
+            old = self._state_of(job_id)
+            job = self._job("retry", {"id": job_id, "now": time.time()})
+            if job is not None:
+                self._tally([(job.queue, old, job.state.value)])
+            return job
 
     async def retry(self, job_id: int) -> Job | None:
         return await self._run(self._retry, job_id)
@@ -444,7 +482,10 @@ class SqliteStore(Store):
 
     def _sweep(self) -> int:
         with self._write() as conn:
-            return conn.execute(self._sql["sweep_expired"], {"now": time.time()}).rowcount
+            swept = conn.execute(self._sql["sweep_expired"], {"now": time.time()}).fetchall()
+            dead = JobState.DEAD.value
+            self._tally((queue, JobState.ACTIVE.value, dead) for (queue,) in swept)
+            return len(swept)
 
     async def sweep(self) -> int:
         return await self._run(self._sweep)

@@ -61,16 +61,6 @@ SELECT * FROM inserted WHERE (SELECT count(*) FROM notified) >= 0;
 -- name: get_job_by_key
 SELECT * FROM jobs WHERE queue = $1 AND unique_key = ANY($2::text[]);
 
--- name: claimable
--- The claim's pick on its own (lease_jobs embeds the same query): which jobs a claim of $2 in
--- queue $1 would lease now, in claim order, served by the partial index jobs_claim.
-SELECT id, run_at, priority FROM jobs
- WHERE queue = $1 AND state IN ('available', 'active') AND run_at <= now()
-   AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
- ORDER BY priority DESC, run_at, id
- LIMIT $2
-   FOR UPDATE SKIP LOCKED;
-
 -- name: lease_jobs
 -- The claim, in one statement: pick (skipping rows other claimers hold) and lease.
 -- $1 queue, $2 limit, $3 owner, $4 lease seconds (NULL: no expiry). The picked ids reach the
@@ -104,8 +94,9 @@ SELECT claimed.* FROM claimed JOIN picked USING (id)
  ORDER BY picked.priority DESC, picked.run_at, picked.id;
 
 -- name: claim_next
--- Single claims that arrived together, in one statement: $1 queue, $2 the claimers' names (one
--- job each, handed out in claim order), $3 lease seconds. `slot` is the claimer's position in $2.
+-- postgres only: single claims that arrived together, in one statement (SQLite claims one
+-- like many): $1 queue, $2 the claimers' names (one job each, handed out in claim order),
+-- $3 lease seconds. `slot` is the claimer's position in $2.
 WITH picked AS MATERIALIZED (
     SELECT id, run_at, priority FROM jobs
      WHERE queue = $1 AND state IN ('available', 'active') AND run_at <= now()

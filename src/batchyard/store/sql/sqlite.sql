@@ -25,8 +25,18 @@ DELETE FROM queues WHERE name = :name RETURNING *;
 SELECT count(*) AS n FROM jobs WHERE queue = :name AND state = 'active';
 
 -- name: queue_counts
--- kept by triggers (an index on state would be rewritten on every claim and completion)
+-- kept by the store, once per statement (an index on state would be rewritten on every claim
+-- and completion; row triggers cost two statements per job)
 SELECT state, n FROM queue_counts WHERE queue = :name;
+
+-- name: tally
+-- sqlite only: :n more (or fewer) jobs of :queue in :state; one per queue and state a write changed
+INSERT INTO queue_counts (queue, state, n) VALUES (:queue, :state, :n)
+ON CONFLICT (queue, state) DO UPDATE SET n = n + excluded.n;
+
+-- name: job_state
+-- sqlite only: the state of a job before a write changes it (inside the same write transaction)
+SELECT queue, state FROM jobs WHERE id = :id;
 
 -- name: insert_job
 INSERT INTO jobs (queue, batch_id, unique_key, priority, payload, state, attempts,
@@ -41,7 +51,9 @@ RETURNING *;
 SELECT * FROM jobs WHERE queue = :queue AND unique_key = :unique_key;
 
 -- name: claimable
-SELECT id FROM jobs
+-- sqlite only: the claim's pick (PostgreSQL picks inside its claim statements), with each job's
+-- state before the claim for the counts
+SELECT id, state FROM jobs
  WHERE queue = :queue AND state IN ('available', 'active') AND run_at <= :now
    AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
  ORDER BY priority DESC, run_at, id
@@ -63,27 +75,6 @@ UPDATE jobs SET
     run_at = :lease_run_at,
     updated_at = :now
  WHERE id IN (SELECT value FROM json_each(:ids))
-RETURNING *;
-
--- name: claim_next
--- the claim of a single job: pick and lease in one statement (inside BEGIN IMMEDIATE)
-UPDATE jobs SET
-    state = 'active',
-    attempts = attempts + 1,
-    lease_owner = :owner,
-    lease_token = lease_token + 1,
-    lease_id = printf('%08x-%04x-8%03x-%04x-%012x', id >> 16, id & 65535, random() & 4095,
-        (random() & 16383) | 32768, random() & 281474976710655),
-    claimed_at = :now,
-    lease_expires_at = :expires_at,
-    lease_seconds = :lease_seconds,
-    run_at = :lease_run_at,
-    updated_at = :now
- WHERE id = (SELECT id FROM jobs
-              WHERE queue = :queue AND state IN ('available', 'active') AND run_at <= :now
-                AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
-              ORDER BY priority DESC, run_at, id
-              LIMIT 1)
 RETURNING *;
 
 -- name: claim_job
@@ -114,8 +105,8 @@ UPDATE jobs SET
 RETURNING *;
 
 -- name: complete
--- :items is a JSON array of [id, token, result-as-JSON-text]; jobs whose token is not current
--- are left alone (the caller compares the count and rolls back)
+-- :items is a JSON array of [id, token, result]; jobs whose token is not current are left alone
+-- (the caller compares the count and rolls back)
 UPDATE jobs SET
     state = CASE WHEN q.cyclic THEN 'available' ELSE 'completed' END,
     result = c.result,
@@ -127,7 +118,7 @@ UPDATE jobs SET
     lease_expires_at = NULL,
     finished_at = :now,
     updated_at = :now
-  FROM (SELECT value ->> 0 AS id, value ->> 1 AS token, value ->> 2 AS result
+  FROM (SELECT value ->> 0 AS id, value ->> 1 AS token, value -> 2 AS result
           FROM json_each(:items)) AS c,
        queues AS q
  WHERE jobs.id = c.id AND jobs.lease_token = c.token AND jobs.state = 'active'
@@ -203,7 +194,8 @@ SELECT * FROM jobs WHERE queue = :queue AND state = :state AND id > :after_id
 UPDATE jobs SET state = 'dead', error = 'lease expired on the last attempt',
                 finished_at = :now, updated_at = :now
  WHERE state = 'active' AND run_at <= :now
-   AND max_attempts IS NOT NULL AND attempts >= max_attempts;
+   AND max_attempts IS NOT NULL AND attempts >= max_attempts
+RETURNING queue;
 
 -- name: insert_batch
 INSERT INTO batches (queue, state, meta, created_at, completed_at)

@@ -1,0 +1,2 @@
+-- Nothing to do on PostgreSQL: its counts triggers are statement-level already.
+SELECT 1;
