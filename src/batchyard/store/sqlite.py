@@ -13,10 +13,11 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Container, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any, ParamSpec, TypeVar
 
 import msgspec
@@ -49,6 +50,8 @@ from batchyard.store.queries import load_queries
 P = ParamSpec("P")
 T = TypeVar("T")
 
+Move = tuple[str, str | None, str]  # (queue, state before or None for a new job, state after)
+_AVAILABLE, _ACTIVE, _DEAD = JobState.AVAILABLE.value, JobState.ACTIVE.value, JobState.DEAD.value
 FAR_FUTURE = 253402300799.0  # 9999-12-31T23:59:59Z: "no expiry" in the claim index
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
@@ -164,18 +167,18 @@ class SqliteStore(Store):
             self._columns[name] = tuple(column[0] for column in cursor.description)
         return found
 
-    def _tally(self, moves: Iterable[tuple[str, str | None, str]]) -> None:
-        """Keep the per-queue counts: each move is one job's (queue, old state, new state).
+    def _tally(self, moves: Mapping[Move, int]) -> None:
+        """Keep the per-queue counts: how many jobs made each (queue, old state, new state) move.
 
         Every write that adds jobs or changes their state calls this in its own transaction,
         with one upsert per queue and state it changed (see migration 0002).
         """
         deltas: Counter[tuple[str, str]] = Counter()
-        for queue, old, new in moves:
+        for (queue, old, new), n in moves.items():
             if old != new:
-                deltas[queue, new] += 1
+                deltas[queue, new] += n
                 if old is not None:
-                    deltas[queue, old] -= 1
+                    deltas[queue, old] -= n
         changed = [{"queue": q, "state": s, "n": n} for (q, s), n in deltas.items() if n]
         if changed:
             self.conn.executemany(self._sql["tally"], changed)
@@ -222,7 +225,7 @@ class SqliteStore(Store):
                 before = self.conn.total_changes  # (rowcount is 0 for RETURNING statements)
                 self.conn.executemany(self._sql["insert_job"], rows_)
                 added = self.conn.total_changes - before  # no triggers fire: no batch
-                self._tally([(spec.name, None, JobState.AVAILABLE.value)] * added)
+                self._tally({(spec.name, None, _AVAILABLE): added})
         return None if row is None else rows.queue_from_row(row, _to_dt, _from_json)
 
     def _get_queue(self, name: str) -> Queue:
@@ -304,7 +307,7 @@ class SqliteStore(Store):
             existing = self._job("get_job_by_key", params)
             assert existing is not None
             result.append(Enqueued(job=existing, created=False))
-        self._tally((queue, None, e.job.state.value) for e in result if e.created)
+        self._tally({(queue, None, _AVAILABLE): sum(1 for e in result if e.created)})
         return result
 
     def _enqueue(self, queue: str, jobs: Sequence[NewJob], batch_id: int | None) -> list[Enqueued]:
@@ -329,7 +332,8 @@ class SqliteStore(Store):
             params = {"ids": _encode(ids).decode(), "owner": owner, "now": now}
             params.update(expires_at=expires_at, lease_run_at=lease_run_at, lease_seconds=lease)
             leased = {job.id: job for job in self._jobs("lease_jobs", params)}
-            self._tally((queue, state, JobState.ACTIVE.value) for _, state in picked)
+            before = Counter(map(itemgetter(1), picked))
+            self._tally({(queue, state, _ACTIVE): n for state, n in before.items()})
         return [leased[i] for i in ids]
 
     async def claim(
@@ -346,7 +350,7 @@ class SqliteStore(Store):
             old = self._state_of(job_id)
             job = self._job("claim_job", params)
             if job is not None:
-                self._tally([(job.queue, old, job.state.value)])
+                self._tally({(job.queue, old, job.state.value): 1})
             return job
 
     async def claim_job(self, job_id: int, owner: str, lease_seconds: float | None) -> Job | None:
@@ -358,7 +362,7 @@ class SqliteStore(Store):
         job = self._job(name, params)
         if job is None:
             raise lease_refusal(job_id, token, self._job("get_job", {"id": job_id}))
-        self._tally([(job.queue, JobState.ACTIVE.value, job.state.value)])  # only active jobs
+        self._tally({(job.queue, _ACTIVE, job.state.value): 1})  # it was active
         return job
 
     def _heartbeat(self, job_id: int, token: int, lease: float | None) -> Job:
@@ -379,7 +383,7 @@ class SqliteStore(Store):
             done = {job.id: job for job in self._jobs("complete", self._completions(items))}
             if len(done) != len(items):
                 self._refuse_first_missing(items, done)
-            self._tally((j.queue, JobState.ACTIVE.value, j.state.value) for j in done.values())
+            self._tally(Counter((j.queue, _ACTIVE, j.state.value) for j in done.values()))
         return [done[item.job_id] for item in items]
 
     def _complete_brief(self, items: Sequence[Completion]) -> list[Completed]:
@@ -388,7 +392,8 @@ class SqliteStore(Store):
             done = {row[0]: row for row in found.fetchall()}
             if len(done) != len(items):
                 self._refuse_first_missing(items, done)
-            self._tally((queue, JobState.ACTIVE.value, state) for _, queue, state in done.values())
+            after = Counter(map(itemgetter(1, 2), done.values()))
+            self._tally({(queue, _ACTIVE, state): n for (queue, state), n in after.items()})
         return [rows.completed(*done[item.job_id]) for item in items]
 
     def _refuse_first_missing(self, items: Sequence[Completion], done: Container[int]) -> None:
@@ -427,7 +432,7 @@ class SqliteStore(Store):
             job = self._job("cancel", {"id": job_id, "now": time.time()})
             if job is None:
                 return self._get_job(job_id)
-            self._tally([(job.queue, old, job.state.value)])
+            self._tally({(job.queue, old, job.state.value): 1})
             return job
 
     async def cancel(self, job_id: int) -> Job:
@@ -438,7 +443,7 @@ class SqliteStore(Store):
             old = self._state_of(job_id)
             job = self._job("retry", {"id": job_id, "now": time.time()})
             if job is not None:
-                self._tally([(job.queue, old, job.state.value)])
+                self._tally({(job.queue, old, job.state.value): 1})
             return job
 
     async def retry(self, job_id: int) -> Job | None:
@@ -483,8 +488,7 @@ class SqliteStore(Store):
     def _sweep(self) -> int:
         with self._write() as conn:
             swept = conn.execute(self._sql["sweep_expired"], {"now": time.time()}).fetchall()
-            dead = JobState.DEAD.value
-            self._tally((queue, JobState.ACTIVE.value, dead) for (queue,) in swept)
+            self._tally(Counter((queue, _ACTIVE, _DEAD) for (queue,) in swept))
             return len(swept)
 
     async def sweep(self) -> int:
