@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,9 @@ import asyncpg
 import pytest
 
 import batchyard.store
+from batchyard.store.migrate import upgrade
 from batchyard.store.queries import load_queries
+from batchyard.store.url import parse_database_url
 from tests import pg
 
 STORE_DIR = Path(batchyard.store.__file__).parent
@@ -135,3 +138,18 @@ async def test_postgres_claim_uses_the_claim_index(
     # the index yields claim order by itself: no sort under the LIMIT
     limit = next(n for n in nodes if n["Node Type"] == "Limit")
     assert all(n["Node Type"] != "Sort" for n in _plan_nodes(limit))
+
+
+async def test_sqlite_claim_and_sweep_use_their_partial_indexes(tmp_path: Path) -> None:
+    url = parse_database_url(f"sqlite:///{tmp_path}/plan.db")
+    await upgrade(url)
+    queries = load_queries("sqlite")
+    with sqlite3.connect(url.sqlite_path) as conn:
+        claim = conn.execute(
+            "EXPLAIN QUERY PLAN " + queries["claimable"], {"queue": "q", "now": 1.0, "limit": 5}
+        ).fetchall()
+        sweep = conn.execute("EXPLAIN QUERY PLAN " + queries["sweep_expired"], {"now": 1.0})
+        sweep_plan = " | ".join(row[3] for row in sweep.fetchall())
+    claim_plan = " | ".join(row[3] for row in claim)
+    assert "USING INDEX jobs_claim" in claim_plan and "TEMP B-TREE" not in claim_plan
+    assert "USING INDEX jobs_leased" in sweep_plan

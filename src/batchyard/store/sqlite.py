@@ -44,6 +44,7 @@ from batchyard.domain.models import (
 from batchyard.domain.states import BatchState, JobState
 from batchyard.store import rows
 from batchyard.store.base import Store
+from batchyard.store.checkpoint import Checkpointer
 from batchyard.store.group_commit import GroupCommit
 from batchyard.store.queries import load_queries
 
@@ -98,6 +99,7 @@ class SqliteStore(Store):
         self._columns: dict[str, tuple[str, ...]] = {}
         self._mappers: dict[tuple[str, ...], rows.JobMapper] = {}
         self._group = GroupCommit(lambda: self.conn)
+        self._checkpointer = Checkpointer(path)
 
     # -- plumbing ---------------------------------------------------------------------------
     async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -111,7 +113,7 @@ class SqliteStore(Store):
             "synchronous = NORMAL",
             "foreign_keys = ON",
             "busy_timeout = 20",  # longer waits back off asynchronously (see group_commit)
-            "wal_autocheckpoint = 10000",  # checkpoint every ~40 MB of WAL, not every 4 MB
+            "wal_autocheckpoint = 0",  # checkpoints run off the event loop (checkpoint.py)
             "cache_size = -65536",  # 64 MB of page cache
             "mmap_size = 268435456",
             "temp_store = MEMORY",  # RETURNING and IN lists use temporary b-trees
@@ -193,8 +195,10 @@ class SqliteStore(Store):
             self._connect()
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"cannot open SQLite database {self.path!r}: {exc}") from exc
+        self._checkpointer.start()
 
     async def close(self) -> None:
+        await self._checkpointer.stop()
         if self._conn is not None:
             self._conn.close()
             self._conn = None

@@ -54,7 +54,8 @@ SELECT * FROM jobs WHERE queue = :queue AND unique_key = :unique_key;
 -- sqlite only: the claim's pick (PostgreSQL picks inside its claim statements), with each job's
 -- state before the claim for the counts
 SELECT id, state FROM jobs
- WHERE queue = :queue AND state IN ('available', 'active') AND run_at <= :now
+ WHERE queue = :queue AND run_at <= :now
+   AND (state = 'available' OR (state = 'active' AND lease_expires_at IS NOT NULL))
    AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
  ORDER BY priority DESC, run_at, id
  LIMIT :limit;
@@ -193,7 +194,7 @@ SELECT * FROM jobs WHERE queue = :queue AND state = :state AND id > :after_id
 -- name: sweep_expired
 UPDATE jobs SET state = 'dead', error = 'lease expired on the last attempt',
                 finished_at = :now, updated_at = :now
- WHERE state = 'active' AND run_at <= :now
+ WHERE state = 'active' AND lease_expires_at IS NOT NULL AND run_at <= :now
    AND max_attempts IS NOT NULL AND attempts >= max_attempts
 RETURNING queue;
 

@@ -1,19 +1,20 @@
-"""SQLite: per-queue job counts kept by the store once per statement, not by row triggers.
+"""SQLite hot path: counts kept per statement, not by row triggers; leases without expiry
+leave the claim and expiry indexes.
 
-Revision ID: 0002_sqlite_counts_by_statement
+Revision ID: 0002_sqlite_hot_path
 Revises: 0001_initial
 """
 
 from batchyard.store.migrations.sqlfiles import run_sql_file
 
-revision = "0002_sqlite_counts_by_statement"
+revision = "0002_sqlite_hot_path"
 down_revision = "0001_initial"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    run_sql_file("0002_sqlite_counts_by_statement")
+    run_sql_file("0002_sqlite_hot_path")
 
 
 def downgrade() -> None:
