@@ -906,7 +906,7 @@ async def main(args: argparse.Namespace) -> int:
     if args.json:
         doc = {
             "machine": info,
-            "plan": asdict(plan),
+            "plan": {**asdict(plan), "scenarios": sorted(plan.scenarios)},
             "total_seconds": total,
             "failures": failures,
             "results": [{**asdict(r), "jobs_per_s": r.jobs_per_s} for r in results],
