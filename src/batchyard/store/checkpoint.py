@@ -5,7 +5,14 @@ loop, copying pages back into the database file and syncing it (measured: ~0.8 Â
 claim+complete, in bursts that stall every request meanwhile). The store turns it off on its
 connection and this task runs a ``PASSIVE`` checkpoint every ``interval`` seconds on a second
 connection in a worker thread (sqlite3 releases the GIL while it works). A passive checkpoint
-never waits for the writer and never blocks it; the WAL starts over once a checkpoint caught up.
+never waits for the writer and never blocks it.
+
+The WAL starts over from its beginning only when a write finds every frame in it copied back.
+Under sustained writes that never happens on its own (frames keep arriving while a checkpoint
+runs), so once the WAL holds more than ``reset_frames`` frames the checkpointer holds new write
+transactions back (they queue; the event loop runs on) for one more pass, which then copies
+the last few frames; the next write starts the WAL over. Measured: without this, the WAL grew
+by ~35 MB/s under the n=100 benchmark and never shrank.
 """
 
 from __future__ import annotations
@@ -14,16 +21,27 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_INTERVAL = 0.5  # seconds
+RESET_FRAMES = 8192  # ~32 MB of 4 KiB pages
 
 
 class Checkpointer:
-    def __init__(self, path: str, interval: float = CHECKPOINT_INTERVAL) -> None:
+    def __init__(
+        self,
+        path: str,
+        hold_writes: Callable[[], None],
+        release_writes: Callable[[], None],
+        interval: float = CHECKPOINT_INTERVAL,
+        reset_frames: int = RESET_FRAMES,
+    ) -> None:
         self.path = path
         self.interval = interval
+        self.reset_frames = reset_frames
+        self._hold, self._release = hold_writes, release_writes
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -41,13 +59,26 @@ class Checkpointer:
         while True:
             await asyncio.sleep(self.interval)
             try:
-                await asyncio.to_thread(self._checkpoint, "PASSIVE")
+                await self.checkpoint()
             except sqlite3.Error as exc:  # the next round tries again
                 log.warning("WAL checkpoint failed: %s", exc)
 
-    def _checkpoint(self, mode: str) -> None:
+    async def checkpoint(self) -> None:
+        """One round: a passive pass, and a catching-up pass if the WAL got too long."""
+        frames = await asyncio.to_thread(self._pass)
+        if frames <= self.reset_frames:
+            return
+        self._hold()
+        try:
+            await asyncio.to_thread(self._pass)
+        finally:
+            self._release()
+
+    def _pass(self) -> int:
+        """Copy what the WAL holds back into the database file; the frames the WAL holds."""
         conn = sqlite3.connect(self.path, isolation_level=None)
         try:
-            conn.execute(f"PRAGMA wal_checkpoint({mode})")
+            _busy, frames, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            return int(frames)
         finally:
             conn.close()

@@ -39,6 +39,21 @@ class GroupCommit:
         self._scheduled = False
         self._busy_since: float | None = None
         self._pause = 0.001
+        self._held = False
+
+    def hold(self) -> None:
+        """Start no write transaction until :meth:`release` (calls queue up meanwhile).
+
+        Between two loop turns no transaction of ours is open, so from the moment this returns
+        nothing is written until ``release``: the WAL checkpoint uses that to catch up.
+        """
+        self._held = True
+
+    def release(self) -> None:
+        self._held = False
+        if self._pending and not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn`` inside the next shared transaction and return what it returns."""
@@ -52,6 +67,8 @@ class GroupCommit:
 
     def _flush(self) -> None:
         self._scheduled = False
+        if self._held:
+            return  # release() flushes what queued up
         calls = [call for call in self._pending if not call[1].cancelled()]
         self._pending = []
         if not calls:

@@ -99,7 +99,7 @@ class SqliteStore(Store):
         self._columns: dict[str, tuple[str, ...]] = {}
         self._mappers: dict[tuple[str, ...], rows.JobMapper] = {}
         self._group = GroupCommit(lambda: self.conn)
-        self._checkpointer = Checkpointer(path)
+        self._checkpointer = Checkpointer(path, self._group.hold, self._group.release)
 
     # -- plumbing ---------------------------------------------------------------------------
     async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -114,6 +114,7 @@ class SqliteStore(Store):
             "foreign_keys = ON",
             "busy_timeout = 20",  # longer waits back off asynchronously (see group_commit)
             "wal_autocheckpoint = 0",  # checkpoints run off the event loop (checkpoint.py)
+            "journal_size_limit = 67108864",  # a WAL that starts over is cut back to 64 MB
             "cache_size = -65536",  # 64 MB of page cache
             "mmap_size = 268435456",
             "temp_store = MEMORY",  # RETURNING and IN lists use temporary b-trees
