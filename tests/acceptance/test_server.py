@@ -145,7 +145,7 @@ def test_db_upgrade_command(database_url: str, tmp_path: Path) -> None:
             cwd=tmp_path,
         )
         assert result.returncode == 0, result.stderr
-        assert "0002_sqlite_hot_path" in result.stdout
+        assert "0002_hot_path" in result.stdout
     bad = subprocess.run(
         [BATCHYARD, "db", "upgrade", "--database-url", "mysql://nope"],
         capture_output=True,

@@ -153,3 +153,18 @@ async def test_sqlite_claim_and_sweep_use_their_partial_indexes(tmp_path: Path) 
     claim_plan = " | ".join(row[3] for row in claim)
     assert "USING INDEX jobs_claim" in claim_plan and "TEMP B-TREE" not in claim_plan
     assert "USING INDEX jobs_leased" in sweep_plan
+
+
+@pytest.mark.postgres
+async def test_postgres_sweep_reads_an_index_not_every_job(pg_database: str) -> None:
+    conn = await asyncpg.connect(pg_database)
+    try:
+        await conn.execute(POPULATE)
+        raw = await conn.fetchval(
+            "EXPLAIN (FORMAT JSON) " + load_queries("postgres")["sweep_expired"]
+        )
+    finally:
+        await conn.close()
+    nodes = list(_plan_nodes(json.loads(raw)[0]["Plan"]))
+    scans = [n for n in nodes if n.get("Relation Name") == "jobs" and "Scan" in n["Node Type"]]
+    assert scans and all(n["Node Type"] != "Seq Scan" for n in scans), scans

@@ -69,7 +69,8 @@ SELECT * FROM jobs WHERE queue = $1 AND unique_key = ANY($2::text[]);
 -- order: priority desc, the run_at the job was picked by, id.
 WITH picked AS MATERIALIZED (
     SELECT id, run_at, priority FROM jobs
-     WHERE queue = $1 AND state IN ('available', 'active') AND run_at <= now()
+     WHERE queue = $1 AND run_at <= now()
+       AND (state = 'available' OR (state = 'active' AND lease_expires_at IS NOT NULL))
        AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
      ORDER BY priority DESC, run_at, id
      LIMIT $2
@@ -99,7 +100,8 @@ SELECT claimed.* FROM claimed JOIN picked USING (id)
 -- $3 lease seconds. `slot` is the claimer's position in $2.
 WITH picked AS MATERIALIZED (
     SELECT id, run_at, priority FROM jobs
-     WHERE queue = $1 AND state IN ('available', 'active') AND run_at <= now()
+     WHERE queue = $1 AND run_at <= now()
+       AND (state = 'available' OR (state = 'active' AND lease_expires_at IS NOT NULL))
        AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
      ORDER BY priority DESC, run_at, id
      LIMIT cardinality($2::text[])
@@ -264,7 +266,8 @@ SELECT * FROM jobs WHERE queue = $1 AND state = $2 AND id > $3 ORDER BY id LIMIT
 -- name: sweep_expired
 UPDATE jobs SET state = 'dead', error = 'lease expired on the last attempt',
                 finished_at = now(), updated_at = now()
- WHERE queue IN (SELECT name FROM queues) AND state = 'active' AND run_at <= now()
+ WHERE queue IN (SELECT name FROM queues) AND state = 'active' AND lease_expires_at IS NOT NULL
+   AND run_at <= now()
    AND max_attempts IS NOT NULL AND attempts >= max_attempts;
 
 -- name: insert_batch

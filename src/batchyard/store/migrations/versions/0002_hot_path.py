@@ -1,20 +1,20 @@
-"""SQLite hot path: counts kept per statement, not by row triggers; leases without expiry
-leave the claim and expiry indexes.
+"""The claim/complete hot path: leases without expiry leave the claim (and, on SQLite, the
+expiry) index; SQLite keeps per-queue counts per statement, not by row triggers.
 
-Revision ID: 0002_sqlite_hot_path
+Revision ID: 0002_hot_path
 Revises: 0001_initial
 """
 
 from batchyard.store.migrations.sqlfiles import run_sql_file
 
-revision = "0002_sqlite_hot_path"
+revision = "0002_hot_path"
 down_revision = "0001_initial"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    run_sql_file("0002_sqlite_hot_path")
+    run_sql_file("0002_hot_path")
 
 
 def downgrade() -> None:

@@ -1,2 +1,0 @@
--- Nothing to do on PostgreSQL: its counts are kept per statement already (see 0001).
-SELECT 1;
