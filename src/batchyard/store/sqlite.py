@@ -174,7 +174,9 @@ class SqliteStore(Store):
         """Keep the per-queue counts: how many jobs made each (queue, old state, new state) move.
 
         Every write that adds jobs or changes their state calls this in its own transaction,
-        with one upsert per queue and state it changed (see migration 0002).
+        with one upsert per queue and state it changed (see migration 0002). Jobs are deleted
+        only with their queue, whose counts go with it; a write that deletes jobs otherwise
+        must tally them too.
         """
         deltas: Counter[tuple[str, str]] = Counter()
         for (queue, old, new), n in moves.items():
