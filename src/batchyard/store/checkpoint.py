@@ -18,10 +18,11 @@ by ~35 MB/s under the n=100 benchmark and never shrank.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
 from collections.abc import Callable
+
+from batchyard.store.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +50,8 @@ class Checkpointer:
 
     async def stop(self) -> None:
         """Stop (the store's last connection folds the WAL in as it closes)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:

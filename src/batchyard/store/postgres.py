@@ -46,6 +46,7 @@ from batchyard.store.base import Store
 from batchyard.store.coalesce import ClaimCoalescer, CompletionCoalescer
 from batchyard.store.queries import load_queries
 from batchyard.store.rows import Row
+from batchyard.store.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -209,11 +210,8 @@ class _Listener:
         self._task = asyncio.create_task(self._supervise(), name="batchyard-pg-listen")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         await self._disconnect()
 
     async def _connect(self) -> None:
