@@ -19,7 +19,6 @@ from typing import Any
 import msgspec
 
 from batchyard.domain.errors import BatchyardError
-from batchyard.domain.models import Completion
 from batchyard.http.asgi import ASGIApp, Message, Receive, Scope, Send
 from batchyard.http.native_schemas import (
     ClaimIn,
@@ -50,8 +49,7 @@ async def _complete(engine: Engine, path: re.Match[str], data: CompleteIn) -> An
 
 
 async def _complete_many(engine: Engine, path: re.Match[str], data: CompleteManyIn) -> CompletedOut:
-    items = [Completion(job_id=c.id, token=c.token, result=c.result) for c in data.jobs]
-    return CompletedOut(len(await engine.complete_many(items)))
+    return CompletedOut(len(await engine.complete_many(data.to_completions())))
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from litestar import Controller, Response, delete, get, post
 from litestar.params import Parameter
 
-from batchyard.domain.models import Completion, Job, Queue, QueueSpec
+from batchyard.domain.models import Job, Queue, QueueSpec
 from batchyard.domain.states import JobState
 from batchyard.http.bodies import convert
 from batchyard.http.native_schemas import (
@@ -130,8 +130,7 @@ class QueuesController(Controller):
 
     @post("/{queue:str}/complete", status_code=200, summary="Complete many jobs, all or none")
     async def complete_many(self, engine: Engine, data: CompleteManyIn) -> CompletedOut:
-        items = [Completion(job_id=c.id, token=c.token, result=c.result) for c in data.jobs]
-        return CompletedOut(len(await engine.complete_many(items)))
+        return CompletedOut(len(await engine.complete_many(data.to_completions())))
 
     @post("/{queue:str}/batches", summary="Create a batch with all its jobs, atomically")
     async def create_batch(self, engine: Engine, queue: str, data: BatchIn) -> BatchOut:

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from batchyard.domain.models import Batch, Job, NewJob, Queue
+from batchyard.domain.models import Batch, Completion, Job, NewJob, Queue
 
 Seconds = Annotated[float, msgspec.Meta(ge=0)]
 PositiveSeconds = Annotated[float, msgspec.Meta(gt=0)]
@@ -69,6 +69,9 @@ class CompletionIn(msgspec.Struct, forbid_unknown_fields=True):
 
 class CompleteManyIn(msgspec.Struct, forbid_unknown_fields=True):
     jobs: list[CompletionIn]
+
+    def to_completions(self) -> list[Completion]:
+        return [Completion(job_id=c.id, token=c.token, result=c.result) for c in self.jobs]
 
 
 class FailIn(msgspec.Struct, forbid_unknown_fields=True):
