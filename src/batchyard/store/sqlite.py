@@ -188,6 +188,10 @@ class SqliteStore(Store):
         if changed:
             self.conn.executemany(self._sql["tally"], changed)
 
+    def _tally_one(self, job: Job, old: str | None) -> None:
+        """Count one job that was in state ``old`` and is now as ``job`` shows."""
+        self._tally({(job.queue, old, job.state.value): 1})
+
     def _state_of(self, job_id: int) -> str | None:
         row = self._one("job_state", {"id": job_id})
         return None if row is None else row["state"]
@@ -357,7 +361,7 @@ class SqliteStore(Store):
             old = self._state_of(job_id)
             job = self._job("claim_job", params)
             if job is not None:
-                self._tally({(job.queue, old, job.state.value): 1})
+                self._tally_one(job, old)
             return job
 
     async def claim_job(self, job_id: int, owner: str, lease_seconds: float | None) -> Job | None:
@@ -369,7 +373,7 @@ class SqliteStore(Store):
         job = self._job(name, params)
         if job is None:
             raise lease_refusal(job_id, token, self._job("get_job", {"id": job_id}))
-        self._tally({(job.queue, _ACTIVE, job.state.value): 1})  # it was active
+        self._tally_one(job, _ACTIVE)  # only active jobs change here
         return job
 
     def _heartbeat(self, job_id: int, token: int, lease: float | None) -> Job:
@@ -439,7 +443,7 @@ class SqliteStore(Store):
             job = self._job("cancel", {"id": job_id, "now": time.time()})
             if job is None:
                 return self._get_job(job_id)
-            self._tally({(job.queue, old, job.state.value): 1})
+            self._tally_one(job, old)
             return job
 
     async def cancel(self, job_id: int) -> Job:
@@ -450,7 +454,7 @@ class SqliteStore(Store):
             old = self._state_of(job_id)
             job = self._job("retry", {"id": job_id, "now": time.time()})
             if job is not None:
-                self._tally({(job.queue, old, job.state.value): 1})
+                self._tally_one(job, old)
             return job
 
     async def retry(self, job_id: int) -> Job | None:

@@ -36,7 +36,7 @@ ON CONFLICT (queue, state) DO UPDATE SET n = n + excluded.n;
 
 -- name: job_state
 -- sqlite only: the state of a job before a write changes it (inside the same write transaction)
-SELECT queue, state FROM jobs WHERE id = :id;
+SELECT state FROM jobs WHERE id = :id;
 
 -- name: insert_job
 INSERT INTO jobs (queue, batch_id, unique_key, priority, payload, state, attempts,
