@@ -79,9 +79,9 @@ async def test_counts_follow_expiry_reclaims_and_the_sweep(store: Store) -> None
         await _assert_counts_true(store, queue)
 
 
-async def test_counts_of_a_cyclic_queue(store: Store) -> None:
+async def test_counts_of_a_requeueing_queue(store: Store) -> None:
     await store.create_queue(
-        QueueSpec(name="k", cyclic=True), [NewJob(payload=k) for k in range(3)]
+        QueueSpec(name="k", requeue_on_complete=True), [NewJob(payload=k) for k in range(3)]
     )
     jobs = await store.claim("k", "w", 3, None)
     await store.complete_brief([Completion(job_id=j.id, token=_token(j)) for j in jobs[:2]])

@@ -179,8 +179,8 @@ async def test_brief_bulk_complete_is_all_or_nothing_in_the_order_given(
         await store.complete_brief(items[:1])
 
 
-async def test_brief_complete_on_a_cyclic_queue_makes_jobs_available(store: Store) -> None:
-    await store.create_queue(QueueSpec(name="keys", cyclic=True), [NewJob(payload=0)])
+async def test_brief_complete_on_a_requeueing_queue_makes_jobs_available(store: Store) -> None:
+    await store.create_queue(QueueSpec(name="keys", requeue_on_complete=True), [NewJob(payload=0)])
     (job,) = await store.claim("keys", "w", 1, None)
     token = job.lease.token if job.lease else 0
     (done,) = await store.complete_brief([Completion(job_id=job.id, token=token)])
@@ -196,8 +196,8 @@ async def test_claim_one_given_job(store: Store, queue: str) -> None:
     assert await store.claim_job(999999, "w", None) is None
 
 
-async def test_cyclic_queue_hands_out_least_recently_completed(store: Store) -> None:
-    await store.create_queue(QueueSpec(name="keys", cyclic=True, max_attempts=None))
+async def test_requeueing_queue_hands_out_least_recently_completed(store: Store) -> None:
+    await store.create_queue(QueueSpec(name="keys", requeue_on_complete=True, max_attempts=None))
     await store.enqueue("keys", [NewJob(payload=k) for k in range(3)])
     order = []
     for _ in range(7):

@@ -53,7 +53,7 @@ async def test_stats_count_every_state(store: Store) -> None:
 
 async def test_create_queue_with_its_first_jobs(store: Store) -> None:
     await store.create_queue(
-        QueueSpec(name="k", cyclic=True), [NewJob(payload=k) for k in range(4)]
+        QueueSpec(name="k", requeue_on_complete=True), [NewJob(payload=k) for k in range(4)]
     )
     assert [j.payload for j in await store.list_jobs("k")] == [0, 1, 2, 3]
     with pytest.raises(AlreadyExists):

@@ -61,7 +61,7 @@ def queue_json(name: str, **counts: int) -> dict[str, Any]:
         "max_attempts": 5,
         "backoff_base": 1.0,
         "backoff_max": 3600.0,
-        "cyclic": False,
+        "requeue_on_complete": False,
         "meta": {},
         "created_at": T0,
         "counts": {state: counts.get(state, 0) for state in states},

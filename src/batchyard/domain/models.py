@@ -23,7 +23,7 @@ class QueueSpec(msgspec.Struct, frozen=True, kw_only=True):
     max_attempts: int | None = DEFAULT_MAX_ATTEMPTS  # None = retry for ever
     backoff_base: float = DEFAULT_BACKOFF_BASE
     backoff_max: float = DEFAULT_BACKOFF_MAX
-    cyclic: bool = False  # completing a job makes it available again (key spaces)
+    requeue_on_complete: bool = False  # completing a job makes it available again, finished_at set
     meta: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
@@ -82,7 +82,7 @@ class Completion(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Completed(msgspec.Struct, frozen=True, kw_only=True):
-    """Where one completion took its job: ``completed``, or ``available`` on a cyclic queue."""
+    """Where one completion took its job: ``completed``, or ``available`` on a queue whose completions requeue."""
 
     id: int
     queue: str

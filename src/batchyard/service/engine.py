@@ -158,7 +158,7 @@ class Engine:
         for queue, count in Counter(job.queue for job in done).items():
             metrics.JOBS_FINISHED.labels(queue, "completed").inc(count)
         for queue in {job.queue for job in done if job.state is JobState.AVAILABLE}:
-            self.wakeups.notify(queue)  # a cyclic queue: the jobs are claimable again
+            self.wakeups.notify(queue)  # completion requeued them: claimable again
 
     async def fail(self, job_id: int, token: int, error: str, retry: bool = True) -> Job:
         check_lease_refs(job_id, token)

@@ -88,7 +88,7 @@ async def create_process(
     spec = QueueSpec(
         name=queue_name(process_name),
         kind=QUEUE_KIND,
-        cyclic=True,
+        requeue_on_complete=True,
         max_attempts=None,
         lease_seconds=lease_seconds,
         meta={"process_name": process_name, "key_set_size": key_set_size},

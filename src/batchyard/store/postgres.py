@@ -67,7 +67,7 @@ _QUEUE_FIELDS = (
     "max_attempts",
     "backoff_base",
     "backoff_max",
-    "cyclic",
+    "requeue_on_complete",
     "meta",
 )
 

@@ -32,7 +32,7 @@ def queue_from_row(row: Row, to_dt: ToDatetime, from_json: FromJson) -> Queue:
         max_attempts=row["max_attempts"],
         backoff_base=row["backoff_base"],
         backoff_max=row["backoff_max"],
-        cyclic=bool(row["cyclic"]),
+        requeue_on_complete=bool(row["requeue_on_complete"]),
         meta=from_json(row["meta"]),
         created_at=to_dt(row["created_at"]),
     )

@@ -5,13 +5,13 @@
 -- JSON values travel as text[] of JSON documents (a list inside a jsonb[] parameter would be
 -- taken for another array dimension) and are cast per element.
 --
--- Statements that make work claimable (enqueue, release, fail with retry, cyclic complete)
+-- Statements that make work claimable (enqueue, release, fail with retry, a completion that requeues)
 -- send one pg_notify('batchyard_jobs', queue) per statement and queue: a MATERIALIZED CTE runs
 -- it once, and the final SELECT references it through a scalar subquery so it is evaluated.
 
 -- name: insert_queue
 INSERT INTO queues (name, kind, lease_seconds, max_attempts, backoff_base, backoff_max,
-                    cyclic, meta, created_at)
+                    requeue_on_complete, meta, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
 ON CONFLICT (name) DO NOTHING
 RETURNING *;
@@ -160,13 +160,13 @@ RETURNING *;
 -- update nothing; the store compares the count and rolls the transaction back.
 WITH done AS (
     UPDATE jobs SET
-        state = CASE WHEN q.cyclic THEN 'available' ELSE 'completed' END,
+        state = CASE WHEN q.requeue_on_complete THEN 'available' ELSE 'completed' END,
         result = i.result::jsonb,
         error = NULL,
         run_at = now(),
-        lease_owner = CASE WHEN q.cyclic THEN NULL ELSE jobs.lease_owner END,
-        lease_id = CASE WHEN q.cyclic THEN NULL ELSE jobs.lease_id END,
-        claimed_at = CASE WHEN q.cyclic THEN NULL ELSE jobs.claimed_at END,
+        lease_owner = CASE WHEN q.requeue_on_complete THEN NULL ELSE jobs.lease_owner END,
+        lease_id = CASE WHEN q.requeue_on_complete THEN NULL ELSE jobs.lease_id END,
+        claimed_at = CASE WHEN q.requeue_on_complete THEN NULL ELSE jobs.claimed_at END,
         lease_expires_at = NULL,
         finished_at = now(),
         updated_at = now()

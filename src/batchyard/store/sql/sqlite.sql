@@ -3,9 +3,9 @@
 
 -- name: insert_queue
 INSERT INTO queues (name, kind, lease_seconds, max_attempts, backoff_base, backoff_max,
-                    cyclic, meta, created_at)
+                    requeue_on_complete, meta, created_at)
 VALUES (:name, :kind, :lease_seconds, :max_attempts, :backoff_base, :backoff_max,
-        :cyclic, :meta, :now)
+        :requeue_on_complete, :meta, :now)
 ON CONFLICT (name) DO NOTHING
 RETURNING *;
 
@@ -109,13 +109,13 @@ RETURNING *;
 -- :items is a JSON array of [id, token, result]; jobs whose token is not current are left alone
 -- (the caller compares the count and rolls back)
 UPDATE jobs SET
-    state = CASE WHEN q.cyclic THEN 'available' ELSE 'completed' END,
+    state = CASE WHEN q.requeue_on_complete THEN 'available' ELSE 'completed' END,
     result = c.result,
     error = NULL,
     run_at = :now,
-    lease_owner = CASE WHEN q.cyclic THEN NULL ELSE lease_owner END,
-    lease_id = CASE WHEN q.cyclic THEN NULL ELSE lease_id END,
-    claimed_at = CASE WHEN q.cyclic THEN NULL ELSE claimed_at END,
+    lease_owner = CASE WHEN q.requeue_on_complete THEN NULL ELSE lease_owner END,
+    lease_id = CASE WHEN q.requeue_on_complete THEN NULL ELSE lease_id END,
+    claimed_at = CASE WHEN q.requeue_on_complete THEN NULL ELSE claimed_at END,
     lease_expires_at = NULL,
     finished_at = :now,
     updated_at = :now
