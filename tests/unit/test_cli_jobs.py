@@ -14,8 +14,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from batchyard.cli import _common, jobs
+from batchyard.cli import _common
 from batchyard.client import Client
+from batchyard.faces.native import cli as jobs
 
 T0 = "2024-05-01T12:00:00Z"
 

@@ -100,8 +100,22 @@ def batch_json(batch_id: int = 3) -> dict[str, Any]:
     }
 
 
-def problem(status: int, title: str, detail: str) -> httpx.Response:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+# the problem type the server sends with each title used below (the client reads the type)
+CODES = {
+    "Not found": "not-found",
+    "Stale lease": "stale-lease",
+    "Already exists": "already-exists",
+    "Nothing to claim": "nothing-to-claim",
+    "Invalid input": "invalid-input",
+    "Database unavailable": "store-unavailable",
+    "Unauthorized": "unauthorized",
+}
+
+
+def problem(status: int, title: str, detail: str, code: str | None = None) -> httpx.Response:
+    code = code or CODES.get(title)
+    kind = f"urn:batchyard:problem:{code}" if code else "about:blank"
+    body = {"type": kind, "title": title, "status": status, "detail": detail}
     return httpx.Response(
         status, content=json.dumps(body), headers={"content-type": "application/problem+json"}
     )
@@ -442,6 +456,26 @@ def test_problem_statuses_map_to_domain_errors(
         client.get_job("emails", 1)
     assert type(info.value) is expected
     assert info.value.detail == "what went wrong"
+    assert info.value.title == title
+
+
+@pytest.mark.parametrize(
+    ("status", "title", "code", "expected"),
+    [
+        (409, "Stale lease", "conflict", Conflict),  # the title decides nothing
+        (409, "Conflict", "stale-lease", StaleLease),
+        (404, "Stale lease", "stale-lease", NotFound),  # a type the status cannot have
+        (400, "Malformed id", "invalid-input", InvalidInput),  # a face's own status
+        (409, "Held", "no-such-code", Conflict),
+    ],
+)
+def test_errors_are_told_apart_by_type_and_status(
+    status: int, title: str, code: str, expected: type[BatchyardError]
+) -> None:
+    client, _ = make_client(problem(status, title, "what went wrong", code))
+    with pytest.raises(expected) as info:
+        client.get_job("emails", 1)
+    assert type(info.value) is expected
     assert info.value.title == title
 
 

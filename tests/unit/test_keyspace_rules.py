@@ -10,17 +10,17 @@ import httpx
 import msgspec
 import pytest
 
-from batchyard.cli import keys as keys_cli
 from batchyard.client import BatchKey, Client, InvalidInput, Job, JobState, Lease, NothingToClaim
-from batchyard.domain.keyspace import (
+from batchyard.domain.models import Queue
+from batchyard.faces.keys import cli as keys_cli
+from batchyard.faces.keys.model import (
     check_key_set_size,
     check_lease_seconds,
     check_machine,
     check_process_name,
     queue_name,
 )
-from batchyard.domain.models import Queue
-from batchyard.service.keyspace import key_of, process_of
+from batchyard.faces.keys.service import key_of, process_of
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -159,7 +159,12 @@ def test_client_acquire_and_release_requests() -> None:
 
 
 def test_client_maps_all_keys_held_to_nothing_to_claim() -> None:
-    problem = {"title": "Nothing to claim", "status": 409, "detail": "all keys held"}
+    problem = {
+        "type": "urn:batchyard:problem:nothing-to-claim",
+        "title": "Nothing to claim",
+        "status": 409,
+        "detail": "all keys held",
+    }
     client, _ = recording_client(httpx.Response(409, json=problem, headers={"Retry-After": "2"}))
     with pytest.raises(NothingToClaim) as refused:
         client.acquire_key("p", "m")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import typer
 
 from batchyard import __version__
-from batchyard.cli import db, jobs, keys, serve
+from batchyard.cli import db, serve
+from batchyard.faces.registry import FACES
 
 app = typer.Typer(
     name="batchyard",
@@ -15,8 +16,8 @@ app = typer.Typer(
 )
 app.command("serve")(serve.serve)
 app.add_typer(db.app, name="db")
-app.add_typer(keys.app, name="keys")
-jobs.register(app)
+for face in FACES:
+    face.register_cli(app)
 
 
 @app.command("version")

@@ -25,9 +25,9 @@ from batchyard.domain.errors import (
     StaleLease,
     StoreUnavailable,
 )
-from batchyard.domain.keyspace import BatchKey, Process
 from batchyard.domain.models import Batch, BatchCounts, Completion, Job, Lease, NewJob
 from batchyard.domain.states import BatchState, JobState
+from batchyard.faces.keys.model import BatchKey, Process
 
 __all__ = [
     "DEFAULT_URL",

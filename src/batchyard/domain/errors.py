@@ -10,6 +10,10 @@
     │   ├── StaleLease      the lease token is not the current one (fencing)
     │   └── NothingToClaim  every item is held; ``retry_after`` says when to retry
     └── StoreUnavailable    the database does not answer (HTTP 503)
+
+Each class has a stable ``code``: the HTTP layer answers it as the problem document's ``type``
+(``urn:batchyard:problem:<code>``) and the client maps a problem back to its class by it. A
+face may add a subclass with a code of its own.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ class BatchyardError(Exception):
     """Root of every batchyard error."""
 
     title = "Error"
+    code = "error"
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -27,6 +32,7 @@ class BatchyardError(Exception):
 
 class InvalidInput(BatchyardError):
     title = "Invalid input"
+    code = "invalid-input"
 
     def __init__(self, detail: str, field: str | None = None) -> None:
         super().__init__(detail)
@@ -35,22 +41,27 @@ class InvalidInput(BatchyardError):
 
 class NotFound(BatchyardError):
     title = "Not found"
+    code = "not-found"
 
 
 class Conflict(BatchyardError):
     title = "Conflict"
+    code = "conflict"
 
 
 class AlreadyExists(Conflict):
     title = "Already exists"
+    code = "already-exists"
 
 
 class StaleLease(Conflict):
     title = "Stale lease"
+    code = "stale-lease"
 
 
 class NothingToClaim(Conflict):
     title = "Nothing to claim"
+    code = "nothing-to-claim"
 
     def __init__(self, detail: str, retry_after: int = 1) -> None:
         super().__init__(detail)
@@ -59,3 +70,15 @@ class NothingToClaim(Conflict):
 
 class StoreUnavailable(BatchyardError):
     title = "Database unavailable"
+    code = "store-unavailable"
+
+
+def error_classes() -> dict[str, type[BatchyardError]]:
+    """Every error class known now (faces' included), by its ``code``."""
+    found: dict[str, type[BatchyardError]] = {}
+    pending: list[type[BatchyardError]] = [BatchyardError]
+    while pending:
+        cls = pending.pop()
+        found.setdefault(cls.code, cls)
+        pending.extend(cls.__subclasses__())
+    return found

@@ -7,10 +7,15 @@ from batchyard.domain.models import Job
 from batchyard.domain.states import JobState
 
 
-def lease_refusal(job_id: int, token: int, job: Job | None) -> BatchyardError:
-    """The error for an operation with ``token`` on ``job`` that changed no row."""
+def lease_refusal(
+    job_id: int, token: int, job: Job | None, queue: str | None = None
+) -> BatchyardError:
+    """The error for an operation with ``token`` on ``job`` (expected in ``queue``, if given)
+    that changed no row."""
     if job is None:
         return NotFound(f"job {job_id} does not exist")
+    if queue is not None and job.queue != queue:
+        return NotFound(f"job {job_id} is not in queue {queue!r}")
     if job.state is not JobState.ACTIVE or job.lease is None:
         return StaleLease(f"job {job_id} is {job.state.value}, not leased (token {token})")
     return StaleLease(

@@ -79,10 +79,12 @@ class Completion(msgspec.Struct, frozen=True, kw_only=True):
     job_id: int
     token: int
     result: Any = None
+    queue: str | None = None  # the queue the job must be in (None: any)
 
 
 class Completed(msgspec.Struct, frozen=True, kw_only=True):
-    """Where one completion took its job: ``completed``, or ``available`` on a queue whose completions requeue."""
+    """Where one completion took its job: ``completed``, or ``available`` again on a queue
+    whose completions requeue."""
 
     id: int
     queue: str

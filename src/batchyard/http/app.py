@@ -6,14 +6,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import cast
 
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from batchyard import __version__
-from batchyard.http import keys, native, system
+from batchyard.faces.registry import FACES
+from batchyard.http import system
 from batchyard.http.asgi import ASGIApp
 from batchyard.http.auth import SecretAuth
 from batchyard.http.deps import DEPENDENCIES
@@ -24,6 +24,7 @@ from batchyard.service.engine import Engine
 from batchyard.settings import Settings
 from batchyard.store import migrate
 from batchyard.store.factory import create_store
+from batchyard.store.tasks import cancel_and_wait
 from batchyard.store.url import parse_database_url
 
 log = logging.getLogger("batchyard")
@@ -39,11 +40,13 @@ def _lifespan(settings: Settings) -> contextlib.AbstractAsyncContextManager[None
         engine = Engine(store, max_wait=settings.max_wait_seconds)
         await engine.start()
         app.state.engine = engine
-        sweeper = asyncio.create_task(engine.run_housekeeping(settings.sweep_interval))
+        tasks = [asyncio.create_task(engine.run_housekeeping(settings.sweep_interval))]
+        tasks += [asyncio.create_task(task(engine)) for face in FACES for task in face.background()]
         try:
             yield
         finally:
-            sweeper.cancel()
+            for task in tasks:
+                await cancel_and_wait(task)
             await engine.close()
             await store.close()
 
@@ -53,7 +56,7 @@ def _lifespan(settings: Settings) -> contextlib.AbstractAsyncContextManager[None
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     return Litestar(
-        route_handlers=[*system.ROUTES, native.QueuesController, keys.KeySpaceController],
+        route_handlers=[*system.ROUTES, *(route for face in FACES for route in face.routes())],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[_lifespan(settings)],
@@ -71,9 +74,7 @@ def create_asgi(settings: Settings | None = None) -> ASGIApp:
     """What the server runs: the app behind metrics, auth and the fast lane (all plain ASGI)."""
     settings = settings or Settings.from_env()
     app = create_app(settings)
-    wrapped: ASGIApp = FastLane(
-        cast(ASGIApp, app), lambda: app.state.engine, settings.max_body_bytes
-    )
+    wrapped: ASGIApp = FastLane(app, lambda: app.state.engine, settings.max_body_bytes)
     if settings.secret:
         wrapped = SecretAuth(wrapped, settings.secret, settings.public_reads)
     return RequestMetrics(wrapped)

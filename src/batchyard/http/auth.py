@@ -11,6 +11,7 @@ import hmac
 import json
 
 from batchyard.http.asgi import ASGIApp, Receive, Scope, Send
+from batchyard.http.problems import HTTP_CODES, problem_type
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC_PATHS = frozenset({"/"})
@@ -57,7 +58,8 @@ async def _refuse(send: Send, status: int) -> None:
         if status == 401
         else "the secret does not match"
     )
-    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail})
+    kind = problem_type(HTTP_CODES[status])
+    body = json.dumps({"type": kind, "title": title, "status": status, "detail": detail})
     headers = [(b"content-type", b"application/problem+json")]
     if status == 401:
         headers.append((b"www-authenticate", b"Bearer"))

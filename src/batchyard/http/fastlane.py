@@ -1,107 +1,181 @@
-"""A fast lane for the hottest routes of the native API: claim, heartbeat and complete.
+"""A fast lane for the hottest routes, built from the route declarations themselves.
 
 Litestar's request path (routing, signature model, dependency injection, response rendering)
 cost about 75 µs per request on this project's 2-core benchmark machine: at n=1 that was a third
-of the server's CPU per job. This plain-ASGI lane answers *well-formed* requests to those routes
-itself, decoding into the very body types the Litestar routes declare (so the same validation)
-and calling the same engine methods. Anything else — another route or method, a body too large,
-a body that fails validation — is replayed to Litestar unchanged, so error messages, OpenAPI and
-every other route keep a single home.
+of the server's CPU per job. A route handler declared with ``opt=HOT`` is also answered by this
+plain-ASGI lane when the request is *well formed*: at start-up the lane reads Litestar's route
+table and takes from each hot handler its method, its path (turned into a regex), its body type
+and the handler function itself, so a route cannot drift from its fast copy. The lane decodes
+into the very body type the handler declares (the same validation) and calls the very handler.
+
+Anything else — another route or method, a body too large, a body that fails validation, a path
+parameter out of range — is replayed to Litestar unchanged, so error messages, OpenAPI and every
+other route keep a single home. A hot handler may take only path parameters, ``data`` and the
+``engine`` dependency: anything else fails at start-up, not at run time.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import msgspec
+from litestar import Litestar, Response
+from litestar.handlers import HTTPRouteHandler
+from litestar.routes import HTTPRoute
 
 from batchyard.domain.errors import BatchyardError
 from batchyard.http.asgi import ASGIApp, Message, Receive, Scope, Send
-from batchyard.http.native_schemas import (
-    ClaimIn,
-    CompletedOut,
-    CompleteIn,
-    CompleteManyIn,
-    HeartbeatIn,
-    JobsOut,
-)
-from batchyard.http.problems import PROBLEM_JSON, domain_problem
+from batchyard.http.problems import PROBLEM_JSON, domain_problem, unexpected_problem
 from batchyard.service.engine import Engine
 
-Handler = Callable[[Engine, re.Match[str], Any], Awaitable[Any]]
+log = logging.getLogger("batchyard.http")
+
+HOT: dict[str, Any] = {"fast_lane": True}  # route handler ``opt``: answer it in the fast lane
+ENGINE = "engine"  # the one dependency the lane supplies
 _encode = msgspec.json.Encoder().encode
 
-
-async def _claim(engine: Engine, path: re.Match[str], data: ClaimIn) -> JobsOut:
-    jobs = await engine.claim(path["queue"], data.worker, data.n, data.wait, data.lease_seconds)
-    return JobsOut(jobs)
-
-
-async def _heartbeat(engine: Engine, path: re.Match[str], data: HeartbeatIn) -> Any:
-    return await engine.heartbeat(int(path["job"]), data.token, data.lease_seconds)
+# path parameter types the lane matches: (regex of one segment, conversion); values outside
+# these (a sign, 19+ digits) are left to Litestar, which gives them its own answer
+_PARAM_TYPES: dict[type[Any], tuple[str, Callable[[str], Any]]] = {
+    str: (r"[^/]+", str),
+    int: (r"[0-9]{1,18}", int),
+}
 
 
-async def _complete(engine: Engine, path: re.Match[str], data: CompleteIn) -> Any:
-    return await engine.complete(int(path["job"]), data.token, data.result)
-
-
-async def _complete_many(engine: Engine, path: re.Match[str], data: CompleteManyIn) -> CompletedOut:
-    return CompletedOut(len(await engine.complete_many(data.to_completions())))
+class FastLaneError(BatchyardError):
+    """A handler marked hot cannot be answered by the fast lane (found at start-up)."""
 
 
 @dataclass(frozen=True)
-class Route:
+class FastRoute:
+    method: str
     pattern: re.Pattern[str]
-    body: type[Any]
-    handle: Handler
+    params: tuple[tuple[str, Callable[[str], Any]], ...]  # path parameter name, conversion
+    body: type[Any] | None  # the ``data`` type; None: the handler reads no body
+    wants_engine: bool
+    status: int  # the handler's declared status code
+    handler: HTTPRouteHandler  # what Litestar routes the same request to
+
+    def call(self, engine: Engine, found: re.Match[str], data: Any) -> Awaitable[Any]:
+        kwargs: dict[str, Any] = {name: convert(found[name]) for name, convert in self.params}
+        if self.body is not None:
+            kwargs["data"] = data
+        if self.wants_engine:
+            kwargs[ENGINE] = engine
+        result: Awaitable[Any] = self.handler.fn(**kwargs)
+        return result
 
 
-_QUEUE = r"^/api/v1/queues/(?P<queue>[^/]+)"
-_JOB = _QUEUE + r"/jobs/(?P<job>[0-9]{1,18})"
-ROUTES = (
-    Route(re.compile(_QUEUE + r"/claim$"), ClaimIn, _claim),
-    Route(re.compile(_JOB + r"/complete$"), CompleteIn, _complete),
-    Route(re.compile(_JOB + r"/heartbeat$"), HeartbeatIn, _heartbeat),
-    Route(re.compile(_QUEUE + r"/complete$"), CompleteManyIn, _complete_many),
-)
+def hot_routes(app: Litestar) -> tuple[FastRoute, ...]:
+    """Every handler of ``app`` marked ``opt=HOT``, as the lane answers it."""
+    return tuple(_hot(app))
 
 
-def _route_of(scope: Scope) -> tuple[Route, re.Match[str]] | None:
-    if scope["type"] != "http" or scope["method"] != "POST":
-        return None
-    for route in ROUTES:
-        found = route.pattern.match(scope["path"])
-        if found:
-            return route, found
-    return None
+def _hot(app: Litestar) -> Iterator[FastRoute]:
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            if handler.opt.get("fast_lane"):
+                yield from (_fast_route(route, handler, method) for method in handler.http_methods)
+
+
+def _fast_route(route: HTTPRoute, handler: HTTPRouteHandler, method: str) -> FastRoute:
+    signature = handler.parsed_fn_signature.parameters
+    path_params = route.path_parameters
+    unsupported = set(signature) - set(path_params) - {"data", ENGINE}
+    if unsupported:
+        raise FastLaneError(
+            f"{method} {route.path}: a hot handler may take only path parameters, data and "
+            f"{ENGINE}; it also takes {', '.join(sorted(unsupported))}"
+        )
+    pattern, params = _path_pattern(route)
+    body = signature["data"].annotation if "data" in signature else None
+    return FastRoute(
+        method=method,
+        pattern=pattern,
+        params=params,
+        body=body,
+        wants_engine=ENGINE in signature,
+        status=handler.status_code,
+        handler=handler,
+    )
+
+
+def _path_pattern(route: HTTPRoute) -> tuple[re.Pattern[str], tuple[Any, ...]]:
+    parts: list[str] = []
+    params: list[tuple[str, Callable[[str], Any]]] = []
+    for component in route.path_components:
+        if isinstance(component, str):
+            parts.append(re.escape(component))
+            continue
+        if component.type not in _PARAM_TYPES:
+            raise FastLaneError(f"{route.path}: the fast lane has no {component.type} parameter")
+        regex, convert = _PARAM_TYPES[component.type]
+        parts.append(f"(?P<{component.name}>{regex})")
+        params.append((component.name, convert))
+    return re.compile("^/" + "/".join(parts) + "$"), tuple(params)
 
 
 class FastLane:
-    def __init__(self, app: ASGIApp, engine: Callable[[], Engine], max_body: int) -> None:
-        self.app = app
+    def __init__(self, app: Litestar, engine: Callable[[], Engine], max_body: int) -> None:
+        self.app = cast(ASGIApp, app)
         self.engine = engine
         self.max_body = max_body
+        self.routes = hot_routes(app)
+        self._by_method: dict[str, tuple[FastRoute, ...]] = {}
+        for route in self.routes:
+            self._by_method[route.method] = (*self._by_method.get(route.method, ()), route)
+
+    def route_of(self, scope: Scope) -> tuple[FastRoute, re.Match[str]] | None:
+        if scope["type"] != "http":
+            return None
+        for route in self._by_method.get(scope["method"], ()):
+            found = route.pattern.match(scope["path"])
+            if found:
+                return route, found
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        routed = _route_of(scope)
+        routed = self.route_of(scope)
         if routed is None:
             await self.app(scope, receive, send)
             return
-        body, complete = await _read_body(receive, self.max_body)
-        data = _decode(body, routed[0].body) if complete else None
-        if data is None:  # let Litestar explain what is wrong with it
-            await self.app(scope, _replay(body, receive, complete), send)
-            return
+        route, found = routed
+        data = None
+        if route.body is not None:
+            body, complete = await _read_body(receive, self.max_body)
+            data = _decode(body, route.body) if complete else None
+            if data is None:  # let Litestar explain what is wrong with it
+                await self.app(scope, _replay(body, receive, complete), send)
+                return
+        await self._answer(scope, send, route, found, data)
+
+    async def _answer(
+        self, scope: Scope, send: Send, route: FastRoute, found: re.Match[str], data: Any
+    ) -> None:
+        head = scope["method"] == "HEAD"
         try:
-            result = await routed[0].handle(self.engine(), routed[1], data)
+            result = await route.call(self.engine(), found, data)
         except BatchyardError as exc:
-            found = domain_problem(exc, "POST", scope["path"])
-            await _respond(send, found.status, _encode(found.body), PROBLEM_JSON, found.headers)
+            problem = domain_problem(exc, scope["method"], scope["path"])
+            await _respond(
+                send, problem.status, _encode(problem.body), PROBLEM_JSON, problem.headers
+            )
             return
-        await _respond(send, 200, _encode(result), "application/json", {})
+        except Exception:
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            problem = unexpected_problem()
+            await _respond(send, problem.status, _encode(problem.body), PROBLEM_JSON, {})
+            return
+        if isinstance(result, Response):
+            await _respond_with(send, result, head)
+            return
+        await _respond(send, route.status, b"" if head else _encode(result), "application/json", {})
 
 
 def _decode(body: bytes, kind: type[Any]) -> Any:
@@ -140,8 +214,22 @@ def _replay(body: bytes, receive: Receive, complete: bool) -> Receive:
     return replay
 
 
+def _encode_content(content: Any) -> bytes:
+    return b"" if content is None else _encode(content)
+
+
+async def _respond_with(send: Send, response: Response[Any], head: bool) -> None:
+    """A ``Response`` a hot handler returned: its status, headers and content."""
+    content = response.content
+    body = content if isinstance(content, bytes) else _encode_content(content)
+    media_type = str(getattr(response.media_type, "value", response.media_type))
+    headers = {str(k): str(v) for k, v in dict(response.headers).items()}
+    status = response.status_code or 200
+    await _respond(send, status, b"" if head else body, media_type, headers)
+
+
 async def _respond(
-    send: Send, status: int, body: bytes, media_type: str, headers: dict[str, str]
+    send: Send, status: int, body: bytes, media_type: str, headers: Mapping[str, str]
 ) -> None:
     raw = [(b"content-type", media_type.encode()), (b"content-length", str(len(body)).encode())]
     raw.extend((k.lower().encode(), v.encode()) for k, v in headers.items())

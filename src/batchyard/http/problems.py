@@ -1,4 +1,10 @@
-"""Errors as ``application/problem+json``: one table maps domain errors to status codes."""
+"""Errors as ``application/problem+json`` (RFC 9457): one table maps domain errors to statuses.
+
+Every problem has a stable ``type``, ``urn:batchyard:problem:<code>``: the error class's
+``code`` for domain errors, and for the HTTP layer's own answers one of :data:`HTTP_CODES`.
+Clients tell errors apart by ``type`` and status, never by the human ``title``. A face that
+answers one of its errors with another status registers it with :func:`register_status`.
+"""
 
 from __future__ import annotations
 
@@ -21,12 +27,32 @@ from batchyard.domain.errors import (
 log = logging.getLogger("batchyard.http")
 
 PROBLEM_JSON = "application/problem+json"
+PROBLEM_TYPE_PREFIX = "urn:batchyard:problem:"
 STATUS_OF: list[tuple[type[BatchyardError], int]] = [
     (InvalidInput, 422),
     (NotFound, 404),
     (Conflict, 409),
     (StoreUnavailable, 503),
 ]
+# the HTTP layer's own problems: status -> code
+HTTP_CODES = {
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    413: "body-too-large",
+    422: "invalid-input",
+    500: "server-error",
+}
+
+
+def problem_type(code: str) -> str:
+    return PROBLEM_TYPE_PREFIX + code
+
+
+def register_status(kind: type[BatchyardError], status: int) -> None:
+    """Answer ``kind`` (and its subclasses) with ``status``; checked before the defaults."""
+    STATUS_OF.insert(0, (kind, status))
 
 
 class Problem(NamedTuple):
@@ -35,16 +61,21 @@ class Problem(NamedTuple):
     headers: dict[str, str]
 
 
-def problem_of(status: int, title: str, detail: str, **extra: Any) -> Problem:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+def problem_of(
+    status: int, title: str, detail: str, code: str | None = None, **extra: Any
+) -> Problem:
+    kind = problem_type(code or HTTP_CODES.get(status, "error"))
+    body = {"type": kind, "title": title, "status": status, "detail": detail, **extra}
     headers = {}
     if "retry_after" in extra:
         headers["Retry-After"] = str(extra["retry_after"])
     return Problem(status, body, headers)
 
 
-def problem(status: int, title: str, detail: str, **extra: Any) -> Response[dict[str, Any]]:
-    found = problem_of(status, title, detail, **extra)
+def problem(
+    status: int, title: str, detail: str, code: str | None = None, **extra: Any
+) -> Response[dict[str, Any]]:
+    found = problem_of(status, title, detail, code, **extra)
     return Response(found.body, status_code=status, media_type=PROBLEM_JSON, headers=found.headers)
 
 
@@ -65,7 +96,7 @@ def domain_problem(exc: BatchyardError, method: str, path: str) -> Problem:
         extra["retry_after"] = exc.retry_after
     if status >= 500:
         log.error("%s %s: %s", method, path, exc.detail)
-    return problem_of(status, exc.title, exc.detail, **extra)
+    return problem_of(status, exc.title, exc.detail, exc.code, **extra)
 
 
 def on_domain_error(request: Request[Any, Any, Any], exc: BatchyardError) -> Response[Any]:
@@ -110,9 +141,15 @@ def on_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Respon
     return problem(status, title, detail)
 
 
+def unexpected_problem() -> Problem:
+    """The answer to an error nobody expected (logged by the caller)."""
+    return problem_of(500, "Server error", "an unexpected error occurred; it has been logged")
+
+
 def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return problem(500, "Server error", "an unexpected error occurred; it has been logged")
+    found = unexpected_problem()
+    return Response(found.body, status_code=found.status, media_type=PROBLEM_JSON)
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {

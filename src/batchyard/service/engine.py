@@ -9,6 +9,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
+
 from batchyard import metrics
 from batchyard.domain.backoff import attempts_left, retry_delay
 from batchyard.domain.errors import Conflict, InvalidInput, NotFound
@@ -55,21 +57,34 @@ class Engine:
         return self._remember(await self.store.create_queue(spec, jobs))
 
     async def ensure_queue(self, spec: QueueSpec) -> Queue:
-        cached = self._cached(spec.name)
-        if cached is not None:
-            return cached
-        check_queue_spec(spec)
-        return self._remember(await self.store.ensure_queue(spec))
+        """The queue named ``spec.name``, created from ``spec`` if missing; Conflict when a
+        queue of another kind has that name."""
+        queue = self._cached(spec.name)
+        if queue is None:
+            check_queue_spec(spec)
+            queue = self._remember(await self.store.ensure_queue(spec))
+        if queue.kind != spec.kind:
+            raise Conflict(f"the name {spec.name!r} is taken by a queue of another kind")
+        return queue
 
-    async def get_queue(self, name: str, fresh: bool = False) -> Queue:
-        """The queue's settings (cached for a few seconds unless ``fresh``); NotFound if none."""
+    async def get_queue(self, name: str, fresh: bool = False, kind: str | None = None) -> Queue:
+        """The queue's settings (cached for a few seconds unless ``fresh``).
+
+        NotFound if there is none, or (given ``kind``) when it is of another kind: a face's
+        queues are out of reach of every other face.
+        """
         cached = None if fresh else self._cached(name)
-        return cached or self._remember(await self.store.get_queue(name))
+        queue = cached or self._remember(await self.store.get_queue(name))
+        if kind is not None and queue.kind != kind:
+            raise NotFound(f"queue {name!r} does not exist")
+        return queue
 
     async def list_queues(self, kind: str | None = None) -> list[Queue]:
         return await self.store.list_queues(kind)
 
-    async def delete_queue(self, name: str, force: bool = False) -> Queue:
+    async def delete_queue(self, name: str, force: bool = False, kind: str | None = None) -> Queue:
+        if kind is not None:
+            await self.get_queue(name, fresh=True, kind=kind)
         self._queues.pop(name, None)
         return await self.store.delete_queue(name, force)
 
@@ -113,11 +128,16 @@ class Engine:
         limit: int = 1,
         wait: float = 0.0,
         lease_seconds: float | None = None,
+        kind: str | None = None,
     ) -> list[Job]:
-        """Lease up to ``limit`` jobs, waiting up to ``wait`` s for the first to arrive."""
+        """Lease up to ``limit`` jobs, waiting up to ``wait`` s for the first to arrive.
+
+        ``kind``: the queue must be of that kind (else NotFound), as in the lease methods below.
+        """
         check_claim(owner, limit, wait, lease_seconds, self.max_wait)
+        settings = await self.get_queue(queue, kind=kind)
         if lease_seconds is None:
-            lease_seconds = (await self.get_queue(queue)).lease_seconds
+            lease_seconds = settings.lease_seconds
         deadline = time.monotonic() + wait
         while True:
             jobs = await self.store.claim(queue, owner, limit, lease_seconds)
@@ -132,24 +152,56 @@ class Engine:
         return await self.store.claim_job(job_id, owner, lease_seconds)
 
     # -- leased work ------------------------------------------------------------------------
-    async def heartbeat(self, job_id: int, token: int, lease_seconds: float | None = None) -> Job:
+    # Each lease method takes the ``queue`` the job must be in (None: any): a job of another
+    # queue is NotFound, checked in the same statement that changes it. With ``kind`` too, that
+    # queue must be of that kind (a face's queues are out of reach of the others).
+    async def _check_kind(self, queue: str | None, kind: str | None) -> None:
+        if queue is not None and kind is not None:
+            await self.get_queue(queue, kind=kind)
+
+    async def heartbeat(
+        self,
+        job_id: int,
+        token: int,
+        lease_seconds: float | None = None,
+        queue: str | None = None,
+        kind: str | None = None,
+    ) -> Job:
         check_lease_refs(job_id, token)
         if lease_seconds is not None and lease_seconds <= 0:
             raise InvalidInput("lease_seconds must be positive", field="lease_seconds")
-        return await self.store.heartbeat(job_id, token, lease_seconds)
+        await self._check_kind(queue, kind)
+        return await self.store.heartbeat(job_id, token, lease_seconds, queue)
 
-    async def complete(self, job_id: int, token: int, result: Any = None) -> Job:
+    async def complete(
+        self,
+        job_id: int,
+        token: int,
+        result: Any = None,
+        queue: str | None = None,
+        kind: str | None = None,
+    ) -> Job:
         check_lease_refs(job_id, token)
-        (job,) = await self.store.complete([Completion(job_id=job_id, token=token, result=result)])
+        await self._check_kind(queue, kind)
+        item = Completion(job_id=job_id, token=token, result=result, queue=queue)
+        (job,) = await self.store.complete([item])
         self._completed([job])
         return job
 
-    async def complete_many(self, items: Sequence[Completion]) -> list[Completed]:
-        """Complete many leased jobs, all or none; where each went, in the order given."""
+    async def complete_many(
+        self, items: Sequence[Completion], queue: str | None = None, kind: str | None = None
+    ) -> list[Completed]:
+        """Complete many leased jobs, all or none; where each went, in the order given.
+
+        ``queue``: every job must be in it (items may also name their own).
+        """
         if not items:
             return []
         for item in items:
             check_lease_refs(item.job_id, item.token)
+        await self._check_kind(queue, kind)
+        if queue is not None:
+            items = [msgspec.structs.replace(item, queue=queue) for item in items]
         done = await self.store.complete_brief(items)
         self._completed(done)
         return done
@@ -160,23 +212,40 @@ class Engine:
         for queue in {job.queue for job in done if job.state is JobState.AVAILABLE}:
             self.wakeups.notify(queue)  # completion requeued them: claimable again
 
-    async def fail(self, job_id: int, token: int, error: str, retry: bool = True) -> Job:
+    async def fail(
+        self,
+        job_id: int,
+        token: int,
+        error: str,
+        retry: bool = True,
+        queue: str | None = None,
+        kind: str | None = None,
+    ) -> Job:
         check_lease_refs(job_id, token)
-        job = await self.store.get_job(job_id)
-        queue = await self.get_queue(job.queue)
+        await self._check_kind(queue, kind)
+        job = await self.get_job(job_id, queue)
+        settings = await self.get_queue(job.queue)
         delay: float | None = None
         if retry and attempts_left(job.attempts, job.max_attempts):
-            delay = retry_delay(job.attempts, queue.backoff_base, queue.backoff_max)
-        failed = await self.store.fail(job_id, token, error, delay)
+            delay = retry_delay(job.attempts, settings.backoff_base, settings.backoff_max)
+        failed = await self.store.fail(job_id, token, error, delay, job.queue)
         outcome = "retried" if failed.state is JobState.AVAILABLE else "dead"
         metrics.JOBS_FINISHED.labels(failed.queue, outcome).inc()
         return failed
 
-    async def release(self, job_id: int, token: int, delay: float = 0.0) -> Job:
+    async def release(
+        self,
+        job_id: int,
+        token: int,
+        delay: float = 0.0,
+        queue: str | None = None,
+        kind: str | None = None,
+    ) -> Job:
         check_lease_refs(job_id, token)
         if delay < 0:
             raise InvalidInput("delay must not be negative", field="delay")
-        job = await self.store.release(job_id, token, delay)
+        await self._check_kind(queue, kind)
+        job = await self.store.release(job_id, token, delay, queue)
         self.wakeups.notify(job.queue)
         return job
 

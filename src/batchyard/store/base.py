@@ -96,26 +96,41 @@ class Store(abc.ABC):
         """Lease one given job if it is claimable now, else return None."""
 
     @abc.abstractmethod
-    async def heartbeat(self, job_id: int, token: int, lease_seconds: float | None) -> Job:
+    async def heartbeat(
+        self, job_id: int, token: int, lease_seconds: float | None, queue: str | None = None
+    ) -> Job:
         """Renew a lease for ``lease_seconds`` (None: as long as it was granted).
 
-        :class:`StaleLease` when ``token`` is not the current one.
+        :class:`StaleLease` when ``token`` is not the current one; :class:`NotFound` when the
+        job is not in ``queue`` (when given). The lease methods below check both the same way.
         """
 
     @abc.abstractmethod
     async def complete(self, items: Sequence[Completion]) -> list[Job]:
-        """Complete leased jobs in one transaction: all succeed or none do."""
+        """Complete leased jobs in one transaction: all succeed or none do.
+
+        An item whose job is not in the item's ``queue`` (when given) is refused as unknown.
+        """
 
     @abc.abstractmethod
     async def complete_brief(self, items: Sequence[Completion]) -> list[Completed]:
         """:meth:`complete`, answering only where each job went (cheaper for many jobs)."""
 
     @abc.abstractmethod
-    async def fail(self, job_id: int, token: int, error: str, retry_delay: float | None) -> Job:
+    async def fail(
+        self,
+        job_id: int,
+        token: int,
+        error: str,
+        retry_delay: float | None,
+        queue: str | None = None,
+    ) -> Job:
         """Record a failed attempt: available again after ``retry_delay`` s, or dead if None."""
 
     @abc.abstractmethod
-    async def release(self, job_id: int, token: int, delay: float = 0.0) -> Job:
+    async def release(
+        self, job_id: int, token: int, delay: float = 0.0, queue: str | None = None
+    ) -> Job:
         """Give a leased job back unfinished; the attempt does not count."""
 
     @abc.abstractmethod

@@ -460,17 +460,22 @@ class PostgresStore(Store):
         row = await self._fetchrow("claim_job", job_id, owner, lease_seconds)
         return None if row is None else _job(row)
 
-    async def _leased(self, name: str, job_id: int, token: int, *args: Any) -> Job:
-        """Run a token-checked update; explain the refusal when it changes nothing."""
+    async def _leased(
+        self, name: str, job_id: int, token: int, queue: str | None, *args: Any
+    ) -> Job:
+        """Run a token-checked update (``queue`` is its last parameter); explain a refusal."""
         async with self._connection() as conn:
-            row = await conn.fetchrow(self._sql[name], job_id, token, *args)
+            row = await conn.fetchrow(self._sql[name], job_id, token, *args, queue)
             if row is None:
                 found = await conn.fetchrow(self._sql["get_job"], job_id)
-                raise lease_refusal(job_id, token, None if found is None else _job(found))
+                job = None if found is None else _job(found)
+                raise lease_refusal(job_id, token, job, queue)
         return _job(row)
 
-    async def heartbeat(self, job_id: int, token: int, lease_seconds: float | None) -> Job:
-        return await self._leased("heartbeat", job_id, token, lease_seconds)
+    async def heartbeat(
+        self, job_id: int, token: int, lease_seconds: float | None, queue: str | None = None
+    ) -> Job:
+        return await self._leased("heartbeat", job_id, token, queue, lease_seconds)
 
     async def complete(self, items: Sequence[Completion]) -> list[Job]:
         if len(items) == 1:  # independent of any other: may share a statement (coalesce.py)
@@ -491,8 +496,9 @@ class PostgresStore(Store):
         ids = [item.job_id for item in items]
         tokens = [item.token for item in items]
         results = [_encode_json(item.result) for item in items]  # text: see _job_arrays
+        queues = [item.queue for item in items]
         async with self._transaction() as conn:
-            found = await conn.fetch(self._sql[query], ids, tokens, results)
+            found = await conn.fetch(self._sql[query], ids, tokens, results, queues)
             done = {r["id"]: r for r in found}
             if len(found) < len(items):
                 raise await self._first_refusal(conn, items, done)  # rolls back
@@ -514,7 +520,9 @@ class PostgresStore(Store):
         ids = [item.job_id for item in items]
         tokens = [item.token for item in items]
         results = [_encode_json(item.result) for item in items]
-        return {row["id"]: row for row in await self._fetch("complete", ids, tokens, results)}
+        queues = [item.queue for item in items]
+        found = await self._fetch("complete", ids, tokens, results, queues)
+        return {row["id"]: row for row in found}
 
     async def _refusal_of(self, item: Completion) -> BatchyardError:
         async with self._connection() as conn:
@@ -530,14 +538,24 @@ class PostgresStore(Store):
                 seen.add(item.job_id)
                 continue
             row = await conn.fetchrow(self._sql["get_job"], item.job_id)
-            return lease_refusal(item.job_id, item.token, None if row is None else _job(row))
+            job = None if row is None else _job(row)
+            return lease_refusal(item.job_id, item.token, job, item.queue)
         raise AssertionError("a completion changed fewer rows, yet no item was refused")
 
-    async def fail(self, job_id: int, token: int, error: str, retry_delay: float | None) -> Job:
-        return await self._leased("fail", job_id, token, error, retry_delay)
+    async def fail(
+        self,
+        job_id: int,
+        token: int,
+        error: str,
+        retry_delay: float | None,
+        queue: str | None = None,
+    ) -> Job:
+        return await self._leased("fail", job_id, token, queue, error, retry_delay)
 
-    async def release(self, job_id: int, token: int, delay: float = 0.0) -> Job:
-        return await self._leased("release", job_id, token, max(delay, 0.0))
+    async def release(
+        self, job_id: int, token: int, delay: float = 0.0, queue: str | None = None
+    ) -> Job:
+        return await self._leased("release", job_id, token, queue, max(delay, 0.0))
 
     async def cancel(self, job_id: int) -> Job:
         row = await self._fetchrow("cancel", job_id)

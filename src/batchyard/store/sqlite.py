@@ -228,7 +228,8 @@ class SqliteStore(Store):
     def _insert_queue(self, spec: QueueSpec, jobs: Sequence[NewJob] = ()) -> Queue | None:
         now = time.time()
         params = msgspec.structs.asdict(spec)
-        params.update(meta=_encode(spec.meta).decode(), requeue_on_complete=int(spec.requeue_on_complete), now=now)
+        params.update(meta=_encode(spec.meta).decode(), now=now)
+        params["requeue_on_complete"] = int(spec.requeue_on_complete)
         with self._write():
             row = self._one("insert_queue", params)
             if row is not None and jobs:  # nothing to hand back: one executemany, no mapping
@@ -367,26 +368,30 @@ class SqliteStore(Store):
     async def claim_job(self, job_id: int, owner: str, lease_seconds: float | None) -> Job | None:
         return await self._run(self._claim_job, job_id, owner, lease_seconds)
 
-    def _leased_update(self, name: str, job_id: int, token: int, params: dict[str, Any]) -> Job:
+    def _leased_update(
+        self, name: str, job_id: int, token: int, queue: str | None, params: dict[str, Any]
+    ) -> Job:
         """Run a token-checked update; explain the refusal when it changes nothing."""
-        params.update(id=job_id, token=token, now=params.get("now", time.time()))
+        params.update(id=job_id, token=token, queue=queue, now=params.get("now", time.time()))
         job = self._job(name, params)
         if job is None:
-            raise lease_refusal(job_id, token, self._job("get_job", {"id": job_id}))
+            raise lease_refusal(job_id, token, self._job("get_job", {"id": job_id}), queue)
         self._tally_one(job, _ACTIVE)  # only active jobs change here
         return job
 
-    def _heartbeat(self, job_id: int, token: int, lease: float | None) -> Job:
+    def _heartbeat(self, job_id: int, token: int, lease: float | None, queue: str | None) -> Job:
         params = {"lease_seconds": lease, "far_future": FAR_FUTURE}
         with self._write():
-            return self._leased_update("heartbeat", job_id, token, params)
+            return self._leased_update("heartbeat", job_id, token, queue, params)
 
-    async def heartbeat(self, job_id: int, token: int, lease_seconds: float | None) -> Job:
-        return await self._run(self._heartbeat, job_id, token, lease_seconds)
+    async def heartbeat(
+        self, job_id: int, token: int, lease_seconds: float | None, queue: str | None = None
+    ) -> Job:
+        return await self._run(self._heartbeat, job_id, token, lease_seconds, queue)
 
     @staticmethod
     def _completions(items: Sequence[Completion]) -> dict[str, Any]:
-        packed = _encode([[i.job_id, i.token, i.result] for i in items])
+        packed = _encode([[i.job_id, i.token, i.result, i.queue] for i in items])
         return {"items": packed.decode(), "now": time.time()}
 
     def _complete(self, items: Sequence[Completion]) -> list[Job]:
@@ -412,7 +417,7 @@ class SqliteStore(Store):
         for item in items:
             if item.job_id not in done:
                 found = self._job("get_job", {"id": item.job_id})
-                raise lease_refusal(item.job_id, item.token, found)
+                raise lease_refusal(item.job_id, item.token, found, item.queue)
         duplicated = len(items) - len({i.job_id for i in items})
         raise InvalidInput(f"{duplicated} job(s) listed twice", field="jobs")
 
@@ -422,20 +427,32 @@ class SqliteStore(Store):
     async def complete_brief(self, items: Sequence[Completion]) -> list[Completed]:
         return await self._run(self._complete_brief, items)
 
-    def _fail(self, job_id: int, token: int, error: str, retry_delay: float | None) -> Job:
+    def _fail(
+        self, job_id: int, token: int, error: str, retry_delay: float | None, queue: str | None
+    ) -> Job:
         with self._write():
             params = {"error": error, "retry_delay": retry_delay}
-            return self._leased_update("fail", job_id, token, params)
+            return self._leased_update("fail", job_id, token, queue, params)
 
-    async def fail(self, job_id: int, token: int, error: str, retry_delay: float | None) -> Job:
-        return await self._run(self._fail, job_id, token, error, retry_delay)
+    async def fail(
+        self,
+        job_id: int,
+        token: int,
+        error: str,
+        retry_delay: float | None,
+        queue: str | None = None,
+    ) -> Job:
+        return await self._run(self._fail, job_id, token, error, retry_delay, queue)
 
-    def _release(self, job_id: int, token: int, delay: float) -> Job:
+    def _release(self, job_id: int, token: int, delay: float, queue: str | None) -> Job:
         with self._write():
-            return self._leased_update("release", job_id, token, {"delay": max(delay, 0.0)})
+            params = {"delay": max(delay, 0.0)}
+            return self._leased_update("release", job_id, token, queue, params)
 
-    async def release(self, job_id: int, token: int, delay: float = 0.0) -> Job:
-        return await self._run(self._release, job_id, token, delay)
+    async def release(
+        self, job_id: int, token: int, delay: float = 0.0, queue: str | None = None
+    ) -> Job:
+        return await self._run(self._release, job_id, token, delay, queue)
 
     def _cancel(self, job_id: int) -> Job:
         with self._write():

@@ -145,18 +145,20 @@ UPDATE jobs SET
 RETURNING *;
 
 -- name: heartbeat
--- $1 id, $2 token, $3 lease seconds (NULL: renew for as long as the lease was granted).
+-- $1 id, $2 token, $3 lease seconds (NULL: renew for as long as the lease was granted), $4 the
+-- job's queue (NULL: any).
 UPDATE jobs SET
     lease_seconds = coalesce($3::float8, lease_seconds),
     lease_expires_at = now() + make_interval(secs => coalesce($3::float8, lease_seconds)),
     run_at = coalesce(now() + make_interval(secs => coalesce($3::float8, lease_seconds)),
                       '9999-12-31T23:59:59Z'::timestamptz),
     updated_at = now()
- WHERE id = $1 AND state = 'active' AND lease_token = $2
+ WHERE id = $1 AND state = 'active' AND lease_token = $2 AND ($4::text IS NULL OR queue = $4)
 RETURNING *;
 
 -- name: complete
--- Many completions in one statement: $1 ids, $2 tokens, $3 results (JSON text). Refused items simply
+-- Many completions in one statement: $1 ids, $2 tokens, $3 results (JSON text), $4 the queue each
+-- job must be in (NULL: any). Refused items simply
 -- update nothing; the store compares the count and rolls the transaction back.
 WITH done AS (
     UPDATE jobs SET
@@ -170,9 +172,10 @@ WITH done AS (
         lease_expires_at = NULL,
         finished_at = now(),
         updated_at = now()
-      FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS i (id, token, result),
+      FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) AS i (id, token, result, queue),
            queues AS q
      WHERE jobs.id = i.id AND jobs.state = 'active' AND jobs.lease_token = i.token
+       AND (i.queue IS NULL OR jobs.queue = i.queue)
        AND q.name = jobs.queue
     RETURNING jobs.*
 ), notified AS MATERIALIZED (
@@ -185,7 +188,7 @@ SELECT * FROM done WHERE (SELECT count(*) FROM notified) >= 0;
 -- same as complete, with: SELECT * FROM done => SELECT id, queue, state FROM done
 
 -- name: fail
--- $1 id, $2 token, $3 error, $4 retry delay in seconds (NULL: dead).
+-- $1 id, $2 token, $3 error, $4 retry delay in seconds (NULL: dead), $5 the job's queue (NULL: any).
 WITH failed AS (
     UPDATE jobs SET
         state = CASE WHEN $4::float8 IS NULL THEN 'dead' ELSE 'available' END,
@@ -197,7 +200,7 @@ WITH failed AS (
         claimed_at = CASE WHEN $4::float8 IS NULL THEN claimed_at END,
         finished_at = CASE WHEN $4::float8 IS NULL THEN now() END,
         updated_at = now()
-     WHERE id = $1 AND state = 'active' AND lease_token = $2
+     WHERE id = $1 AND state = 'active' AND lease_token = $2 AND ($5::text IS NULL OR queue = $5)
     RETURNING *
 ), notified AS MATERIALIZED (
     SELECT pg_notify('batchyard_jobs', queue) FROM failed WHERE state = 'available'
@@ -205,7 +208,7 @@ WITH failed AS (
 SELECT * FROM failed WHERE (SELECT count(*) FROM notified) >= 0;
 
 -- name: release
--- $1 id, $2 token, $3 delay in seconds.
+-- $1 id, $2 token, $3 delay in seconds, $4 the job's queue (NULL: any).
 WITH released AS (
     UPDATE jobs SET
         state = 'available',
@@ -216,7 +219,7 @@ WITH released AS (
         claimed_at = NULL,
         lease_expires_at = NULL,
         updated_at = now()
-     WHERE id = $1 AND state = 'active' AND lease_token = $2
+     WHERE id = $1 AND state = 'active' AND lease_token = $2 AND ($4::text IS NULL OR queue = $4)
     RETURNING *
 ), notified AS MATERIALIZED (
     SELECT pg_notify('batchyard_jobs', queue) FROM released

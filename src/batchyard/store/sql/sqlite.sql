@@ -103,10 +103,11 @@ UPDATE jobs SET
     run_at = coalesce(:now + coalesce(:lease_seconds, lease_seconds), :far_future),
     updated_at = :now
  WHERE id = :id AND state = 'active' AND lease_token = :token
+   AND (:queue IS NULL OR queue = :queue)
 RETURNING *;
 
 -- name: complete
--- :items is a JSON array of [id, token, result]; jobs whose token is not current are left alone
+-- :items is a JSON array of [id, token, result, queue (null: any)]; jobs whose token is not current are left alone
 -- (the caller compares the count and rolls back)
 UPDATE jobs SET
     state = CASE WHEN q.requeue_on_complete THEN 'available' ELSE 'completed' END,
@@ -119,10 +120,12 @@ UPDATE jobs SET
     lease_expires_at = NULL,
     finished_at = :now,
     updated_at = :now
-  FROM (SELECT value ->> 0 AS id, value ->> 1 AS token, value -> 2 AS result
+  FROM (SELECT value ->> 0 AS id, value ->> 1 AS token, value -> 2 AS result,
+                value ->> 3 AS queue
           FROM json_each(:items)) AS c,
        queues AS q
  WHERE jobs.id = c.id AND jobs.lease_token = c.token AND jobs.state = 'active'
+   AND (c.queue IS NULL OR jobs.queue = c.queue)
    AND q.name = jobs.queue
 RETURNING *;
 
@@ -141,6 +144,7 @@ UPDATE jobs SET
     finished_at = CASE WHEN :retry_delay IS NULL THEN :now END,
     updated_at = :now
  WHERE id = :id AND state = 'active' AND lease_token = :token
+   AND (:queue IS NULL OR queue = :queue)
 RETURNING *;
 
 -- name: release
@@ -154,6 +158,7 @@ UPDATE jobs SET
     lease_expires_at = NULL,
     updated_at = :now
  WHERE id = :id AND state = 'active' AND lease_token = :token
+   AND (:queue IS NULL OR queue = :queue)
 RETURNING *;
 
 -- name: cancel

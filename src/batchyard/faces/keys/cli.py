@@ -435,3 +435,7 @@ def run(
     finally:
         signals.restore()
     raise typer.Exit(code)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="keys")

@@ -1,6 +1,6 @@
 """Key-space leases (seeds/000) under ``/api/v1/process``: HTTP translation only.
 
-The rules live in :mod:`batchyard.service.keyspace`; bodies and codes follow PRODUCT §3.
+The rules live in :mod:`batchyard.faces.keys.service`; bodies and codes follow PRODUCT §3.
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from typing import Any
 
 from litestar import Controller, delete, get, post
 
-from batchyard.domain.keyspace import BatchKey, Process
+from batchyard.faces.keys import service as keyspace
+from batchyard.faces.keys.model import BatchKey, Process
+from batchyard.faces.keys.schemas import AcquireIn, HeartbeatIn, ProcessIn
 from batchyard.http.bodies import decode_body
-from batchyard.http.keys_schemas import AcquireIn, HeartbeatIn, ProcessIn
-from batchyard.service import keyspace
 from batchyard.service.engine import Engine
 
 
@@ -54,3 +54,6 @@ class KeySpaceController(Controller):
     async def heartbeat(self, engine: Engine, external_id: str, data: Any = None) -> BatchKey:
         body = decode_body(data, HeartbeatIn)
         return await keyspace.heartbeat(engine, external_id, body.lease_seconds)
+
+
+ROUTES = [KeySpaceController]

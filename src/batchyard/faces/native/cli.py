@@ -26,7 +26,7 @@ def default_worker() -> str:
 
 
 def register(app: typer.Typer) -> None:
-    """Add the job commands to the root ``batchyard`` app."""
+    """Add the job commands to the root ``batchyard`` app (the native face has no sub-app)."""
     app.command("enqueue")(enqueue)
     app.command("claim")(claim)
     app.command("queues")(queues)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from batchyard.domain.keyspace import DEFAULT_KEY_SET_SIZE
+from batchyard.faces.keys.model import DEFAULT_KEY_SET_SIZE
 
 
 class ProcessIn(msgspec.Struct):

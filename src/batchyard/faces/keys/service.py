@@ -1,6 +1,7 @@
-"""Key-space leases (seeds/000) on the engine: a process is a cyclic queue of one job per key.
+"""Key-space leases (seeds/000) on the engine: a process is a queue of one job per key whose
+completions requeue the job.
 
-Completing a job of a cyclic queue makes it available again with ``finished_at`` set, so the
+Completing a job of such a queue makes it available again with ``finished_at`` set, so the
 engine's claim order (priority, run_at, id) hands out the key completed longest ago, never
 completed keys first and the lowest key first among those. Acquiring is a claim, releasing a
 completion, and the lease id of the claim is the key's ``external_id``.
@@ -11,7 +12,8 @@ from __future__ import annotations
 import msgspec
 
 from batchyard.domain.errors import AlreadyExists, Conflict, NotFound, NothingToClaim
-from batchyard.domain.keyspace import (
+from batchyard.domain.models import Job, Lease, NewJob, Queue, QueueSpec
+from batchyard.faces.keys.model import (
     QUEUE_KIND,
     BatchKey,
     Process,
@@ -21,7 +23,6 @@ from batchyard.domain.keyspace import (
     check_process_name,
     queue_name,
 )
-from batchyard.domain.models import Job, Lease, NewJob, Queue, QueueSpec
 from batchyard.service.engine import Engine
 
 PAGE_SIZE = 1000
@@ -55,7 +56,7 @@ def key_of(process_name: str, job: Job) -> BatchKey:
 
 async def _queue_of(engine: Engine, process_name: str) -> Queue:
     try:
-        return await engine.get_queue(queue_name(process_name))
+        return await engine.get_queue(queue_name(process_name), kind=QUEUE_KIND)
     except NotFound:
         raise NotFound(f"process {process_name!r} does not exist") from None
 
@@ -69,6 +70,10 @@ async def _held(engine: Engine, external_id: str) -> tuple[Job, Lease]:
         raise missing from None
     if job.lease is None:
         raise missing
+    try:
+        await engine.get_queue(job.queue, kind=QUEUE_KIND)  # a lease of another face's job
+    except NotFound:
+        raise missing from None
     return job, job.lease
 
 
@@ -88,7 +93,7 @@ async def create_process(
     spec = QueueSpec(
         name=queue_name(process_name),
         kind=QUEUE_KIND,
-        requeue_on_complete=True,
+        requeue_on_complete=True,  # releasing a key hands it out again
         max_attempts=None,
         lease_seconds=lease_seconds,
         meta={"process_name": process_name, "key_set_size": key_set_size},
@@ -108,7 +113,8 @@ async def delete_process(engine: Engine, process_name: str, force: bool = False)
     """Unregister a process; refused (Conflict) while keys are held unless ``force``."""
     await _queue_of(engine, process_name)
     try:
-        return process_of(await engine.delete_queue(queue_name(process_name), force))
+        name = queue_name(process_name)
+        return process_of(await engine.delete_queue(name, force, kind=QUEUE_KIND))
     except NotFound:
         raise NotFound(f"process {process_name!r} does not exist") from None
     except Conflict:
@@ -151,7 +157,7 @@ async def acquire(
 async def release(engine: Engine, external_id: str) -> BatchKey:
     """Give a key back; the answer is the key as it was held, completed now."""
     held, lease = await _held(engine, external_id)
-    done = await engine.complete(held.id, lease.token)
+    done = await engine.complete(held.id, lease.token, queue=held.queue)
     key = key_of(_process_name_of(held), held)
     return msgspec.structs.replace(key, last_completed_at=done.finished_at)
 
@@ -162,5 +168,5 @@ async def heartbeat(
     """Extend a held key's lease (by ``lease_seconds``, or as long as it was granted)."""
     check_lease_seconds(lease_seconds)
     held, lease = await _held(engine, external_id)
-    renewed = await engine.heartbeat(held.id, lease.token, lease_seconds)
+    renewed = await engine.heartbeat(held.id, lease.token, lease_seconds, queue=held.queue)
     return key_of(_process_name_of(renewed), renewed)

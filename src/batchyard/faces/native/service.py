@@ -1,0 +1,132 @@
+"""The native queue API's use-cases: the engine as it is, limited to queues of kind ``native``.
+
+Every other face keeps its queues to itself: through these functions a face's queue (a key
+space, …) is a queue that does not exist, and a job of another queue than the one named in the
+path is a job that does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from batchyard.domain.errors import Conflict, InvalidInput, NotFound
+from batchyard.domain.models import (
+    Batch,
+    Completed,
+    Completion,
+    Enqueued,
+    Job,
+    NewJob,
+    Queue,
+    QueueSpec,
+    QueueStats,
+)
+from batchyard.domain.states import JobState
+from batchyard.service.engine import Engine
+
+KIND = "native"  # the engine's default queue kind
+
+
+async def queue(engine: Engine, name: str) -> Queue:
+    return await engine.get_queue(name, kind=KIND)
+
+
+async def queue_stats(engine: Engine, name: str) -> QueueStats:
+    await queue(engine, name)
+    return await engine.queue_stats(name)
+
+
+async def list_queues(engine: Engine, kind: str = KIND) -> list[Queue]:
+    return await engine.list_queues(kind)
+
+
+async def create_queue(engine: Engine, spec: QueueSpec) -> Queue:
+    return await engine.create_queue(spec)
+
+
+async def delete_queue(engine: Engine, name: str, force: bool) -> Queue:
+    return await engine.delete_queue(name, force, kind=KIND)
+
+
+async def _ensure_queue(engine: Engine, name: str) -> Queue:
+    """The native queue ``name``, created with the defaults if it does not exist yet."""
+    if "/" in name:  # the names of the other faces' queues: "<face>/<name>"
+        raise InvalidInput("a queue name must not contain '/'", field="queue")
+    try:
+        return await engine.ensure_queue(QueueSpec(name=name, kind=KIND))
+    except Conflict:  # another face's queue
+        raise NotFound(f"queue {name!r} does not exist") from None
+
+
+async def enqueue(engine: Engine, name: str, jobs: Sequence[NewJob]) -> list[Enqueued]:
+    """Enqueue into ``name``, creating it (with the defaults) on its first enqueue."""
+    await _ensure_queue(engine, name)
+    return await engine.enqueue(name, jobs)
+
+
+async def create_batch(
+    engine: Engine, name: str, jobs: Sequence[NewJob], meta: dict[str, Any]
+) -> tuple[Batch, list[Job]]:
+    await _ensure_queue(engine, name)
+    return await engine.create_batch(name, jobs, meta)
+
+
+async def claim(
+    engine: Engine, name: str, worker: str, n: int, wait: float, lease_seconds: float | None
+) -> list[Job]:
+    return await engine.claim(name, worker, n, wait, lease_seconds, kind=KIND)
+
+
+async def heartbeat(
+    engine: Engine, name: str, job_id: int, token: int, lease_seconds: float | None
+) -> Job:
+    return await engine.heartbeat(job_id, token, lease_seconds, queue=name, kind=KIND)
+
+
+async def complete(engine: Engine, name: str, job_id: int, token: int, result: Any) -> Job:
+    return await engine.complete(job_id, token, result, queue=name, kind=KIND)
+
+
+async def complete_many(engine: Engine, name: str, items: Sequence[Completion]) -> list[Completed]:
+    return await engine.complete_many(items, queue=name, kind=KIND)
+
+
+async def fail(engine: Engine, name: str, job_id: int, token: int, error: str, retry: bool) -> Job:
+    return await engine.fail(job_id, token, error, retry, queue=name, kind=KIND)
+
+
+async def release(engine: Engine, name: str, job_id: int, token: int, delay: float) -> Job:
+    return await engine.release(job_id, token, delay, queue=name, kind=KIND)
+
+
+async def cancel(engine: Engine, name: str, job_id: int) -> Job:
+    await queue(engine, name)
+    return await engine.cancel(job_id, name)
+
+
+async def retry(engine: Engine, name: str, job_id: int) -> Job:
+    await queue(engine, name)
+    return await engine.retry(job_id, name)
+
+
+async def get_job(engine: Engine, name: str, job_id: int) -> Job:
+    await queue(engine, name)
+    return await engine.get_job(job_id, name)
+
+
+async def list_jobs(
+    engine: Engine, name: str, state: JobState | None, limit: int, after: int
+) -> list[Job]:
+    await queue(engine, name)
+    return await engine.list_jobs(name, state, limit, after)
+
+
+async def get_batch(engine: Engine, name: str, batch_id: int) -> Batch:
+    await queue(engine, name)
+    return await engine.get_batch(batch_id, name)
+
+
+async def batch_jobs(engine: Engine, name: str, batch_id: int) -> list[Job]:
+    await get_batch(engine, name, batch_id)
+    return await engine.batch_jobs(batch_id)

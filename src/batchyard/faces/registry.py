@@ -1,0 +1,58 @@
+"""Every face, listed once. Adding a face is one package under ``faces/`` plus one line here.
+
+Each face package follows one convention, so the registry only names it:
+
+- ``http.py``: ``ROUTES`` (Litestar route handlers, controllers or routers) and, optionally,
+  ``BACKGROUND`` (coroutine functions ``task(engine)`` the server runs while it is up);
+- ``cli.py``: ``register(app)``, adding the face's commands to the root ``batchyard`` app;
+- ``client.py``: ``NAMESPACE``, the face's client operations (a :class:`~batchyard.client._ops.
+  Namespace` subclass, reached as ``client.<face name>``), or None for the flat native API.
+
+The parts are imported when first asked for, so the CLI and the client never load the server.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import typer
+
+    from batchyard.service.engine import Engine
+
+BackgroundTask = Callable[["Engine"], Coroutine[Any, Any, None]]
+
+
+@dataclass(frozen=True)
+class Face:
+    name: str  # the package under batchyard.faces, and the client namespace
+    queue_kind: str  # the kind of the queues this face owns (the native face: "native")
+    summary: str
+
+    def part(self, module: str) -> ModuleType:
+        return importlib.import_module(f"batchyard.faces.{self.name}.{module}")
+
+    def routes(self) -> Sequence[Any]:
+        routes: Sequence[Any] = self.part("http").ROUTES
+        return routes
+
+    def background(self) -> Sequence[BackgroundTask]:
+        tasks: Sequence[BackgroundTask] = getattr(self.part("http"), "BACKGROUND", ())
+        return tasks
+
+    def register_cli(self, app: typer.Typer) -> None:
+        self.part("cli").register(app)
+
+    def client_namespace(self) -> type[Any] | None:
+        namespace: type[Any] | None = self.part("client").NAMESPACE
+        return namespace
+
+
+FACES: tuple[Face, ...] = (
+    Face("native", "native", "the engine's own queue API (/api/v1/queues)"),
+    Face("keys", "keyspace", "key-space leases (seeds/000, /api/v1/process)"),
+)
