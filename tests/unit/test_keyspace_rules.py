@@ -10,6 +10,7 @@ import httpx
 import msgspec
 import pytest
 
+from batchyard.cli import supervisor
 from batchyard.client import BatchKey, Client, InvalidInput, Job, JobState, Lease, NothingToClaim
 from batchyard.domain.models import Queue
 from batchyard.faces.keys import cli as keys_cli
@@ -175,9 +176,9 @@ def test_client_maps_all_keys_held_to_nothing_to_claim() -> None:
 
 
 def test_exit_code_of_a_child_killed_by_a_signal_is_128_plus_the_signal() -> None:
-    assert keys_cli.exit_code_of(0) == 0
-    assert keys_cli.exit_code_of(3) == 3
-    assert keys_cli.exit_code_of(-15) == 143
+    assert supervisor.exit_code_of(0) == 0
+    assert supervisor.exit_code_of(3) == 3
+    assert supervisor.exit_code_of(-15) == 143
 
 
 def test_heartbeats_only_for_leases_that_expire() -> None:

@@ -1,16 +1,26 @@
-"""Helpers shared by the commands that talk to a batchyard server."""
+"""Helpers shared by the commands that talk to a batchyard server.
+
+A command that talks to the server is declared with :func:`server_command`: it takes a
+:class:`Server` as its first parameter and gets ``--url`` and ``--secret`` (and the one way
+errors are printed) from here, so no command repeats them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import functools
+import inspect
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Annotated, Any, NoReturn
+from dataclasses import dataclass
+from typing import Annotated, Any, Concatenate, NoReturn, ParamSpec, get_type_hints
 
 import msgspec
 import typer
 from rich.console import Console
 
-from batchyard.client import BatchyardError, Client, TransportError
+from batchyard.client import DEFAULT_URL, BatchyardError, Client, TransportError
+
+P = ParamSpec("P")
 
 UrlOption = Annotated[
     str,
@@ -33,6 +43,45 @@ JsonOption = Annotated[
 def open_client(url: str, secret: str | None) -> Client:
     """Make the client every command uses (tests replace this to inject a transport)."""
     return Client(url, secret=secret)
+
+
+@dataclass(frozen=True)
+class Server:
+    """The server a command talks to, from ``--url`` and ``--secret``."""
+
+    url: str
+    secret: str | None
+
+    def client(self) -> Client:
+        """A new client (a context manager): commands that run long may want more than one."""
+        return open_client(self.url, self.secret)
+
+
+_SERVER_PARAMETERS = (
+    inspect.Parameter(
+        "url", inspect.Parameter.KEYWORD_ONLY, default=DEFAULT_URL, annotation=UrlOption
+    ),
+    inspect.Parameter(
+        "secret", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=SecretOption
+    ),
+)
+
+
+def server_command(fn: Callable[Concatenate[Server, P], None]) -> Callable[..., None]:
+    """Declare a command that talks to the server (see the module docstring)."""
+    hints = get_type_hints(fn, include_extras=True)
+    own = list(inspect.signature(fn).parameters.values())[1:]
+    parameters = [p.replace(annotation=hints[p.name]) for p in own] + list(_SERVER_PARAMETERS)
+
+    @functools.wraps(fn)
+    def command(*args: Any, url: str, secret: str | None, **kwargs: Any) -> None:
+        with api_errors():
+            fn(Server(url, secret), *args, **kwargs)
+
+    del command.__wrapped__  # Typer reads the signature below, not fn's
+    command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in parameters}
+    return command
 
 
 def console() -> Console:

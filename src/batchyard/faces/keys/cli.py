@@ -6,43 +6,21 @@ runs, and CMD reads the key from ``BATCHYARD_KEY`` (work on ``WHERE id % N = key
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
-import subprocess
-import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Sequence
 from datetime import datetime
-from functools import partial
-from types import FrameType
 from typing import Annotated
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from batchyard.cli import _common
-from batchyard.cli._common import JsonOption, SecretOption, UrlOption
-from batchyard.client import (
-    DEFAULT_URL,
-    BatchKey,
-    BatchyardError,
-    Client,
-    Conflict,
-    NotFound,
-    NothingToClaim,
-    Process,
-)
+from batchyard.cli import _common, supervisor
+from batchyard.cli._common import JsonOption, Server, server_command
+from batchyard.client import BatchKey, Client, NotFound, Process
 
-EXIT_NO_KEY = 75  # EX_TEMPFAIL: every key stayed held for --wait seconds
-EXIT_NOT_FOUND = 127
-EXIT_NOT_EXECUTABLE = 126
-FIRST_BACKOFF = 0.2
-MAX_BACKOFF = 5.0
-MIN_HEARTBEAT_INTERVAL = 0.05
-FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+PROG = "batchyard keys run"
+EXIT_NO_KEY = supervisor.EXIT_NOTHING_FREE  # every key stayed held for --wait seconds
 
 app = typer.Typer(
     help="Key-space leases: N machines each hold one key k of 0…N-1 (work on id % N = k).",
@@ -113,12 +91,11 @@ def _print(value: Process | BatchKey, as_json: bool) -> None:
 
 
 @app.command("list")
-def list_processes(
-    url: UrlOption = DEFAULT_URL, secret: SecretOption = None, as_json: JsonOption = False
-) -> None:
+@server_command
+def list_processes(server: Server, as_json: JsonOption = False) -> None:
     """List the registered processes."""
-    with _common.api_errors(), _common.open_client(url, secret) as client:
-        processes = client.list_processes()
+    with server.client() as client:
+        processes = client.keys.list_processes()
     if as_json:
         typer.echo(_common.to_json(processes))
     elif processes:
@@ -128,44 +105,44 @@ def list_processes(
 
 
 @app.command("create")
+@server_command
 def create(
+    server: Server,
     name: Annotated[str, typer.Argument(help="Name of the new process.")],
     size: Annotated[int, typer.Option("--size", "-n", help="Number of keys (1 … 100000).")] = 10,
     lease: LeaseOption = None,
-    url: UrlOption = DEFAULT_URL,
-    secret: SecretOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Register a process with keys 0 … SIZE-1."""
-    with _common.api_errors(), _common.open_client(url, secret) as client:
-        process = client.create_process(name, size, lease)
+    with server.client() as client:
+        process = client.keys.create_process(name, size, lease)
     _print(process, as_json)
 
 
 @app.command("delete")
+@server_command
 def delete(
+    server: Server,
     name: Annotated[str, typer.Argument(help="Process to unregister.")],
     force: Annotated[bool, typer.Option("--force", help="Even while keys are held.")] = False,
-    url: UrlOption = DEFAULT_URL,
-    secret: SecretOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Unregister a process (refused while keys are held, unless --force)."""
-    with _common.api_errors(), _common.open_client(url, secret) as client:
-        process = client.delete_process(name, force)
+    with server.client() as client:
+        process = client.keys.delete_process(name, force)
     _print(process, as_json)
 
 
 @app.command("show")
+@server_command
 def show(
+    server: Server,
     name: Annotated[str, typer.Argument(help="Process whose keys to show.")],
-    url: UrlOption = DEFAULT_URL,
-    secret: SecretOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show every key of a process: who holds it, since when, when it was last completed."""
-    with _common.api_errors(), _common.open_client(url, secret) as client:
-        keys = client.list_keys(name)
+    with server.client() as client:
+        keys = client.keys.list_keys(name)
     if as_json:
         typer.echo(_common.to_json(keys))
     else:
@@ -176,109 +153,48 @@ def show(
 
 
 @app.command("acquire")
+@server_command
 def acquire(
+    server: Server,
     process: ProcessOption,
     machine: MachineOption = None,
     lease: LeaseOption = None,
-    url: UrlOption = DEFAULT_URL,
-    secret: SecretOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Acquire the key completed longest ago and print it (keep its external_id)."""
-    with _common.api_errors(), _common.open_client(url, secret) as client:
-        key = client.acquire_key(process, machine or default_machine(), lease)
+    with server.client() as client:
+        key = client.keys.acquire(process, machine or default_machine(), lease)
     _print(key, as_json)
 
 
 @app.command("release")
+@server_command
 def release(
+    server: Server,
     external_id: Annotated[str, typer.Argument(help="external_id of the held key.")],
-    url: UrlOption = DEFAULT_URL,
-    secret: SecretOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Release a held key: it counts as completed now."""
-    with _common.api_errors(), _common.open_client(url, secret) as client:
-        key = client.release_key(external_id)
+    with server.client() as client:
+        key = client.keys.release(external_id)
     _print(key, as_json)
 
 
 @app.command("heartbeat")
+@server_command
 def heartbeat(
+    server: Server,
     external_id: Annotated[str, typer.Argument(help="external_id of the held key.")],
     lease: LeaseOption = None,
-    url: UrlOption = DEFAULT_URL,
-    secret: SecretOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Extend the lease of a held key."""
-    with _common.api_errors(), _common.open_client(url, secret) as client:
-        key = client.heartbeat_key(external_id, lease)
+    with server.client() as client:
+        key = client.keys.heartbeat(external_id, lease)
     _print(key, as_json)
 
 
 # -- run ------------------------------------------------------------------------------
-
-
-class SignalForwarder:
-    """Remembers SIGINT/SIGTERM and forwards them to the child once there is one."""
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-        self.child: subprocess.Popen[bytes] | None = None
-        self._previous = {sig: signal.getsignal(sig) for sig in FORWARDED_SIGNALS}
-
-    def install(self) -> None:
-        for sig in FORWARDED_SIGNALS:
-            signal.signal(sig, self._on_signal)
-
-    def restore(self) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-    def adopt(self, child: subprocess.Popen[bytes]) -> None:
-        self.child = child
-        if self.received is not None:  # arrived while the child was starting
-            child.send_signal(self.received)
-
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        self.received = signum
-        if self.child is not None and self.child.poll() is None:
-            self.child.send_signal(signum)
-
-
-class Heartbeat:
-    """Renews a key's lease for ``lease`` seconds from a background thread, every lease/3 s."""
-
-    def __init__(self, client: Client, key: BatchKey, lease: float) -> None:
-        self._client = client
-        self._external_id = key.external_id or ""
-        self._lease = lease
-        self._interval = max(MIN_HEARTBEAT_INTERVAL, lease / 3)
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name="keys-heartbeat", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self._thread.join()
-        self._client.close()
-
-    def _beat(self) -> None:
-        while not self._stopped.wait(self._interval):
-            try:
-                self._client.heartbeat_key(self._external_id, self._lease)
-            except (NotFound, Conflict) as exc:
-                _warn(f"lost the lease on key {self._external_id}: {exc.detail}")
-                return
-            except BatchyardError as exc:  # the server may be back by the next beat
-                _warn(f"heartbeat failed, retrying: {exc.detail}")
-
-
-def _warn(message: str) -> None:
-    typer.echo(f"batchyard keys run: {message}", err=True)
 
 
 def lease_length(key: BatchKey) -> float | None:
@@ -288,32 +204,9 @@ def lease_length(key: BatchKey) -> float | None:
     return (key.lease_expires_at - key.started_at).total_seconds()
 
 
-def acquire_waiting(
-    client: Client,
-    process: str,
-    machine: str,
-    lease: float | None,
-    wait: float,
-    signals: SignalForwarder,
-) -> BatchKey | None:
-    """Acquire a key, retrying with backoff for up to ``wait`` s; None if a signal came first."""
-    deadline = time.monotonic() + wait
-    backoff = FIRST_BACKOFF
-    while signals.received is None:
-        try:
-            return client.acquire_key(process, machine, lease)
-        except NothingToClaim:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                _common.fail(f"all keys of process {process!r} are held", code=EXIT_NO_KEY)
-            time.sleep(min(backoff, remaining))
-            backoff = min(backoff * 2, MAX_BACKOFF)
-    return None
-
-
 def key_environment(key: BatchKey, key_set_size: int) -> dict[str, str]:
+    """What the command sees of the key it runs under."""
     return {
-        **os.environ,
         "BATCHYARD_PROCESS": key.process_name,
         "BATCHYARD_KEY": str(key.key),
         "BATCHYARD_KEY_SET_SIZE": str(key_set_size),
@@ -321,91 +214,54 @@ def key_environment(key: BatchKey, key_set_size: int) -> dict[str, str]:
     }
 
 
-def exit_code_of(returncode: int) -> int:
-    """The child's exit code; a child killed by signal S gives 128 + S, as shells do."""
-    return returncode if returncode >= 0 else 128 - returncode
-
-
-def run_child(command: Sequence[str], env: dict[str, str], signals: SignalForwarder) -> int:
-    try:
-        child = subprocess.Popen(list(command), env=env)
-    except FileNotFoundError:
-        _warn(f"command not found: {command[0]}")
-        return EXIT_NOT_FOUND
-    except OSError as exc:
-        _warn(f"cannot run {command[0]}: {exc.strerror or exc}")
-        return EXIT_NOT_EXECUTABLE
-    signals.adopt(child)
-    return exit_code_of(child.wait())
-
-
 def _key_set_size(client: Client, process: str) -> int:
-    for found in client.list_processes():
+    for found in client.keys.list_processes():
         if found.process_name == process:
             return found.key_set_size
     raise NotFound(f"process {process!r} does not exist")
 
 
-@contextmanager
-def heartbeating(url: str, secret: str | None, key: BatchKey) -> Iterator[None]:
-    """Keep the key's lease alive (from a thread with its own client) while the block runs."""
-    lease = lease_length(key)
-    if lease is None:
-        yield
-        return
-    beat = Heartbeat(_common.open_client(url, secret), key, lease)
-    beat.start()
-    try:
-        yield
-    finally:
-        beat.stop()
-
-
-def hold_key_while_running(
-    client: Client,
-    keep_alive: Callable[[], AbstractContextManager[None]],
-    key: BatchKey,
-    command: Sequence[str],
-    signals: SignalForwarder,
-) -> int:
-    """Run ``command`` with the key exported and its lease kept alive; release it afterwards."""
-    try:
-        env = key_environment(key, _key_set_size(client, key.process_name))
-        with keep_alive():
-            return run_child(command, env, signals)
-    finally:
-        _release_quietly(client, key)
-
-
-def _release_quietly(client: Client, key: BatchKey) -> None:
-    try:
-        client.release_key(key.external_id or "")
-    except BatchyardError as exc:
-        _warn(f"could not release key {key.key} ({key.external_id}): {exc.detail}")
+def held_key(client: Client, beats: Client, key: BatchKey, size: int) -> supervisor.HeldLease:
+    """The key as the supervisor holds it; ``beats`` is the heartbeat thread's own client."""
+    external_id, lease = key.external_id or "", lease_length(key)
+    return supervisor.HeldLease(
+        name=f"key {key.key} ({external_id})",
+        env=key_environment(key, size),
+        lease_seconds=lease,
+        renew=lambda: beats.keys.heartbeat(external_id, lease),
+        give_back=lambda: client.keys.release(external_id),
+    )
 
 
 def run_with_key(
-    url: str,
-    secret: str | None,
+    server: Server,
     process: str,
     machine: str,
     lease: float | None,
     wait: float,
     command: Sequence[str],
-    signals: SignalForwarder,
+    signals: supervisor.SignalForwarder,
 ) -> int:
-    with _common.api_errors(), _common.open_client(url, secret) as client:
-        key = acquire_waiting(client, process, machine, lease, wait, signals)
-        if key is not None and signals.received is None:
-            beating = partial(heartbeating, url, secret, key)
-            return hold_key_while_running(client, beating, key, command, signals)
-        if key is not None:  # a signal came while the key was being acquired
-            _release_quietly(client, key)
-    return 128 + (signals.received or 0)
+    with server.client() as client, server.client() as beats:
+        size = _key_set_size(client, process)
+
+        def give_up() -> None:
+            _common.fail(f"all keys of process {process!r} are held", code=EXIT_NO_KEY)
+
+        def acquire() -> BatchKey:
+            return client.keys.acquire(process, machine, lease)
+
+        key = supervisor.acquire_waiting(acquire, wait, signals, give_up)
+        if key is None:
+            return signals.exit_code
+        held = held_key(client, beats, key, size)
+        return supervisor.run_under_lease(PROG, held, command, signals)
 
 
 @app.command("run", context_settings={"allow_interspersed_args": False})
+@server_command
 def run(
+    server: Server,
     command: Annotated[
         list[str], typer.Argument(metavar="CMD", help="The command to run while holding a key.")
     ],
@@ -415,8 +271,6 @@ def run(
     wait: Annotated[
         float, typer.Option(min=0, help="Seconds to keep trying while every key is held.")
     ] = 0.0,
-    url: UrlOption = DEFAULT_URL,
-    secret: SecretOption = None,
 ) -> None:
     """Hold a key while CMD runs: batchyard keys run -p P -- CMD...
 
@@ -426,14 +280,10 @@ def run(
 
     Exits with CMD's exit code; 75 when no key became free within --wait seconds.
     """
-    signals = SignalForwarder()
-    signals.install()
-    try:
+    with supervisor.forwarding_signals() as signals:
         code = run_with_key(
-            url, secret, process, machine or default_machine(), lease, wait, command, signals
+            server, process, machine or default_machine(), lease, wait, command, signals
         )
-    finally:
-        signals.restore()
     raise typer.Exit(code)
 
 

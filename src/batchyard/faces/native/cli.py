@@ -14,8 +14,8 @@ from rich.table import Table
 from rich.text import Text
 
 from batchyard.cli import _common
-from batchyard.cli._common import JsonOption, SecretOption, UrlOption
-from batchyard.client import DEFAULT_URL, Client, Job, NewJob, QueueInfo
+from batchyard.cli._common import JsonOption, Server, server_command
+from batchyard.client import Client, Job, NewJob, QueueInfo
 
 PAYLOAD_PREVIEW = 60
 STATES = ("available", "active", "completed", "dead", "cancelled")
@@ -27,9 +27,9 @@ def default_worker() -> str:
 
 def register(app: typer.Typer) -> None:
     """Add the job commands to the root ``batchyard`` app (the native face has no sub-app)."""
-    app.command("enqueue")(enqueue)
-    app.command("claim")(claim)
-    app.command("queues")(queues)
+    app.command("enqueue")(server_command(enqueue))
+    app.command("claim")(server_command(claim))
+    app.command("queues")(server_command(queues))
 
 
 # -- output ---------------------------------------------------------------------------
@@ -113,6 +113,7 @@ def _submit(client: Client, queue: str, jobs: list[NewJob], many: bool) -> list[
 
 
 def enqueue(
+    server: Server,
     queue: Annotated[str, typer.Argument(help="Queue to add the job to.")],
     payload: Annotated[
         str | None, typer.Argument(metavar="PAYLOAD_JSON", help="The job's payload, as JSON.")
@@ -129,8 +130,6 @@ def enqueue(
         Path | None,
         typer.Option("--file", help="JSON lines file, one payload per line ('-' = stdin)."),
     ] = None,
-    url: UrlOption = DEFAULT_URL,
-    secret: SecretOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Add a job (or, with --file, many jobs) to a queue."""
@@ -144,7 +143,7 @@ def enqueue(
     if not jobs:
         typer.echo(f"no payloads in {file}; nothing enqueued", err=True)
         return
-    with _common.api_errors(), _common.open_client(url, secret) as client:
+    with server.client() as client:
         created = _submit(client, queue, jobs, many=file is not None)
     _print_jobs(created, as_json)
 
@@ -153,6 +152,7 @@ def enqueue(
 
 
 def claim(
+    server: Server,
     queue: Annotated[str, typer.Argument(help="Queue to claim jobs from.")],
     worker: Annotated[
         str | None,
@@ -167,12 +167,10 @@ def claim(
     lease: Annotated[
         float | None, typer.Option(help="Lease length in seconds.", show_default=False)
     ] = None,
-    url: UrlOption = DEFAULT_URL,
-    secret: SecretOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Claim up to N jobs and print them with their lease tokens."""
-    with _common.api_errors(), _common.open_client(url, secret) as client:
+    with server.client() as client:
         jobs = client.claim(queue, worker or default_worker(), n=n, wait=wait, lease_seconds=lease)
     if jobs:
         _print_jobs(jobs, as_json)
@@ -184,12 +182,11 @@ def claim(
 
 
 def queues(
-    url: UrlOption = DEFAULT_URL,
-    secret: SecretOption = None,
+    server: Server,
     as_json: JsonOption = False,
 ) -> None:
     """List the queues with how many jobs each holds per state."""
-    with _common.api_errors(), _common.open_client(url, secret) as client:
+    with server.client() as client:
         infos = client.list_queues()
     if as_json:
         typer.echo(_common.to_json(infos))
