@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 
 from batchyard.service.engine import Engine
 
@@ -14,3 +16,6 @@ def provide_engine(state: State) -> Engine:
 
 
 DEPENDENCIES = {"engine": Provide(provide_engine, sync_to_thread=False)}
+
+# how a route handler asks for the engine
+EngineDep: TypeAlias = NamedDependency[Engine]

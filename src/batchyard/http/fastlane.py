@@ -34,6 +34,7 @@ from batchyard.service.engine import Engine
 
 log = logging.getLogger("batchyard.http")
 
+DEFAULT_MEDIA_TYPE = "application/json"  # Litestar's, for a Response that names none
 HOT: dict[str, Any] = {"fast_lane": True}  # route handler ``opt``: answer it in the fast lane
 ENGINE = "engine"  # the one dependency the lane supplies
 _encode = msgspec.json.Encoder().encode
@@ -58,6 +59,7 @@ class FastRoute:
     body: type[Any] | None  # the ``data`` type; None: the handler reads no body
     wants_engine: bool
     status: int  # the handler's declared status code
+    media_type: str  # and its media type
     handler: HTTPRouteHandler  # what Litestar routes the same request to
 
     def call(self, engine: Engine, found: re.Match[str], data: Any) -> Awaitable[Any]:
@@ -102,6 +104,7 @@ def _fast_route(route: HTTPRoute, handler: HTTPRouteHandler, method: str) -> Fas
         body=body,
         wants_engine=ENGINE in signature,
         status=handler.status_code,
+        media_type=_text(handler.media_type) or DEFAULT_MEDIA_TYPE,
         handler=handler,
     )
 
@@ -173,9 +176,9 @@ class FastLane:
             await _respond(send, problem.status, _encode(problem.body), PROBLEM_JSON, {})
             return
         if isinstance(result, Response):
-            await _respond_with(send, result, head)
+            await _respond_with(send, result, route, head)
             return
-        await _respond(send, route.status, b"" if head else _encode(result), "application/json", {})
+        await _respond(send, route.status, _encode(result), route.media_type, {}, head)
 
 
 def _decode(body: bytes, kind: type[Any]) -> Any:
@@ -218,20 +221,31 @@ def _encode_content(content: Any) -> bytes:
     return b"" if content is None else _encode(content)
 
 
-async def _respond_with(send: Send, response: Response[Any], head: bool) -> None:
+def _text(media_type: Any) -> str:
+    """A media type, given as a string or as Litestar's ``MediaType`` enum ("": none)."""
+    return "" if media_type is None else str(getattr(media_type, "value", media_type))
+
+
+async def _respond_with(send: Send, response: Response[Any], route: FastRoute, head: bool) -> None:
     """A ``Response`` a hot handler returned: its status, headers and content."""
     content = response.content
     body = content if isinstance(content, bytes) else _encode_content(content)
-    media_type = str(getattr(response.media_type, "value", response.media_type))
+    media_type = _text(response.media_type) or route.media_type
     headers = {str(k): str(v) for k, v in dict(response.headers).items()}
-    status = response.status_code or 200
-    await _respond(send, status, b"" if head else body, media_type, headers)
+    status = response.status_code or route.status
+    await _respond(send, status, body, media_type, headers, head)
 
 
 async def _respond(
-    send: Send, status: int, body: bytes, media_type: str, headers: Mapping[str, str]
+    send: Send,
+    status: int,
+    body: bytes,
+    media_type: str,
+    headers: Mapping[str, str],
+    head: bool = False,
 ) -> None:
+    """Send an answer; to a HEAD request, its headers only (the length is the body's)."""
     raw = [(b"content-type", media_type.encode()), (b"content-length", str(len(body)).encode())]
     raw.extend((k.lower().encode(), v.encode()) for k, v in headers.items())
     await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": b"" if head else body})

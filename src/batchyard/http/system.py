@@ -9,11 +9,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from batchyard import __version__, metrics
 from batchyard.domain.errors import StoreUnavailable
-from batchyard.service.engine import Engine
+from batchyard.http.deps import EngineDep
 
 
 @get("/", summary="Health check: 200 when the database answers, 503 otherwise")
-async def health(engine: Engine) -> Response[dict[str, Any]]:
+async def health(engine: EngineDep) -> Response[dict[str, Any]]:
     try:
         await engine.ping()
     except StoreUnavailable as exc:
@@ -27,7 +27,7 @@ async def api_info() -> dict[str, str]:
 
 
 @get("/metrics", summary="Prometheus metrics", media_type=CONTENT_TYPE_LATEST)
-async def prometheus_metrics(engine: Engine) -> Response[bytes]:
+async def prometheus_metrics(engine: EngineDep) -> Response[bytes]:
     try:
         for queue in await engine.list_queues():
             stats = await engine.queue_stats(queue.name)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Response, delete, get, post
-from litestar.params import Parameter
+from litestar.params import FromQuery, HeaderParameter, JSONBody, PathParameter, QueryParameter
 
 from batchyard.domain.models import Job, Queue, QueueSpec
 from batchyard.domain.states import JobState
@@ -32,14 +32,16 @@ from batchyard.faces.native.schemas import (
     ReleaseIn,
 )
 from batchyard.http.bodies import convert
+from batchyard.http.deps import EngineDep
 from batchyard.http.fastlane import HOT
-from batchyard.service.engine import Engine
 
-IdempotencyKey = Annotated[str | None, Parameter(header="Idempotency-Key", required=False)]
-JobId = Annotated[int, Parameter(description="the job's id")]
+IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", required=False)]
+QueueName = Annotated[str, PathParameter(description="the queue's name")]
+JobId = Annotated[int, PathParameter(description="the job's id")]
+BatchId = Annotated[int, PathParameter(description="the batch's id")]
 
 
-async def _queue_out(engine: Engine, queue: Queue) -> QueueOut:
+async def _queue_out(engine: EngineDep, queue: Queue) -> QueueOut:
     stats = await engine.queue_stats(queue.name)
     return QueueOut(**{f: getattr(queue, f) for f in queue.__struct_fields__}, counts=stats.counts)
 
@@ -49,29 +51,33 @@ class QueuesController(Controller):
     tags = ["native queues"]  # noqa: RUF012 (Litestar declares it as an instance attribute)
 
     @get("/", summary="Native queues with their counts (other faces' with ?kind=)")
-    async def list_queues(self, engine: Engine, kind: str = service.KIND) -> list[QueueOut]:
+    async def list_queues(
+        self, engine: EngineDep, kind: FromQuery[str] = service.KIND
+    ) -> list[QueueOut]:
         return [await _queue_out(engine, q) for q in await service.list_queues(engine, kind)]
 
     @post("/")
-    async def create_queue(self, engine: Engine, data: QueueIn) -> QueueOut:
+    async def create_queue(self, engine: EngineDep, data: JSONBody[QueueIn]) -> QueueOut:
         spec = QueueSpec(**{f: getattr(data, f) for f in data.__struct_fields__})
         return await _queue_out(engine, await service.create_queue(engine, spec))
 
     @get("/{queue:str}")
-    async def get_queue(self, engine: Engine, queue: str) -> QueueOut:
+    async def get_queue(self, engine: EngineDep, queue: QueueName) -> QueueOut:
         return await _queue_out(engine, await service.queue(engine, queue))
 
     @delete("/{queue:str}", status_code=200)
-    async def delete_queue(self, engine: Engine, queue: str, force: bool = False) -> Queue:
+    async def delete_queue(
+        self, engine: EngineDep, queue: QueueName, force: FromQuery[bool] = False
+    ) -> Queue:
         return await service.delete_queue(engine, queue, force)
 
     @post("/{queue:str}/jobs", summary="Enqueue one job, or many as {'jobs': [...]}")
     async def enqueue(
         self,
-        engine: Engine,
-        queue: str,
+        engine: EngineDep,
+        queue: QueueName,
         idempotency_key: IdempotencyKey,
-        data: dict[str, Any] | None = None,
+        data: JSONBody[dict[str, Any] | None] = None,
     ) -> Response[Any]:
         data = data or {}  # an empty POST enqueues one job without payload
         if "jobs" in data:
@@ -92,17 +98,17 @@ class QueuesController(Controller):
     @get("/{queue:str}/jobs")
     async def list_jobs(
         self,
-        engine: Engine,
-        queue: str,
-        job_state: Annotated[str | None, Parameter(query="state")] = None,
-        limit: int = 100,
-        after: int = 0,
+        engine: EngineDep,
+        queue: QueueName,
+        job_state: Annotated[str | None, QueryParameter(name="state")] = None,
+        limit: FromQuery[int] = 100,
+        after: FromQuery[int] = 0,
     ) -> JobsOut:
         state = None if job_state is None else convert(job_state, JobState, field="state")
         return JobsOut(await service.list_jobs(engine, queue, state, limit, after))
 
     @get("/{queue:str}/jobs/{job_id:int}")
-    async def get_job(self, engine: Engine, queue: str, job_id: JobId) -> Job:
+    async def get_job(self, engine: EngineDep, queue: QueueName, job_id: JobId) -> Job:
         return await service.get_job(engine, queue, job_id)
 
     @post(
@@ -111,34 +117,42 @@ class QueuesController(Controller):
         summary="Lease up to n jobs (long-poll: wait)",
         opt=HOT,
     )
-    async def claim(self, engine: Engine, queue: str, data: ClaimIn) -> JobsOut:
+    async def claim(self, engine: EngineDep, queue: QueueName, data: JSONBody[ClaimIn]) -> JobsOut:
         jobs = await service.claim(
             engine, queue, data.worker, data.n, data.wait, data.lease_seconds
         )
         return JobsOut(jobs)
 
     @post("/{queue:str}/jobs/{job_id:int}/heartbeat", status_code=200, opt=HOT)
-    async def heartbeat(self, engine: Engine, queue: str, job_id: JobId, data: HeartbeatIn) -> Job:
+    async def heartbeat(
+        self, engine: EngineDep, queue: QueueName, job_id: JobId, data: JSONBody[HeartbeatIn]
+    ) -> Job:
         return await service.heartbeat(engine, queue, job_id, data.token, data.lease_seconds)
 
     @post("/{queue:str}/jobs/{job_id:int}/complete", status_code=200, opt=HOT)
-    async def complete(self, engine: Engine, queue: str, job_id: JobId, data: CompleteIn) -> Job:
+    async def complete(
+        self, engine: EngineDep, queue: QueueName, job_id: JobId, data: JSONBody[CompleteIn]
+    ) -> Job:
         return await service.complete(engine, queue, job_id, data.token, data.result)
 
     @post("/{queue:str}/jobs/{job_id:int}/fail", status_code=200)
-    async def fail(self, engine: Engine, queue: str, job_id: JobId, data: FailIn) -> Job:
+    async def fail(
+        self, engine: EngineDep, queue: QueueName, job_id: JobId, data: JSONBody[FailIn]
+    ) -> Job:
         return await service.fail(engine, queue, job_id, data.token, data.error, data.retry)
 
     @post("/{queue:str}/jobs/{job_id:int}/release", status_code=200)
-    async def release(self, engine: Engine, queue: str, job_id: JobId, data: ReleaseIn) -> Job:
+    async def release(
+        self, engine: EngineDep, queue: QueueName, job_id: JobId, data: JSONBody[ReleaseIn]
+    ) -> Job:
         return await service.release(engine, queue, job_id, data.token, data.delay)
 
     @post("/{queue:str}/jobs/{job_id:int}/cancel", status_code=200)
-    async def cancel(self, engine: Engine, queue: str, job_id: JobId) -> Job:
+    async def cancel(self, engine: EngineDep, queue: QueueName, job_id: JobId) -> Job:
         return await service.cancel(engine, queue, job_id)
 
     @post("/{queue:str}/jobs/{job_id:int}/retry", status_code=200, summary="Retry a dead job")
-    async def retry(self, engine: Engine, queue: str, job_id: JobId) -> Job:
+    async def retry(self, engine: EngineDep, queue: QueueName, job_id: JobId) -> Job:
         return await service.retry(engine, queue, job_id)
 
     @post(
@@ -147,22 +161,26 @@ class QueuesController(Controller):
         summary="Complete many jobs, all or none",
         opt=HOT,
     )
-    async def complete_many(self, engine: Engine, queue: str, data: CompleteManyIn) -> CompletedOut:
+    async def complete_many(
+        self, engine: EngineDep, queue: QueueName, data: JSONBody[CompleteManyIn]
+    ) -> CompletedOut:
         done = await service.complete_many(engine, queue, data.to_completions())
         return CompletedOut(len(done))
 
     @post("/{queue:str}/batches", summary="Create a batch with all its jobs, atomically")
-    async def create_batch(self, engine: Engine, queue: str, data: BatchIn) -> BatchOut:
+    async def create_batch(
+        self, engine: EngineDep, queue: QueueName, data: JSONBody[BatchIn]
+    ) -> BatchOut:
         jobs = [j.to_new_job() for j in data.jobs]
         batch, created = await service.create_batch(engine, queue, jobs, data.meta)
         return BatchOut(batch, created)
 
     @get("/{queue:str}/batches/{batch_id:int}")
-    async def get_batch(self, engine: Engine, queue: str, batch_id: int) -> Any:
+    async def get_batch(self, engine: EngineDep, queue: QueueName, batch_id: BatchId) -> Any:
         return await service.get_batch(engine, queue, batch_id)
 
     @get("/{queue:str}/batches/{batch_id:int}/jobs")
-    async def batch_jobs(self, engine: Engine, queue: str, batch_id: int) -> JobsOut:
+    async def batch_jobs(self, engine: EngineDep, queue: QueueName, batch_id: BatchId) -> JobsOut:
         return JobsOut(await service.batch_jobs(engine, queue, batch_id))
 
 
