@@ -82,7 +82,8 @@ class Completion(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Completed(msgspec.Struct, frozen=True, kw_only=True):
-    """Where one completion took its job: ``completed``, or ``available`` on a queue whose completions requeue."""
+    """Where one completion took its job: ``completed``, or ``available`` on a queue whose
+    completions requeue."""
 
     id: int
     queue: str

@@ -228,7 +228,11 @@ class SqliteStore(Store):
     def _insert_queue(self, spec: QueueSpec, jobs: Sequence[NewJob] = ()) -> Queue | None:
         now = time.time()
         params = msgspec.structs.asdict(spec)
-        params.update(meta=_encode(spec.meta).decode(), requeue_on_complete=int(spec.requeue_on_complete), now=now)
+        params.update(
+            meta=_encode(spec.meta).decode(),
+            requeue_on_complete=int(spec.requeue_on_complete),
+            now=now,
+        )
         with self._write():
             row = self._one("insert_queue", params)
             if row is not None and jobs:  # nothing to hand back: one executemany, no mapping
