@@ -9,6 +9,7 @@ from litestar.params import Parameter
 
 from batchyard.domain.models import Job, Queue, QueueSpec
 from batchyard.domain.states import JobState
+from batchyard.http import native_enqueue
 from batchyard.http.bodies import convert
 from batchyard.http.native_schemas import (
     BatchIn,
@@ -19,8 +20,6 @@ from batchyard.http.native_schemas import (
     CompleteManyIn,
     FailIn,
     HeartbeatIn,
-    JobIn,
-    JobsIn,
     JobsOut,
     QueueIn,
     QueueOut,
@@ -65,22 +64,7 @@ class QueuesController(Controller):
         idempotency_key: IdempotencyKey,
         data: dict[str, Any] | None = None,
     ) -> Response[Any]:
-        data = data or {}  # an empty POST enqueues one job without payload
-        await engine.ensure_queue(QueueSpec(name=queue))
-        if "jobs" in data:
-            many = convert(data, JobsIn).jobs
-            keys = [
-                f"idem:{idempotency_key}:{i}" if idempotency_key else None for i in range(len(many))
-            ]
-            enqueued = await engine.enqueue(
-                queue, [j.to_new_job(k) for j, k in zip(many, keys, strict=True)]
-            )
-            created = any(e.created for e in enqueued)
-            return Response(JobsOut([e.job for e in enqueued]), status_code=201 if created else 200)
-        one = convert(data, JobIn)
-        key = f"idem:{idempotency_key}" if idempotency_key else None
-        (enqueued_one,) = await engine.enqueue(queue, [one.to_new_job(key)])
-        return Response(enqueued_one.job, status_code=201 if enqueued_one.created else 200)
+        return await native_enqueue.enqueue(engine, queue, idempotency_key, data)
 
     @get("/{queue:str}/jobs")
     async def list_jobs(
