@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from batchyard.domain.errors import InvalidInput
+from batchyard.domain.idempotency import DEFAULT_TTL_SECONDS, check_ttl
 from batchyard.store.url import DEFAULT_DATABASE_URL
 
 ENV_PREFIX = "BATCHYARD_"
@@ -27,7 +28,11 @@ class Settings:
     max_body_bytes: int = 10 * 1024 * 1024
     max_wait_seconds: float = 30.0  # longest long-poll a claim may ask for
     sweep_interval: float = 5.0  # seconds between housekeeping sweeps
+    idempotency_ttl_seconds: float = DEFAULT_TTL_SECONDS  # how long Idempotency-Key answers last
     log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        check_ttl(self.idempotency_ttl_seconds, ENV_PREFIX + "IDEMPOTENCY_TTL_SECONDS")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -37,7 +37,11 @@ def _lifespan(settings: Settings) -> contextlib.AbstractAsyncContextManager[None
             await migrate.upgrade(parse_database_url(settings.database_url))
         store = create_store(settings.database_url, settings.pool_size)
         await store.open()
-        engine = Engine(store, max_wait=settings.max_wait_seconds)
+        engine = Engine(
+            store,
+            max_wait=settings.max_wait_seconds,
+            idempotency_ttl=settings.idempotency_ttl_seconds,
+        )
         await engine.start()
         app.state.engine = engine
         tasks = [asyncio.create_task(engine.run_housekeeping(settings.sweep_interval))]

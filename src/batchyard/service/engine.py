@@ -14,6 +14,7 @@ import msgspec
 from batchyard import metrics
 from batchyard.domain.backoff import attempts_left, retry_delay
 from batchyard.domain.errors import Conflict, InvalidInput, NotFound
+from batchyard.domain.idempotency import DEFAULT_TTL_SECONDS, check_ttl
 from batchyard.domain.models import (
     Batch,
     Completed,
@@ -33,6 +34,8 @@ from batchyard.domain.validation import (
     check_new_jobs,
     check_queue_spec,
 )
+from batchyard.service import idempotency
+from batchyard.service.idempotency import Action, Answer, IdempotentRequest
 from batchyard.service.wakeups import Wakeups
 from batchyard.store.base import Store
 
@@ -40,12 +43,21 @@ log = logging.getLogger("batchyard.engine")
 
 POLL_INTERVAL = 1.0  # long-polls re-check at least this often (delayed jobs, other processes)
 QUEUE_CACHE_SECONDS = 5.0
+PURGE_CHUNK = 1000  # expired idempotency keys deleted per transaction
+PURGE_CHUNKS = 100  # at most this many chunks per housekeeping round; the rest comes next round
 
 
 class Engine:
-    def __init__(self, store: Store, max_wait: float = 30.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        max_wait: float = 30.0,
+        idempotency_ttl: float = DEFAULT_TTL_SECONDS,
+    ) -> None:
+        check_ttl(idempotency_ttl)
         self.store = store
         self.max_wait = max_wait
+        self.idempotency_ttl = idempotency_ttl
         self.wakeups = Wakeups()
         self._queues: dict[str, tuple[float, Queue]] = {}
 
@@ -269,6 +281,12 @@ class Engine:
         self.wakeups.notify(retried.queue)
         return retried
 
+    # -- idempotent requests ----------------------------------------------------------------
+    async def run_once(self, scope: str, key: str, fingerprint: str, action: Action) -> Answer:
+        """``action`` done once per ``key`` of ``scope``: see :mod:`.idempotency`."""
+        request = IdempotentRequest(scope, key, fingerprint)
+        return await idempotency.run_once(self.store, request, action, self.idempotency_ttl)
+
     # -- reads ------------------------------------------------------------------------------
     async def get_job(self, job_id: int, queue: str | None = None) -> Job:
         check_job_id(job_id)
@@ -302,7 +320,7 @@ class Engine:
 
     # -- housekeeping -----------------------------------------------------------------------
     async def run_housekeeping(self, interval: float) -> None:
-        """Sweep dead leases every ``interval`` seconds until cancelled."""
+        """Every ``interval`` seconds until cancelled: sweep dead leases, purge expired keys."""
         while True:
             try:
                 swept = await self.store.sweep()
@@ -310,7 +328,23 @@ class Engine:
                     log.info("swept %d job(s) whose last lease expired", swept)
             except Exception:
                 log.exception("housekeeping sweep failed; trying again later")
+            try:
+                await self.purge_idempotency()
+            except Exception:
+                log.exception("purging expired idempotency keys failed; trying again later")
             await asyncio.sleep(interval)
+
+    async def purge_idempotency(self) -> int:
+        """Delete expired idempotency keys, a chunk per transaction; how many."""
+        purged = 0
+        for _ in range(PURGE_CHUNKS):
+            deleted = await self.store.purge_idempotency(limit=PURGE_CHUNK)
+            purged += deleted
+            if deleted < PURGE_CHUNK:
+                break
+        if purged:
+            log.info("purged %d expired idempotency key(s)", purged)
+        return purged
 
     async def start(self) -> None:
         await self.store.listen(self.wakeups.notify)

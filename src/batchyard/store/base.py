@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
+from batchyard.domain.idempotency import IdempotencyRecord
 from batchyard.domain.models import (
     Batch,
     Completed,
@@ -175,3 +177,40 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def batch_jobs(self, batch_id: int) -> list[Job]:
         """The batch's jobs in id order."""
+
+    # -- idempotency keys -------------------------------------------------------------------
+    # One row per (scope, key): see batchyard.domain.idempotency. A row whose expiry has passed
+    # counts as absent everywhere. The running request that owns a key is named by its
+    # fingerprint: finish and abandon touch only a running row with that fingerprint.
+    @abc.abstractmethod
+    async def begin_idempotent(
+        self, scope: str, key: str, fingerprint: str, hold_seconds: float
+    ) -> IdempotencyRecord | None:
+        """Take ``key`` of ``scope`` for a request, atomically.
+
+        None: the caller owns the key now, under a 'running' row that expires in
+        ``hold_seconds`` (at once if ≤ 0), replacing an expired row if there was one. Otherwise
+        the unexpired record that is there (running or done), unchanged: of many concurrent
+        begins of one key, exactly one owns it.
+        """
+
+    @abc.abstractmethod
+    async def finish_idempotent(
+        self, scope: str, key: str, fingerprint: str, status: int, answer: str, ttl_seconds: float
+    ) -> bool:
+        """Mark the running row done with ``status`` and ``answer``, kept ``ttl_seconds`` from
+        now. False (nothing changed) when there is no such running row any more."""
+
+    @abc.abstractmethod
+    async def abandon_idempotent(self, scope: str, key: str, fingerprint: str) -> bool:
+        """Delete the running row (the request failed in a way not to replay): the key is free
+        for a retry. False when there is no such running row."""
+
+    @abc.abstractmethod
+    async def get_idempotent(self, scope: str, key: str) -> IdempotencyRecord | None:
+        """The unexpired record of ``key`` in ``scope``, if any."""
+
+    @abc.abstractmethod
+    async def purge_idempotency(self, now: datetime | None = None, limit: int = 1000) -> int:
+        """Delete up to ``limit`` rows expired at ``now`` (None: now) in one transaction, those
+        that expired first first; how many. Housekeeping calls it until fewer come back."""

@@ -28,6 +28,7 @@ from batchyard.domain.errors import (
     NotFound,
     StoreUnavailable,
 )
+from batchyard.domain.idempotency import IdempotencyRecord
 from batchyard.domain.leases import job_id_of_lease, lease_refusal
 from batchyard.domain.models import (
     Batch,
@@ -58,6 +59,7 @@ PING_INTERVAL = 30.0  # the listen connection is pinged when this quiet
 PING_TIMEOUT = 5.0
 BACKOFF_MIN = 0.5  # listen reconnect backoff, doubling up to BACKOFF_MAX
 BACKOFF_MAX = 30.0
+BEGIN_TRIES = 5  # a key taken, then freed before it could be read, this often in a row: 409
 
 # insert_queue's parameters, in order
 _QUEUE_FIELDS = (
@@ -148,6 +150,11 @@ def _queue(row: Row) -> Queue:
 
 def _batch(row: Row) -> Batch:
     return rows.batch_from_row(row, _as_dt, _as_is)
+
+
+def _changed(status: str) -> int:
+    """The row count of a command status such as ``UPDATE 3``."""
+    return int(status.rsplit(" ", 1)[-1])
 
 
 def _job_arrays(jobs: Sequence[NewJob]) -> tuple[list[Any], ...]:
@@ -594,7 +601,7 @@ class PostgresStore(Store):
     async def sweep(self) -> int:
         async with self._connection() as conn:
             status: str = await conn.execute(self._sql["sweep_expired"])
-        return int(status.rsplit(" ", 1)[-1])
+        return _changed(status)
 
     # -- batches ----------------------------------------------------------------------------
     async def create_batch(
@@ -616,3 +623,40 @@ class PostgresStore(Store):
     async def batch_jobs(self, batch_id: int) -> list[Job]:
         await self.get_batch(batch_id)
         return [_job(r) for r in await self._fetch("batch_jobs", batch_id)]
+
+    # -- idempotency keys -------------------------------------------------------------------
+    async def begin_idempotent(
+        self, scope: str, key: str, fingerprint: str, hold_seconds: float
+    ) -> IdempotencyRecord | None:
+        """One statement when the key is free; a second reads the row that refused it."""
+        args = (scope, key, fingerprint, hold_seconds)
+        async with self._connection() as conn:
+            for _ in range(BEGIN_TRIES):
+                if await conn.fetchrow(self._sql["begin_idempotent"], *args) is not None:
+                    return None
+                row = await conn.fetchrow(self._sql["get_idempotent"], scope, key)
+                if row is not None:
+                    return rows.idempotency_from_row(row, _as_dt)
+                # abandoned, purged or expired between the two statements: take it again
+        raise Conflict(f"idempotency key {key!r} of {scope!r} keeps changing hands; retry")
+
+    async def _execute(self, name: str, *args: Any) -> int:
+        async with self._connection() as conn:
+            status: str = await conn.execute(self._sql[name], *args)
+        return _changed(status)
+
+    async def finish_idempotent(
+        self, scope: str, key: str, fingerprint: str, status: int, answer: str, ttl_seconds: float
+    ) -> bool:
+        args = (scope, key, fingerprint, status, answer, ttl_seconds)
+        return await self._execute("finish_idempotent", *args) > 0
+
+    async def abandon_idempotent(self, scope: str, key: str, fingerprint: str) -> bool:
+        return await self._execute("abandon_idempotent", scope, key, fingerprint) > 0
+
+    async def get_idempotent(self, scope: str, key: str) -> IdempotencyRecord | None:
+        row = await self._fetchrow("get_idempotent", scope, key)
+        return None if row is None else rows.idempotency_from_row(row, _as_dt)
+
+    async def purge_idempotency(self, now: datetime | None = None, limit: int = 1000) -> int:
+        return await self._execute("purge_idempotency", now, limit)

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
+from batchyard.domain.idempotency import IdempotencyRecord, IdempotencyState
 from batchyard.domain.models import Batch, BatchCounts, Completed, Job, Lease, Queue
 from batchyard.domain.states import BatchState, JobState
 
@@ -116,4 +117,17 @@ def batch_from_row(row: Row, to_dt: ToDatetime, from_json: FromJson) -> Batch:
         meta=from_json(row["meta"]),
         created_at=to_dt(row["created_at"]),
         completed_at=_maybe(row["completed_at"], to_dt),
+    )
+
+
+def idempotency_from_row(row: Row, to_dt: ToDatetime) -> IdempotencyRecord:
+    return IdempotencyRecord(
+        scope=row["scope"],
+        key=row["key"],
+        fingerprint=row["fingerprint"],
+        state=IdempotencyState(row["state"]),
+        status=row["status"],
+        answer=row["answer"],
+        created_at=to_dt(row["created_at"]),
+        expires_at=to_dt(row["expires_at"]),
     )

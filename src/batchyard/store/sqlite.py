@@ -29,6 +29,7 @@ from batchyard.domain.errors import (
     NotFound,
     StoreUnavailable,
 )
+from batchyard.domain.idempotency import IdempotencyRecord
 from batchyard.domain.leases import job_id_of_lease, lease_refusal
 from batchyard.domain.models import (
     Batch,
@@ -557,3 +558,49 @@ class SqliteStore(Store):
             return self._jobs("batch_jobs", {"batch_id": batch_id})
 
         return await self._run(run)
+
+    # -- idempotency keys -------------------------------------------------------------------
+    def _begin_idempotent(
+        self, scope: str, key: str, fingerprint: str, hold_seconds: float
+    ) -> IdempotencyRecord | None:
+        params: dict[str, Any] = {"scope": scope, "key": key, "fingerprint": fingerprint}
+        params.update(hold_seconds=hold_seconds, now=time.time())
+        with self._write():
+            if self._one("begin_idempotent", params) is not None:
+                return None
+            row = self._one("get_idempotent", params)  # the row that refused the insert
+        assert row is not None, "an unexpired row refused the insert, yet it is not there"
+        return rows.idempotency_from_row(row, _to_dt)
+
+    async def begin_idempotent(
+        self, scope: str, key: str, fingerprint: str, hold_seconds: float
+    ) -> IdempotencyRecord | None:
+        return await self._run(self._begin_idempotent, scope, key, fingerprint, hold_seconds)
+
+    def _change(self, name: str, params: dict[str, Any]) -> int:
+        """Run write ``name``; how many rows it changed."""
+        with self._write() as conn:
+            return conn.execute(self._sql[name], params).rowcount
+
+    async def finish_idempotent(
+        self, scope: str, key: str, fingerprint: str, status: int, answer: str, ttl_seconds: float
+    ) -> bool:
+        params: dict[str, Any] = {"scope": scope, "key": key, "fingerprint": fingerprint}
+        params.update(status=status, answer=answer, ttl_seconds=ttl_seconds, now=time.time())
+        return await self._run(lambda: self._change("finish_idempotent", params)) > 0
+
+    async def abandon_idempotent(self, scope: str, key: str, fingerprint: str) -> bool:
+        params = {"scope": scope, "key": key, "fingerprint": fingerprint}
+        return await self._run(lambda: self._change("abandon_idempotent", params)) > 0
+
+    async def get_idempotent(self, scope: str, key: str) -> IdempotencyRecord | None:
+        def run() -> IdempotencyRecord | None:
+            row = self._one("get_idempotent", {"scope": scope, "key": key, "now": time.time()})
+            return None if row is None else rows.idempotency_from_row(row, _to_dt)
+
+        return await self._run(run)
+
+    async def purge_idempotency(self, now: datetime | None = None, limit: int = 1000) -> int:
+        at = time.time() if now is None else now.timestamp()
+        params = {"now": at, "limit": limit}
+        return await self._run(lambda: self._change("purge_idempotency", params))

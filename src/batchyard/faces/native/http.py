@@ -14,7 +14,7 @@ from litestar.params import FromQuery, HeaderParameter, JSONBody, PathParameter,
 
 from batchyard.domain.models import Job, Queue, QueueSpec
 from batchyard.domain.states import JobState
-from batchyard.faces.native import service
+from batchyard.faces.native import enqueue, service
 from batchyard.faces.native.schemas import (
     BatchIn,
     BatchOut,
@@ -24,8 +24,6 @@ from batchyard.faces.native.schemas import (
     CompleteManyIn,
     FailIn,
     HeartbeatIn,
-    JobIn,
-    JobsIn,
     JobsOut,
     QueueIn,
     QueueOut,
@@ -79,21 +77,7 @@ class QueuesController(Controller):
         idempotency_key: IdempotencyKey,
         data: JSONBody[dict[str, Any] | None] = None,
     ) -> Response[Any]:
-        data = data or {}  # an empty POST enqueues one job without payload
-        if "jobs" in data:
-            many = convert(data, JobsIn).jobs
-            keys = [
-                f"idem:{idempotency_key}:{i}" if idempotency_key else None for i in range(len(many))
-            ]
-            enqueued = await service.enqueue(
-                engine, queue, [j.to_new_job(k) for j, k in zip(many, keys, strict=True)]
-            )
-            created = any(e.created for e in enqueued)
-            return Response(JobsOut([e.job for e in enqueued]), status_code=201 if created else 200)
-        one = convert(data, JobIn)
-        key = f"idem:{idempotency_key}" if idempotency_key else None
-        (enqueued_one,) = await service.enqueue(engine, queue, [one.to_new_job(key)])
-        return Response(enqueued_one.job, status_code=201 if enqueued_one.created else 200)
+        return await enqueue.enqueue(engine, queue, idempotency_key, data)
 
     @get("/{queue:str}/jobs")
     async def list_jobs(

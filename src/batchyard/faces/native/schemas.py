@@ -22,11 +22,11 @@ class JobIn(msgspec.Struct, forbid_unknown_fields=True):
     delay: Seconds = 0.0
     max_attempts: Annotated[int, msgspec.Meta(ge=1)] | None = None
 
-    def to_new_job(self, unique_key: str | None = None) -> NewJob:
+    def to_new_job(self) -> NewJob:
         return NewJob(
             payload=self.payload,
             priority=self.priority,
-            unique_key=self.unique_key or unique_key,
+            unique_key=self.unique_key,
             delay=self.delay,
             max_attempts=self.max_attempts,
         )

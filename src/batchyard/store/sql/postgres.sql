@@ -284,3 +284,42 @@ SELECT * FROM batches WHERE id = $1;
 
 -- name: batch_jobs
 SELECT * FROM jobs WHERE batch_id = $1 ORDER BY id;
+
+-- name: begin_idempotent
+-- $1 scope, $2 key, $3 fingerprint, $4 seconds the running row holds the key.
+-- A row back: the caller owns the key now (new, or replacing an expired row). None: an
+-- unexpired row is there; get_idempotent reads it in a second statement, whose snapshot also
+-- sees a row that a concurrent begin committed while this one waited on it.
+INSERT INTO idempotency_keys AS k (scope, key, fingerprint, state, created_at, expires_at)
+VALUES ($1, $2, $3, 'running', now(), now() + make_interval(secs => $4::float8))
+ON CONFLICT (scope, key) DO UPDATE SET
+    fingerprint = excluded.fingerprint,
+    state = 'running',
+    status = NULL,
+    answer = NULL,
+    created_at = excluded.created_at,
+    expires_at = excluded.expires_at
+ WHERE k.expires_at <= now()
+RETURNING k.scope;
+
+-- name: get_idempotent
+SELECT * FROM idempotency_keys WHERE scope = $1 AND key = $2 AND expires_at > now();
+
+-- name: finish_idempotent
+-- $1 scope, $2 key, $3 fingerprint, $4 status, $5 answer, $6 seconds to keep it
+UPDATE idempotency_keys SET
+    state = 'done', status = $4, answer = $5,
+    expires_at = now() + make_interval(secs => $6::float8)
+ WHERE scope = $1 AND key = $2 AND fingerprint = $3 AND state = 'running';
+
+-- name: abandon_idempotent
+DELETE FROM idempotency_keys
+ WHERE scope = $1 AND key = $2 AND fingerprint = $3 AND state = 'running';
+
+-- name: purge_idempotency
+-- $1 purge as of this time (null: now), $2 at most this many rows; rows a concurrent begin is
+-- replacing are skipped (and are no longer expired once it commits)
+DELETE FROM idempotency_keys
+ WHERE (scope, key) IN (SELECT scope, key FROM idempotency_keys
+                         WHERE expires_at <= coalesce($1::timestamptz, now())
+                         ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED);

@@ -213,3 +213,37 @@ SELECT * FROM batches WHERE id = :id;
 
 -- name: batch_jobs
 SELECT * FROM jobs WHERE batch_id = :batch_id ORDER BY id;
+
+-- name: begin_idempotent
+-- a row back: the caller owns the key now (new, or replacing an expired row); none: an
+-- unexpired row is there (get_idempotent reads it, in the same transaction)
+INSERT INTO idempotency_keys (scope, key, fingerprint, state, status, answer, created_at,
+                              expires_at)
+VALUES (:scope, :key, :fingerprint, 'running', NULL, NULL, :now, :now + :hold_seconds)
+ON CONFLICT (scope, key) DO UPDATE SET
+    fingerprint = excluded.fingerprint,
+    state = 'running',
+    status = NULL,
+    answer = NULL,
+    created_at = excluded.created_at,
+    expires_at = excluded.expires_at
+ WHERE idempotency_keys.expires_at <= :now
+RETURNING scope;
+
+-- name: get_idempotent
+SELECT * FROM idempotency_keys WHERE scope = :scope AND key = :key AND expires_at > :now;
+
+-- name: finish_idempotent
+UPDATE idempotency_keys SET
+    state = 'done', status = :status, answer = :answer, expires_at = :now + :ttl_seconds
+ WHERE scope = :scope AND key = :key AND fingerprint = :fingerprint AND state = 'running';
+
+-- name: abandon_idempotent
+DELETE FROM idempotency_keys
+ WHERE scope = :scope AND key = :key AND fingerprint = :fingerprint AND state = 'running';
+
+-- name: purge_idempotency
+-- one bounded chunk (SQLite has no DELETE … LIMIT by default)
+DELETE FROM idempotency_keys
+ WHERE rowid IN (SELECT rowid FROM idempotency_keys WHERE expires_at <= :now
+                  ORDER BY expires_at LIMIT :limit);
