@@ -11,7 +11,16 @@ import msgspec
 import pytest
 
 from batchyard.cli import supervisor
-from batchyard.client import BatchKey, Client, InvalidInput, Job, JobState, Lease, NothingToClaim
+from batchyard.client import (
+    AsyncClient,
+    BatchKey,
+    Client,
+    InvalidInput,
+    Job,
+    JobState,
+    Lease,
+    NothingToClaim,
+)
 from batchyard.domain.models import Queue
 from batchyard.faces.keys import cli as keys_cli
 from batchyard.faces.keys.model import (
@@ -157,6 +166,30 @@ def test_client_acquire_and_release_requests() -> None:
     assert seen[-1].url.raw_path == b"/api/v1/process/batch_keys/p%20q"
     client.heartbeat_key("abc")
     assert seen[-1].url.path == "/api/v1/process/batch_keys/abc/heartbeat"
+
+
+def test_the_keys_namespace_sends_what_the_old_methods_sent() -> None:
+    new, new_seen = recording_client(httpx.Response(201, json=KEY_JSON))
+    old, old_seen = recording_client(httpx.Response(201, json=KEY_JSON))
+    assert new.keys.acquire("p", "m", 30) == old.acquire_key("p", "m", 30)
+    new.keys.release("abc"), old.release_key("abc")
+    new.keys.heartbeat("abc", 5), old.heartbeat_key("abc", 5)
+    pairs = zip(new_seen, old_seen, strict=True)
+    assert all((a.method, a.url, a.content) == (b.method, b.url, b.content) for a, b in pairs)
+    assert "Deprecated" in (Client.acquire_key.__doc__ or "")
+    assert "Deprecated" not in (new.keys.acquire.__doc__ or "")
+
+
+async def test_the_async_keys_namespace_is_a_coroutine_of_the_same_operation() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(201, json=KEY_JSON)
+
+    async with AsyncClient("http://b.test", transport=httpx.MockTransport(handler)) as client:
+        key = await client.keys.acquire("p", "m")
+    assert isinstance(key, BatchKey) and seen[-1].url.path == "/api/v1/process/batch_keys"
 
 
 def test_client_maps_all_keys_held_to_nothing_to_claim() -> None:

@@ -74,7 +74,7 @@ class StoreUnavailable(BatchyardError):
 
 
 def error_classes() -> dict[str, type[BatchyardError]]:
-    """Every error class known now (faces' included), by its ``code``."""
+    """Every error class known now (subclasses defined outside the core included), by code."""
     found: dict[str, type[BatchyardError]] = {}
     pending: list[type[BatchyardError]] = [BatchyardError]
     while pending:

@@ -63,7 +63,7 @@ class Engine:
 
     # -- queues -----------------------------------------------------------------------------
     async def create_queue(self, spec: QueueSpec, jobs: Sequence[NewJob] = ()) -> Queue:
-        """Create a queue, with its first ``jobs`` in the same transaction (a key space)."""
+        """Create a queue, with its first ``jobs`` in the same transaction."""
         check_queue_spec(spec)
         check_new_jobs(jobs)
         return self._remember(await self.store.create_queue(spec, jobs))

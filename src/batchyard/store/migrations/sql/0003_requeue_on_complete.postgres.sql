@@ -1,2 +1,2 @@
--- The queue flag that makes a completion hand the job back (key spaces) is named for what it does.
+-- The queue flag that makes a completion hand the job back is named for what it does.
 ALTER TABLE queues RENAME COLUMN cyclic TO requeue_on_complete;
