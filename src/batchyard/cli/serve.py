@@ -31,9 +31,13 @@ def serve(
         typer.Option(help="sqlite:///path or postgresql://… [env BATCHYARD_DATABASE_URL]"),
     ] = None,
     insecure: Annotated[
-        bool, typer.Option(help="Allow a non-loopback bind without a secret")
+        bool,
+        typer.Option("--insecure", help="Allow a non-loopback bind without a secret"),
     ] = False,
-    no_migrate: Annotated[bool, typer.Option(help="Do not apply migrations at start")] = False,
+    no_migrate: Annotated[
+        bool,
+        typer.Option("--no-migrate", help="Do not apply migrations at start"),
+    ] = False,
     log_level: Annotated[str | None, typer.Option(help="debug, info, warning")] = None,
 ) -> None:
     """Run the batchyard server."""
