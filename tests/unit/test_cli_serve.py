@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from types import ModuleType
 
 import pytest
 from typer.testing import CliRunner
 
+from batchyard.cli import serve
 from batchyard.cli.main import app
 from batchyard.settings import Settings
 
@@ -48,7 +48,7 @@ def test_flags_set_the_settings(
     fake_server = ModuleType("batchyard.http.server")  # what serve() imports to run uvicorn
     fake_server.run_server = lambda settings: seen.append(settings) or True
     monkeypatch.setitem(sys.modules, "batchyard.http.server", fake_server)
-    monkeypatch.setattr(logging, "basicConfig", lambda **kwargs: None)
+    monkeypatch.setattr(serve, "configure_logging", lambda level, log_format: None)
     for name in ("BATCHYARD_MIGRATE_ON_START", "BATCHYARD_INSECURE"):
         monkeypatch.delenv(name, raising=False)
     result = runner.invoke(app, ["serve", *args])

@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[_lifespan(settings)],
         request_max_body_size=settings.max_body_bytes,
+        logging_config=None,  # batchyard.logs configures logging, Litestar's loggers too
         openapi_config=OpenAPIConfig(
             title="batchyard",
             version=__version__,
