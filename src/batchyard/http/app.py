@@ -9,11 +9,8 @@ from collections.abc import AsyncIterator
 from typing import cast
 
 from litestar import Litestar
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 
-from batchyard import __version__
-from batchyard.http import keys, native, system
+from batchyard.http import docs, keys, native, system
 from batchyard.http.asgi import ASGIApp
 from batchyard.http.auth import SecretAuth
 from batchyard.http.deps import DEPENDENCIES
@@ -59,12 +56,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[_lifespan(settings)],
         request_max_body_size=settings.max_body_bytes,
         logging_config=None,  # batchyard.logs configures logging, Litestar's loggers too
-        openapi_config=OpenAPIConfig(
-            title="batchyard",
-            version=__version__,
-            path="/docs",
-            render_plugins=[SwaggerRenderPlugin(path="/")],
-        ),
+        openapi_config=docs.openapi_config(),
     )
 
 
