@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, Literal
 
 from batchyard.domain.errors import InvalidInput
 from batchyard.domain.idempotency import DEFAULT_TTL_SECONDS, check_ttl
@@ -13,6 +13,10 @@ from batchyard.store.url import DEFAULT_DATABASE_URL
 
 ENV_PREFIX = "BATCHYARD_"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+CHOICES = {  # settings that take one of a few words (any case)
+    "log_level": ("debug", "info", "warning", "error", "critical"),
+    "log_format": ("text", "json"),
+}
 
 
 @dataclass(frozen=True)
@@ -30,9 +34,19 @@ class Settings:
     sweep_interval: float = 5.0  # seconds between housekeeping sweeps
     idempotency_ttl_seconds: float = DEFAULT_TTL_SECONDS  # how long Idempotency-Key answers last
     log_level: str = "info"
+    log_format: Literal["text", "json"] = "text"
 
     def __post_init__(self) -> None:
         check_ttl(self.idempotency_ttl_seconds, ENV_PREFIX + "IDEMPOTENCY_TTL_SECONDS")
+        for name, allowed in CHOICES.items():
+            value = str(getattr(self, name)).strip().lower()
+            if value not in allowed:
+                raise InvalidInput(
+                    f"invalid {name} {getattr(self, name)!r} ({ENV_PREFIX}{name.upper()}): "
+                    f"expected one of {', '.join(allowed)}",
+                    field=name,
+                )
+            object.__setattr__(self, name, value)  # frozen: normalised once, here
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from batchyard.domain.errors import BatchyardError
+from batchyard.logs import configure_logging
 from batchyard.settings import Settings
 
 log = logging.getLogger("batchyard")
@@ -31,10 +32,16 @@ def serve(
         typer.Option(help="sqlite:///path or postgresql://… [env BATCHYARD_DATABASE_URL]"),
     ] = None,
     insecure: Annotated[
-        bool, typer.Option(help="Allow a non-loopback bind without a secret")
+        bool,
+        typer.Option("--insecure", help="Allow a non-loopback bind without a secret"),
     ] = False,
-    no_migrate: Annotated[bool, typer.Option(help="Do not apply migrations at start")] = False,
-    log_level: Annotated[str | None, typer.Option(help="debug, info, warning")] = None,
+    no_migrate: Annotated[
+        bool,
+        typer.Option("--no-migrate", help="Do not apply migrations at start"),
+    ] = False,
+    log_level: Annotated[
+        str | None, typer.Option(help="debug, info, warning, error, critical")
+    ] = None,
 ) -> None:
     """Run the batchyard server."""
     try:
@@ -50,9 +57,7 @@ def serve(
     except BatchyardError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(2) from exc
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
     if not settings.secret:
         log.warning("no BATCHYARD_SECRET set: the API is open to anyone who can reach it")
     from batchyard.http.server import run_server  # heavy: only when serving

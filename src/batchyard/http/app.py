@@ -8,12 +8,9 @@ import logging
 from collections.abc import AsyncIterator
 
 from litestar import Litestar
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 
-from batchyard import __version__
 from batchyard.faces.registry import FACES
-from batchyard.http import system
+from batchyard.http import docs, system
 from batchyard.http.asgi import ASGIApp
 from batchyard.http.auth import SecretAuth
 from batchyard.http.deps import DEPENDENCIES
@@ -65,12 +62,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[_lifespan(settings)],
         request_max_body_size=settings.max_body_bytes,
-        openapi_config=OpenAPIConfig(
-            title="batchyard",
-            version=__version__,
-            path="/docs",
-            render_plugins=[SwaggerRenderPlugin(path="/")],
-        ),
+        logging_config=None,  # batchyard.logs configures logging, Litestar's loggers too
+        openapi_config=docs.openapi_config(),
     )
 
 

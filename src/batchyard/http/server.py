@@ -1,7 +1,14 @@
-"""Run the app under uvicorn (uvloop + httptools), releasing long-polls on shutdown."""
+"""Run the app under uvicorn (uvloop + httptools), releasing long-polls on shutdown.
+
+Uvicorn logs through :mod:`batchyard.logs` (no format of its own); batchyard says where it
+listens and when it has stopped, in place of uvicorn's life-cycle lines.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import socket
 import sys
 from types import FrameType
 
@@ -9,6 +16,9 @@ import uvicorn
 
 from batchyard.http.app import create_asgi, engine_of
 from batchyard.settings import Settings
+from batchyard.store.url import parse_database_url
+
+log = logging.getLogger("batchyard")
 
 
 class _Server(uvicorn.Server):
@@ -20,9 +30,31 @@ class _Server(uvicorn.Server):
             engine.wakeups.close()
         super().handle_exit(sig, frame)
 
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            log.info("listening on %s", ", ".join(_addresses(self.servers)))
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        log.info("shutting down")
+        await super().shutdown(sockets)
+        if not getattr(self.lifespan, "shutdown_failed", False):  # uvicorn logged the failure
+            log.info("stopped")
+
+
+def _addresses(servers: list[asyncio.Server]) -> list[str]:
+    """``http://host:port`` of every socket the servers listen on."""
+    found = []
+    for server in servers:
+        for sock in server.sockets:
+            host, port = sock.getsockname()[:2]
+            found.append(f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}")
+    return found
+
 
 def run_server(settings: Settings) -> bool:
     """Serve until a signal arrives; False when the server could not start."""
+    log.info("database: %s", parse_database_url(settings.database_url).label)
     config = uvicorn.Config(
         create_asgi(settings),
         host=settings.host,
@@ -33,7 +65,8 @@ def run_server(settings: Settings) -> bool:
         access_log=False,
         proxy_headers=False,  # batchyard does not trust X-Forwarded-*: no need to parse them
         server_header=False,
-        log_level=settings.log_level,
+        log_config=None,  # batchyard.logs has set up every logger, uvicorn's too
+        log_level=None,
         timeout_graceful_shutdown=35,
     )
     server = _Server(config)

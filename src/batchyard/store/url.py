@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -27,6 +28,17 @@ class DatabaseUrl:
         """The URL as asyncpg wants it (no SQLAlchemy driver suffix)."""
         rest = self.raw.split("://", 1)[1]
         return f"postgresql://{rest}"
+
+    @property
+    def label(self) -> str:
+        """The kind of database and where it is, for logs: never a password."""
+        if self.dialect == "sqlite":
+            path = self.sqlite_path
+            return f"SQLite {path if path == ':memory:' else os.path.abspath(path)}"
+        parts = urlsplit(self.raw)
+        user = f"{parts.username}@" if parts.username else ""
+        where = parts.netloc.rpartition("@")[2] or "localhost"
+        return f"PostgreSQL {user}{where}{parts.path}"
 
 
 def parse_database_url(raw: str) -> DatabaseUrl:

@@ -1,0 +1,56 @@
+"""``batchyard serve``'s command line: plain on/off flags, and what they set."""
+
+from __future__ import annotations
+
+import sys
+from types import ModuleType
+
+import pytest
+from typer.testing import CliRunner
+
+from batchyard.cli import serve
+from batchyard.cli.main import app
+from batchyard.settings import Settings
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"})
+
+
+def test_help_shows_single_flags(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["serve", "--help"])
+    assert result.exit_code == 0, result.output
+    assert "--no-migrate" in result.output and "--insecure" in result.output
+    assert "--no-no-migrate" not in result.output
+    assert "--no-insecure" not in result.output
+
+
+@pytest.mark.parametrize("twin", ["--no-no-migrate", "--no-insecure"])
+def test_negative_twins_are_unknown_options(runner: CliRunner, twin: str) -> None:
+    result = runner.invoke(app, ["serve", twin])
+    assert result.exit_code == 2
+    assert "No such option" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "migrate", "insecure"),
+    [([], True, False), (["--no-migrate", "--insecure"], False, True)],
+)
+def test_flags_set_the_settings(
+    runner: CliRunner,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    migrate: bool,
+    insecure: bool,
+) -> None:
+    seen: list[Settings] = []
+    fake_server = ModuleType("batchyard.http.server")  # what serve() imports to run uvicorn
+    fake_server.run_server = lambda settings: seen.append(settings) or True
+    monkeypatch.setitem(sys.modules, "batchyard.http.server", fake_server)
+    monkeypatch.setattr(serve, "configure_logging", lambda level, log_format: None)
+    for name in ("BATCHYARD_MIGRATE_ON_START", "BATCHYARD_INSECURE"):
+        monkeypatch.delenv(name, raising=False)
+    result = runner.invoke(app, ["serve", *args])
+    assert result.exit_code == 0, result.output
+    assert [(s.migrate_on_start, s.insecure) for s in seen] == [(migrate, insecure)]
