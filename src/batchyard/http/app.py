@@ -8,8 +8,6 @@ import logging
 from collections.abc import AsyncIterator
 
 from litestar import Litestar
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from batchyard import __version__
 from batchyard.faces.registry import FACES
@@ -19,6 +17,7 @@ from batchyard.http.auth import SecretAuth
 from batchyard.http.deps import DEPENDENCIES
 from batchyard.http.fastlane import FastLane
 from batchyard.http.observe import RequestMetrics
+from batchyard.http.openapi import PLUGINS, openapi_config
 from batchyard.http.problems import EXCEPTION_HANDLERS
 from batchyard.service.engine import Engine
 from batchyard.settings import Settings
@@ -61,12 +60,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[_lifespan(settings)],
         request_max_body_size=settings.max_body_bytes,
-        openapi_config=OpenAPIConfig(
-            title="batchyard",
-            version=__version__,
-            path="/docs",
-            render_plugins=[SwaggerRenderPlugin(path="/")],
-        ),
+        openapi_config=openapi_config("batchyard", __version__),
+        plugins=PLUGINS,
     )
 
 
