@@ -11,7 +11,14 @@ from batchyard.domain.errors import InvalidInput, NotFound, StaleLease
 from batchyard.domain.leases import lease_refusal
 from batchyard.domain.models import Job, Lease, NewJob, QueueSpec
 from batchyard.domain.states import JobState, can_move, is_terminal
-from batchyard.domain.validation import check_claim, check_new_jobs, check_queue_spec
+from batchyard.domain.validation import (
+    MAX_SECONDS,
+    check_claim,
+    check_id,
+    check_new_jobs,
+    check_page,
+    check_queue_spec,
+)
 
 
 def test_backoff_doubles_up_to_the_cap() -> None:
@@ -34,6 +41,9 @@ def test_transitions() -> None:
         (QueueSpec(name="x" * 300), "name"),
         (QueueSpec(name="q", lease_seconds=0), "lease_seconds"),
         (QueueSpec(name="q", max_attempts=0), "max_attempts"),
+        (QueueSpec(name="q", lease_seconds=MAX_SECONDS + 1), "lease_seconds"),
+        (QueueSpec(name="q", backoff_base=-1), "backoff_base"),
+        (QueueSpec(name="q", backoff_max=float("inf")), "backoff_max"),
     ],
 )
 def test_queue_spec_rejections(spec: QueueSpec, field: str) -> None:
@@ -54,6 +64,20 @@ def test_job_and_claim_rejections() -> None:
     with pytest.raises(InvalidInput, match="worker"):
         check_claim(" ", 1, 0, None, 30)
     check_claim("w", 1000, 30, 0.5, 30)
+
+
+def test_durations_and_ids_beyond_what_a_database_holds_are_refused() -> None:
+    """Past ten years a timestamp overflows; past 2^63-1 an id does: a 422 or 404, not a 500."""
+    with pytest.raises(InvalidInput, match="delay"):
+        check_new_jobs([NewJob(delay=1e300)])
+    with pytest.raises(InvalidInput, match="lease_seconds"):
+        check_claim("w", 1, 0, 1e300, 30)
+    check_new_jobs([NewJob(delay=MAX_SECONDS)])
+    with pytest.raises(NotFound, match="batch"):
+        check_id(2**63, "batch")
+    with pytest.raises(InvalidInput) as after:
+        check_page(10, 2**63)
+    assert after.value.field == "after"
 
 
 def _job(state: JobState, token: int | None) -> Job:

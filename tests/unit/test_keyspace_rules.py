@@ -85,7 +85,7 @@ def test_machine_and_lease_rules_name_their_fields() -> None:
     with pytest.raises(InvalidInput) as machine:
         check_machine("  ")
     assert machine.value.field == "machine"
-    for bad in (0.0, -1.0, float("nan")):
+    for bad in (0.0, -1.0, float("nan"), float("inf"), 1e300):
         with pytest.raises(InvalidInput) as lease:
             check_lease_seconds(bad)
         assert lease.value.field == "lease_seconds"

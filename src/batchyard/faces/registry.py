@@ -3,7 +3,9 @@
 Each face package follows one convention, so the registry only names it:
 
 - ``http.py``: ``ROUTES`` (Litestar route handlers, controllers or routers) and, optionally,
-  ``BACKGROUND`` (coroutine functions ``task(engine)`` the server runs while it is up);
+  ``BACKGROUND`` (coroutine functions ``task(engine)`` the server runs while it is up). Its
+  handlers are declared with ``get``/``post``/``delete`` from :mod:`batchyard.http.openapi`,
+  naming the errors each may answer, so that the OpenAPI document describes every answer;
 - ``cli.py``: ``register(app)``, adding the face's commands to the root ``batchyard`` app;
 - ``client.py``: ``NAMESPACE``, the face's client operations (a :class:`~batchyard.client._ops.
   Namespace` subclass, reached as ``client.<face name>``), or None for the flat native API.

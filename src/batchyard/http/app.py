@@ -16,6 +16,7 @@ from batchyard.http.auth import SecretAuth
 from batchyard.http.deps import DEPENDENCIES
 from batchyard.http.fastlane import FastLane
 from batchyard.http.observe import RequestMetrics
+from batchyard.http.openapi import PLUGINS
 from batchyard.http.problems import EXCEPTION_HANDLERS
 from batchyard.service.engine import Engine
 from batchyard.settings import Settings
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         request_max_body_size=settings.max_body_bytes,
         logging_config=None,  # batchyard.logs configures logging, Litestar's loggers too
         openapi_config=docs.openapi_config(),
+        plugins=PLUGINS,
     )
 
 

@@ -79,11 +79,16 @@ def problem(
     return Response(found.body, status_code=status, media_type=PROBLEM_JSON, headers=found.headers)
 
 
-def status_of(exc: BatchyardError) -> int:
-    for kind, status in STATUS_OF:
-        if isinstance(exc, kind):
+def status_for(kind: type[BatchyardError]) -> int:
+    """The status errors of ``kind`` are answered with (the OpenAPI document reads it too)."""
+    for known, status in STATUS_OF:
+        if issubclass(kind, known):
             return status
     return 500
+
+
+def status_of(exc: BatchyardError) -> int:
+    return status_for(type(exc))
 
 
 def domain_problem(exc: BatchyardError, method: str, path: str) -> Problem:
@@ -113,7 +118,7 @@ def on_validation_error(request: Request[Any, Any, Any], exc: ValidationExceptio
     problems = [
         p for p in (exc.extra if isinstance(exc.extra, list) else []) if isinstance(p, dict)
     ]
-    described = [_describe(p) for p in problems]
+    described = [_describe(p, _aliases(request)) for p in problems]
     detail = "; ".join(f"{field}: {message}" if field else message for field, message in described)
     fields = [field for field, _ in described if field]
     return problem(
@@ -121,14 +126,29 @@ def on_validation_error(request: Request[Any, Any, Any], exc: ValidationExceptio
     )
 
 
-def _describe(item: dict[str, Any]) -> tuple[str | None, str]:
-    """(field, message) of one validation problem; the body's own field, not Litestar's 'data'."""
+def _describe(item: dict[str, Any], aliases: dict[str, str]) -> tuple[str | None, str]:
+    """(field, message) of one validation problem; the body's own field, not Litestar's 'data',
+    and a parameter by the name it is sent under (``?state=``), not the handler's."""
     message = str(item.get("message", "invalid"))
     match = _FIELD_IN_MESSAGE.search(message)
     if match:
         return match.group(1) or match.group(2), message
     key = item.get("key")
-    return (str(key) if key and key != "data" else None), message
+    return (aliases.get(str(key), str(key)) if key and key != "data" else None), message
+
+
+def _aliases(request: Request[Any, Any, Any]) -> dict[str, str]:
+    """The handler's parameters sent under another name: Python name -> query/header name."""
+    handler = request.scope.get("route_handler")
+    parameters = handler.parsed_fn_signature.parameters if handler else {}
+    found = {}
+    for name, parameter in parameters.items():
+        kwarg = parameter.kwarg_definition
+        alias = getattr(kwarg, "name", None)  # QueryParameter(name=...), HeaderParameter(...)
+        alias = alias or getattr(kwarg, "query", None) or getattr(kwarg, "header", None)
+        if alias:
+            found[name] = str(alias)
+    return found
 
 
 def on_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:

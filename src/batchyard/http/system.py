@@ -2,31 +2,52 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from litestar import Response, get
+import msgspec
+from litestar import Response
+from litestar.openapi import ResponseSpec
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from batchyard import __version__, metrics
 from batchyard.domain.errors import StoreUnavailable
 from batchyard.http.deps import EngineDep
+from batchyard.http.openapi import get
 
 
-@get("/", summary="Health check: 200 when the database answers, 503 otherwise")
-async def health(engine: EngineDep) -> Response[dict[str, Any]]:
+class Health(msgspec.Struct, omit_defaults=True):
+    healthy: bool
+    detail: str | None = None  # why the database does not answer
+
+
+class ApiInfo(msgspec.Struct):
+    version: str
+
+
+UNHEALTHY = ResponseSpec(
+    Health, description="the database does not answer", generate_examples=False
+)
+
+
+@get(
+    "/",
+    summary="Health check: 200 when the database answers, 503 otherwise",
+    public=True,
+    store=False,  # its 503 is not a problem document: the health of the database is the answer
+    responses={503: UNHEALTHY},
+)
+async def health(engine: EngineDep) -> Response[Health]:
     try:
         await engine.ping()
     except StoreUnavailable as exc:
-        return Response({"healthy": False, "detail": exc.detail}, status_code=503)
-    return Response({"healthy": True})
+        return Response(Health(healthy=False, detail=exc.detail), status_code=503)
+    return Response(Health(healthy=True))
 
 
-@get("/api", summary="API information")
-async def api_info() -> dict[str, str]:
-    return {"version": __version__}
+@get("/api", summary="API information", store=False)
+async def api_info() -> ApiInfo:
+    return ApiInfo(__version__)
 
 
-@get("/metrics", summary="Prometheus metrics", media_type=CONTENT_TYPE_LATEST)
+@get("/metrics", summary="Prometheus metrics", media_type=CONTENT_TYPE_LATEST, store=False)
 async def prometheus_metrics(engine: EngineDep) -> Response[bytes]:
     try:
         for queue in await engine.list_queues():

@@ -13,7 +13,7 @@ import msgspec
 
 from batchyard import metrics
 from batchyard.domain.backoff import attempts_left, retry_delay
-from batchyard.domain.errors import Conflict, InvalidInput, NotFound
+from batchyard.domain.errors import Conflict, NotFound
 from batchyard.domain.idempotency import DEFAULT_TTL_SECONDS, check_ttl
 from batchyard.domain.models import (
     Batch,
@@ -29,10 +29,14 @@ from batchyard.domain.models import (
 from batchyard.domain.states import JobState, can_move
 from batchyard.domain.validation import (
     check_claim,
+    check_id,
     check_job_id,
     check_lease_refs,
+    check_lease_seconds,
     check_new_jobs,
+    check_page,
     check_queue_spec,
+    check_seconds,
 )
 from batchyard.service import idempotency
 from batchyard.service.idempotency import Action, Answer, IdempotentRequest
@@ -161,6 +165,7 @@ class Engine:
 
     async def claim_job(self, job_id: int, owner: str, lease_seconds: float | None) -> Job | None:
         check_job_id(job_id)
+        check_lease_seconds(lease_seconds)
         return await self.store.claim_job(job_id, owner, lease_seconds)
 
     # -- leased work ------------------------------------------------------------------------
@@ -180,8 +185,7 @@ class Engine:
         kind: str | None = None,
     ) -> Job:
         check_lease_refs(job_id, token)
-        if lease_seconds is not None and lease_seconds <= 0:
-            raise InvalidInput("lease_seconds must be positive", field="lease_seconds")
+        check_lease_seconds(lease_seconds)
         await self._check_kind(queue, kind)
         return await self.store.heartbeat(job_id, token, lease_seconds, queue)
 
@@ -254,8 +258,7 @@ class Engine:
         kind: str | None = None,
     ) -> Job:
         check_lease_refs(job_id, token)
-        if delay < 0:
-            raise InvalidInput("delay must not be negative", field="delay")
+        check_seconds(delay, "delay")
         await self._check_kind(queue, kind)
         job = await self.store.release(job_id, token, delay, queue)
         self.wakeups.notify(job.queue)
@@ -301,17 +304,18 @@ class Engine:
     async def list_jobs(
         self, queue: str, state: JobState | None = None, limit: int = 100, after_id: int = 0
     ) -> list[Job]:
-        if not 1 <= limit <= 1000:
-            raise InvalidInput("limit must be between 1 and 1000", field="limit")
+        check_page(limit, after_id)
         return await self.store.list_jobs(queue, state, limit, after_id)
 
     async def get_batch(self, batch_id: int, queue: str | None = None) -> Batch:
+        check_id(batch_id, "batch")
         batch = await self.store.get_batch(batch_id)
         if queue is not None and batch.queue != queue:
             raise NotFound(f"batch {batch_id} is not in queue {queue!r}")
         return batch
 
     async def batch_jobs(self, batch_id: int) -> list[Job]:
+        check_id(batch_id, "batch")
         return await self.store.batch_jobs(batch_id)
 
     async def ping(self) -> None:

@@ -12,6 +12,7 @@ from datetime import datetime
 import msgspec
 
 from batchyard.domain.errors import InvalidInput
+from batchyard.domain.validation import check_lease_seconds as check_lease_seconds
 from batchyard.domain.validation import check_name
 
 QUEUE_PREFIX = "keyspace/"
@@ -66,8 +67,3 @@ def check_key_set_size(size: int) -> None:
 
 def check_machine(machine: str) -> None:
     check_name(machine, "machine")
-
-
-def check_lease_seconds(lease_seconds: float | None) -> None:
-    if lease_seconds is not None and not lease_seconds > 0:
-        raise InvalidInput("lease_seconds must be positive", field="lease_seconds")

@@ -19,5 +19,5 @@ class AcquireIn(msgspec.Struct):
     lease_seconds: float | None = None
 
 
-class HeartbeatIn(msgspec.Struct):
+class KeyHeartbeatIn(msgspec.Struct):
     lease_seconds: float | None = None

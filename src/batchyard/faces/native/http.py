@@ -7,14 +7,18 @@ table from these very declarations.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
-from litestar import Controller, Response, delete, get, post
+from litestar import Controller, Response
+from litestar.openapi import ResponseSpec
 from litestar.params import FromQuery, HeaderParameter, JSONBody, PathParameter, QueryParameter
 
-from batchyard.domain.models import Job, Queue, QueueSpec
+from batchyard.domain.errors import AlreadyExists, Conflict, NotFound, StaleLease
+from batchyard.domain.models import Batch, Job, Queue, QueueSpec
 from batchyard.domain.states import JobState
-from batchyard.faces.native import enqueue, service
+from batchyard.domain.validation import INT64, MAX_LIST
+from batchyard.faces.native import service
+from batchyard.faces.native.enqueue import enqueue as enqueue_jobs
 from batchyard.faces.native.schemas import (
     BatchIn,
     BatchOut,
@@ -24,19 +28,30 @@ from batchyard.faces.native.schemas import (
     CompleteManyIn,
     FailIn,
     HeartbeatIn,
+    JobIn,
+    JobsIn,
     JobsOut,
     QueueIn,
     QueueOut,
     ReleaseIn,
 )
-from batchyard.http.bodies import convert
 from batchyard.http.deps import EngineDep
 from batchyard.http.fastlane import HOT
+from batchyard.http.openapi import DecodedAs, delete, get, post
 
 IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", required=False)]
 QueueName = Annotated[str, PathParameter(description="the queue's name")]
 JobId = Annotated[int, PathParameter(description="the job's id")]
 BatchId = Annotated[int, PathParameter(description="the batch's id")]
+# one job, or many as {"jobs": [...]}; no body at all is one job without payload
+EnqueueBody = Annotated[JSONBody[Any], DecodedAs(JobIn, JobsIn)]
+ENQUEUED: Any = Job | JobsOut  # one job, or {"jobs": [...]} as asked
+ALREADY_ENQUEUED = ResponseSpec(
+    ENQUEUED,
+    description="every job was there already (same unique_key or Idempotency-Key): as it is",
+    generate_examples=False,
+)
+LEASED = (NotFound, StaleLease)  # the answers of a route presenting a lease token
 
 
 async def _queue_out(engine: EngineDep, queue: Queue) -> QueueOut:
@@ -54,44 +69,50 @@ class QueuesController(Controller):
     ) -> list[QueueOut]:
         return [await _queue_out(engine, q) for q in await service.list_queues(engine, kind)]
 
-    @post("/")
+    @post("/", errors=(AlreadyExists,))
     async def create_queue(self, engine: EngineDep, data: JSONBody[QueueIn]) -> QueueOut:
         spec = QueueSpec(**{f: getattr(data, f) for f in data.__struct_fields__})
         return await _queue_out(engine, await service.create_queue(engine, spec))
 
-    @get("/{queue:str}")
+    @get("/{queue:str}", errors=(NotFound,))
     async def get_queue(self, engine: EngineDep, queue: QueueName) -> QueueOut:
         return await _queue_out(engine, await service.queue(engine, queue))
 
-    @delete("/{queue:str}", status_code=200)
+    @delete("/{queue:str}", status_code=200, errors=(NotFound, Conflict))
     async def delete_queue(
         self, engine: EngineDep, queue: QueueName, force: FromQuery[bool] = False
     ) -> Queue:
         return await service.delete_queue(engine, queue, force)
 
-    @post("/{queue:str}/jobs", summary="Enqueue one job, or many as {'jobs': [...]}")
+    @post(
+        "/{queue:str}/jobs",
+        summary="Enqueue one job, or many as {'jobs': [...]}",
+        errors=(NotFound, Conflict),
+        body_optional=True,
+        responses={200: ALREADY_ENQUEUED},
+    )
     async def enqueue(
         self,
         engine: EngineDep,
         queue: QueueName,
         idempotency_key: IdempotencyKey,
-        data: JSONBody[dict[str, Any] | None] = None,
-    ) -> Response[Any]:
-        return await enqueue.enqueue(engine, queue, idempotency_key, data)
+        data: EnqueueBody = None,
+    ) -> Response[Job | JobsOut]:
+        answer = await enqueue_jobs(engine, queue, idempotency_key, data)  # the JSON, encoded
+        return cast(Response[Job | JobsOut], answer)
 
-    @get("/{queue:str}/jobs")
+    @get("/{queue:str}/jobs", errors=(NotFound,))
     async def list_jobs(
         self,
         engine: EngineDep,
         queue: QueueName,
-        job_state: Annotated[str | None, QueryParameter(name="state")] = None,
-        limit: FromQuery[int] = 100,
-        after: FromQuery[int] = 0,
+        job_state: Annotated[JobState | None, QueryParameter(name="state")] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIST)] = 100,
+        after: Annotated[int, QueryParameter(ge=0, le=INT64, description="a job id")] = 0,
     ) -> JobsOut:
-        state = None if job_state is None else convert(job_state, JobState, field="state")
-        return JobsOut(await service.list_jobs(engine, queue, state, limit, after))
+        return JobsOut(await service.list_jobs(engine, queue, job_state, limit, after))
 
-    @get("/{queue:str}/jobs/{job_id:int}")
+    @get("/{queue:str}/jobs/{job_id:int}", errors=(NotFound,))
     async def get_job(self, engine: EngineDep, queue: QueueName, job_id: JobId) -> Job:
         return await service.get_job(engine, queue, job_id)
 
@@ -99,6 +120,7 @@ class QueuesController(Controller):
         "/{queue:str}/claim",
         status_code=200,
         summary="Lease up to n jobs (long-poll: wait)",
+        errors=(NotFound,),
         opt=HOT,
     )
     async def claim(self, engine: EngineDep, queue: QueueName, data: JSONBody[ClaimIn]) -> JobsOut:
@@ -107,35 +129,40 @@ class QueuesController(Controller):
         )
         return JobsOut(jobs)
 
-    @post("/{queue:str}/jobs/{job_id:int}/heartbeat", status_code=200, opt=HOT)
+    @post("/{queue:str}/jobs/{job_id:int}/heartbeat", status_code=200, errors=LEASED, opt=HOT)
     async def heartbeat(
         self, engine: EngineDep, queue: QueueName, job_id: JobId, data: JSONBody[HeartbeatIn]
     ) -> Job:
         return await service.heartbeat(engine, queue, job_id, data.token, data.lease_seconds)
 
-    @post("/{queue:str}/jobs/{job_id:int}/complete", status_code=200, opt=HOT)
+    @post("/{queue:str}/jobs/{job_id:int}/complete", status_code=200, errors=LEASED, opt=HOT)
     async def complete(
         self, engine: EngineDep, queue: QueueName, job_id: JobId, data: JSONBody[CompleteIn]
     ) -> Job:
         return await service.complete(engine, queue, job_id, data.token, data.result)
 
-    @post("/{queue:str}/jobs/{job_id:int}/fail", status_code=200)
+    @post("/{queue:str}/jobs/{job_id:int}/fail", status_code=200, errors=LEASED)
     async def fail(
         self, engine: EngineDep, queue: QueueName, job_id: JobId, data: JSONBody[FailIn]
     ) -> Job:
         return await service.fail(engine, queue, job_id, data.token, data.error, data.retry)
 
-    @post("/{queue:str}/jobs/{job_id:int}/release", status_code=200)
+    @post("/{queue:str}/jobs/{job_id:int}/release", status_code=200, errors=LEASED)
     async def release(
         self, engine: EngineDep, queue: QueueName, job_id: JobId, data: JSONBody[ReleaseIn]
     ) -> Job:
         return await service.release(engine, queue, job_id, data.token, data.delay)
 
-    @post("/{queue:str}/jobs/{job_id:int}/cancel", status_code=200)
+    @post("/{queue:str}/jobs/{job_id:int}/cancel", status_code=200, errors=(NotFound,))
     async def cancel(self, engine: EngineDep, queue: QueueName, job_id: JobId) -> Job:
         return await service.cancel(engine, queue, job_id)
 
-    @post("/{queue:str}/jobs/{job_id:int}/retry", status_code=200, summary="Retry a dead job")
+    @post(
+        "/{queue:str}/jobs/{job_id:int}/retry",
+        status_code=200,
+        summary="Retry a dead job",
+        errors=(NotFound, Conflict),
+    )
     async def retry(self, engine: EngineDep, queue: QueueName, job_id: JobId) -> Job:
         return await service.retry(engine, queue, job_id)
 
@@ -143,6 +170,7 @@ class QueuesController(Controller):
         "/{queue:str}/complete",
         status_code=200,
         summary="Complete many jobs, all or none",
+        errors=LEASED,
         opt=HOT,
     )
     async def complete_many(
@@ -151,7 +179,11 @@ class QueuesController(Controller):
         done = await service.complete_many(engine, queue, data.to_completions())
         return CompletedOut(len(done))
 
-    @post("/{queue:str}/batches", summary="Create a batch with all its jobs, atomically")
+    @post(
+        "/{queue:str}/batches",
+        summary="Create a batch with all its jobs, atomically",
+        errors=(NotFound, Conflict),
+    )
     async def create_batch(
         self, engine: EngineDep, queue: QueueName, data: JSONBody[BatchIn]
     ) -> BatchOut:
@@ -159,11 +191,11 @@ class QueuesController(Controller):
         batch, created = await service.create_batch(engine, queue, jobs, data.meta)
         return BatchOut(batch, created)
 
-    @get("/{queue:str}/batches/{batch_id:int}")
-    async def get_batch(self, engine: EngineDep, queue: QueueName, batch_id: BatchId) -> Any:
+    @get("/{queue:str}/batches/{batch_id:int}", errors=(NotFound,))
+    async def get_batch(self, engine: EngineDep, queue: QueueName, batch_id: BatchId) -> Batch:
         return await service.get_batch(engine, queue, batch_id)
 
-    @get("/{queue:str}/batches/{batch_id:int}/jobs")
+    @get("/{queue:str}/batches/{batch_id:int}/jobs", errors=(NotFound,))
     async def batch_jobs(self, engine: EngineDep, queue: QueueName, batch_id: BatchId) -> JobsOut:
         return JobsOut(await service.batch_jobs(engine, queue, batch_id))
 
