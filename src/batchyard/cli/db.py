@@ -18,7 +18,7 @@ app = typer.Typer(help="Database schema.", no_args_is_help=True)
 def upgrade(
     database_url: Annotated[
         str | None,
-        typer.Option(help="sqlite:///path or postgresql://… [env BATCHYARD_DATABASE_URL]"),
+        typer.Option(help="sqlite:///path or postgresql://… (env BATCHYARD_DATABASE_URL)"),
     ] = None,
     revision: Annotated[str, typer.Option(help="Target revision")] = "head",
 ) -> None:

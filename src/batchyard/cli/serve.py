@@ -25,11 +25,11 @@ def check_bind(settings: Settings) -> None:
 
 
 def serve(
-    host: Annotated[str | None, typer.Option(help="Address to bind [env BATCHYARD_HOST]")] = None,
-    port: Annotated[int | None, typer.Option(help="Port [env BATCHYARD_PORT]")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind (env BATCHYARD_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (env BATCHYARD_PORT)")] = None,
     database_url: Annotated[
         str | None,
-        typer.Option(help="sqlite:///path or postgresql://… [env BATCHYARD_DATABASE_URL]"),
+        typer.Option(help="sqlite:///path or postgresql://… (env BATCHYARD_DATABASE_URL)"),
     ] = None,
     insecure: Annotated[
         bool,
