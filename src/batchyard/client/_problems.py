@@ -15,6 +15,7 @@ from batchyard.client._errors import ClientError
 from batchyard.client._models import Problem
 from batchyard.client._transport import ApiResponse
 from batchyard.domain.errors import (
+    PROBLEM_TYPE_PREFIX,
     BatchyardError,
     Conflict,
     InvalidInput,
@@ -24,7 +25,6 @@ from batchyard.domain.errors import (
     error_classes,
 )
 
-PROBLEM_TYPE_PREFIX = "urn:batchyard:problem:"
 _BY_STATUS: dict[int, type[BatchyardError]] = {
     400: InvalidInput,
     404: NotFound,

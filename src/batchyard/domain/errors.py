@@ -18,6 +18,8 @@ face may add a subclass with a code of its own.
 
 from __future__ import annotations
 
+PROBLEM_TYPE_PREFIX = "urn:batchyard:problem:"  # + code: the ``type`` of a problem document
+
 
 class BatchyardError(Exception):
     """Root of every batchyard error."""

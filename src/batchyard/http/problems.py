@@ -16,6 +16,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from batchyard.domain.errors import (
+    PROBLEM_TYPE_PREFIX,
     BatchyardError,
     Conflict,
     InvalidInput,
@@ -27,7 +28,6 @@ from batchyard.domain.errors import (
 log = logging.getLogger("batchyard.http")
 
 PROBLEM_JSON = "application/problem+json"
-PROBLEM_TYPE_PREFIX = "urn:batchyard:problem:"
 STATUS_OF: list[tuple[type[BatchyardError], int]] = [
     (InvalidInput, 422),
     (NotFound, 404),
