@@ -17,6 +17,7 @@ from tests.acceptance.server import Server, running_server
 
 PROCESS = "/api/v1/process"
 KEYS = "/api/v1/process/batch_keys"
+JSON = {"content-type": "application/json"}
 KEY_FIELDS = {
     "external_id",
     "key",
@@ -150,7 +151,7 @@ def test_bad_input_is_422_naming_the_field(server: Server) -> None:
         # more keys than one page of the engine's job listing: every key is listed
         assert http.post(PROCESS, json={"process_name": "big", "key_set_size": 2500}).is_success
         assert [k["key"] for k in http.get(f"{KEYS}/big").json()] == list(range(2500))
-        assert_invalid(http.post(PROCESS, content=b"{not json"), "")
+        assert_invalid(http.post(PROCESS, content=b"{not json", headers=JSON), "")
         assert_invalid(http.post(PROCESS, json=[]), "")
 
         assert_invalid(http.post(KEYS, json={"machine": "m"}), "process_name")

@@ -12,9 +12,13 @@ from batchyard.domain.leases import lease_refusal
 from batchyard.domain.models import Job, Lease, NewJob, QueueSpec
 from batchyard.domain.states import JobState, can_move, is_terminal
 from batchyard.domain.validation import (
-    MAX_SECONDS,
+    MAX_BACKOFF_SECONDS,
+    MAX_DELAY_SECONDS,
+    MAX_LEASE_SECONDS,
     check_claim,
     check_id,
+    check_lease_seconds,
+    check_name,
     check_new_jobs,
     check_page,
     check_queue_spec,
@@ -41,7 +45,11 @@ def test_transitions() -> None:
         (QueueSpec(name="x" * 300), "name"),
         (QueueSpec(name="q", lease_seconds=0), "lease_seconds"),
         (QueueSpec(name="q", max_attempts=0), "max_attempts"),
-        (QueueSpec(name="q", lease_seconds=MAX_SECONDS + 1), "lease_seconds"),
+        (QueueSpec(name="q", lease_seconds=MAX_LEASE_SECONDS + 1), "lease_seconds"),
+        (QueueSpec(name="q", lease_seconds=float("nan")), "lease_seconds"),
+        (QueueSpec(name="q", backoff_base=MAX_BACKOFF_SECONDS + 1), "backoff_base"),
+        (QueueSpec(name="q", backoff_max=float("nan")), "backoff_max"),
+        (QueueSpec(name="a\x00b"), "name"),
         (QueueSpec(name="q", backoff_base=-1), "backoff_base"),
         (QueueSpec(name="q", backoff_max=float("inf")), "backoff_max"),
     ],
@@ -67,17 +75,48 @@ def test_job_and_claim_rejections() -> None:
 
 
 def test_durations_and_ids_beyond_what_a_database_holds_are_refused() -> None:
-    """Past ten years a timestamp overflows; past 2^63-1 an id does: a 422 or 404, not a 500."""
+    """Past a year a duration is refused (longer would overflow timestamps); past 2^63-1 an id
+    is: a 422 or 404, not a 500."""
     with pytest.raises(InvalidInput, match="delay"):
         check_new_jobs([NewJob(delay=1e300)])
     with pytest.raises(InvalidInput, match="lease_seconds"):
         check_claim("w", 1, 0, 1e300, 30)
-    check_new_jobs([NewJob(delay=MAX_SECONDS)])
+    check_new_jobs([NewJob(delay=MAX_DELAY_SECONDS)])
     with pytest.raises(NotFound, match="batch"):
         check_id(2**63, "batch")
     with pytest.raises(InvalidInput) as after:
         check_page(10, 2**63)
     assert after.value.field == "after"
+
+
+def test_every_duration_is_at_most_a_year() -> None:
+    year = 365 * 24 * 3600
+    assert MAX_LEASE_SECONDS == MAX_DELAY_SECONDS == MAX_BACKOFF_SECONDS == year
+    check_lease_seconds(year)
+    check_queue_spec(QueueSpec(name="q", backoff_base=year, backoff_max=year))
+    for bad in (year + 1, float("inf"), float("nan")):
+        with pytest.raises(InvalidInput, match="lease_seconds"):
+            check_lease_seconds(bad)
+        with pytest.raises(InvalidInput, match="delay"):
+            check_new_jobs([NewJob(delay=bad)])
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", "  ", "x" * 201, "a\x00b", "a\rb", "a\nb", "a\tb", "\u202eevil", "a\u200bb", "a\u2028b"],
+)
+def test_the_name_rule_refuses(name: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        check_name(name, "worker")
+    assert refused.value.field == "worker"
+
+
+def test_the_name_rule_accepts_printable_names_and_slash_only_where_allowed() -> None:
+    for name in ("w1", "box-c.example", "x" * 200, "café ☕", "日本語", "a b"):
+        check_name(name, "worker")
+    check_name("a/b", "unique_key")
+    with pytest.raises(InvalidInput, match="'/'"):
+        check_name("a/b", "queue", slash=False)
 
 
 def _job(state: JobState, token: int | None) -> Job:

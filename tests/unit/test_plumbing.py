@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from batchyard.domain.errors import InvalidInput
-from batchyard.http.auth import presented_secret
+from batchyard.http.auth import matches, presented_secrets
 from batchyard.settings import Settings
 from batchyard.store.migrations.sqlfiles import read_sql_file, split_statements
 from batchyard.store.queries import load_queries, parse_queries
@@ -66,12 +66,20 @@ def test_migration_scripts_split_into_whole_statements() -> None:
 @pytest.mark.parametrize(
     ("headers", "expected"),
     [
-        ([(b"secret", b"a")], b"a"),
-        ([(b"Shared-Secret", b"b")], b"b"),
-        ([(b"authorization", b"Bearer c")], b"c"),
-        ([(b"authorization", b"Basic d")], None),
-        ([], None),
+        ([(b"secret", b"a")], [b"a"]),
+        ([(b"Shared-Secret", b"b")], [b"b"]),
+        ([(b"authorization", b"Bearer c")], [b"c"]),
+        ([(b"authorization", b"Basic d")], []),
+        ([], []),
+        ([(b"secret", b"wrong"), (b"authorization", b"Bearer c")], [b"wrong", b"c"]),
     ],
 )
-def test_secret_headers(headers: list[tuple[bytes, bytes]], expected: bytes | None) -> None:
-    assert presented_secret(headers) == expected
+def test_secret_headers(headers: list[tuple[bytes, bytes]], expected: list[bytes]) -> None:
+    assert presented_secrets(headers) == expected
+
+
+def test_any_one_correct_credential_is_enough() -> None:
+    assert matches([b"wrong", b"right"], b"right")
+    assert matches([b"right", b"wrong"], b"right")
+    assert not matches([b"wrong", b"also wrong"], b"right")
+    assert not matches([], b"right")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import unicodedata
 from collections.abc import Sequence
 
 from batchyard.domain.errors import InvalidInput, NotFound
@@ -10,45 +12,76 @@ from batchyard.domain.models import NewJob, QueueSpec
 MAX_CLAIM = 1000
 MAX_LIST = 1000  # jobs per page of a listing
 MAX_ENQUEUE = 100_000
-MAX_NAME = 255
+MAX_NAME = 200  # characters of a name a caller gives (queue, worker, unique key, process, …)
+MAX_QUEUE_NAME = 255  # an engine queue name: a face's is "<face>/<name>"
 INT32 = 2**31 - 1
 INT64 = 2**63 - 1
-# the longest duration (lease, delay, backoff) in seconds: ten years. Longer means never, and
-# would overflow the timestamps it is added to (a 500 instead of a 422)
-MAX_SECONDS = 10 * 365 * 24 * 3600
+YEAR = 365 * 24 * 3600  # seconds
+# the longest durations, in seconds (documented in README; the request schemas repeat them as
+# ``le=`` for the OpenAPI document, from these constants). Longer means never, and would
+# overflow the timestamps they are added to
+MAX_LEASE_SECONDS = YEAR  # lease_seconds: a queue's default, claim, heartbeat, every face's leases
+MAX_DELAY_SECONDS = YEAR  # delay: enqueue, release
+MAX_BACKOFF_SECONDS = YEAR  # backoff_base, backoff_max
+# Unicode categories a name must not contain: control (Cc: NUL, CR, LF, …), format (Cf: the
+# bidirectional controls such as U+202E, zero-width characters), line and paragraph separators,
+# surrogates
+_NOT_IN_NAMES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
 
 
-def check_name(value: str, field: str) -> None:
+def check_name(value: str, field: str, *, slash: bool = True, limit: int = MAX_NAME) -> None:
+    """The one name rule: non-empty, not only whitespace, at most ``limit`` characters, no
+    control or format character; ``slash=False``: no ``/`` either (native queue names)."""
     if not value or not value.strip():
         raise InvalidInput(f"{field} must not be empty", field=field)
-    if len(value) > MAX_NAME:
-        raise InvalidInput(f"{field} must be at most {MAX_NAME} characters", field=field)
+    if len(value) > limit:
+        raise InvalidInput(f"{field} must be at most {limit} characters", field=field)
+    if not slash and "/" in value:
+        raise InvalidInput(f"{field} must not contain '/'", field=field)
+    if not value.isprintable():  # the fast path: a printable name has none of them
+        bad = next((c for c in value if unicodedata.category(c) in _NOT_IN_NAMES), None)
+        if bad is not None:
+            raise InvalidInput(
+                f"{field} must not contain control or format characters (found U+{ord(bad):04X})",
+                field=field,
+            )
+
+
+def check_queue_name(name: str, field: str = "queue") -> None:
+    """An engine queue name (a face's own prefix included)."""
+    check_name(name, field, limit=MAX_QUEUE_NAME)
+
+
+def _check_duration(value: float, field: str, bound: float, positive: bool) -> None:
+    low_ok = value > 0 if positive else value >= 0
+    if not (math.isfinite(value) and low_ok and value <= bound):
+        sign = "positive" if positive else "not negative"
+        raise InvalidInput(f"{field} must be {sign} and at most {bound:g} seconds", field=field)
 
 
 def check_lease_seconds(lease_seconds: float | None) -> None:
-    """None (a lease without expiry) or a positive duration of at most MAX_SECONDS."""
-    if lease_seconds is not None and not 0 < lease_seconds <= MAX_SECONDS:
-        raise InvalidInput(
-            f"lease_seconds must be positive and at most {MAX_SECONDS} (ten years)",
-            field="lease_seconds",
-        )
+    """None (a lease without expiry) or a positive duration of at most MAX_LEASE_SECONDS."""
+    if lease_seconds is not None:
+        _check_duration(lease_seconds, "lease_seconds", MAX_LEASE_SECONDS, positive=True)
 
 
-def check_seconds(value: float, field: str) -> None:
-    """A delay: from 0 to MAX_SECONDS."""
-    if not 0 <= value <= MAX_SECONDS:
-        raise InvalidInput(
-            f"{field} must not be negative and at most {MAX_SECONDS} (ten years)", field=field
-        )
+def check_delay(value: float, field: str = "delay") -> None:
+    """A delay: from 0 to MAX_DELAY_SECONDS."""
+    _check_duration(value, field, MAX_DELAY_SECONDS, positive=False)
+
+
+def check_backoff(value: float, field: str) -> None:
+    """``backoff_base``/``backoff_max``: from 0 to MAX_BACKOFF_SECONDS."""
+    _check_duration(value, field, MAX_BACKOFF_SECONDS, positive=False)
 
 
 def check_queue_spec(spec: QueueSpec) -> None:
-    check_name(spec.name, "name")
+    check_queue_name(spec.name, "name")
     check_lease_seconds(spec.lease_seconds)
     if spec.max_attempts is not None and not 1 <= spec.max_attempts <= INT32:
         raise InvalidInput("max_attempts must be at least 1", field="max_attempts")
-    check_seconds(spec.backoff_base, "backoff_base")
-    check_seconds(spec.backoff_max, "backoff_max")
+    check_backoff(spec.backoff_base, "backoff_base")
+    check_backoff(spec.backoff_max, "backoff_max")
 
 
 def check_new_jobs(jobs: Sequence[NewJob]) -> None:
@@ -57,7 +90,7 @@ def check_new_jobs(jobs: Sequence[NewJob]) -> None:
     for job in jobs:
         if not -INT32 <= job.priority <= INT32:
             raise InvalidInput("priority must fit in 32 bits", field="priority")
-        check_seconds(job.delay, "delay")
+        check_delay(job.delay)
         if job.max_attempts is not None and not 1 <= job.max_attempts <= INT32:
             raise InvalidInput("max_attempts must be at least 1", field="max_attempts")
         if job.unique_key is not None:

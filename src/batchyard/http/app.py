@@ -14,6 +14,7 @@ from batchyard.http import docs, system
 from batchyard.http.asgi import ASGIApp
 from batchyard.http.auth import SecretAuth
 from batchyard.http.deps import DEPENDENCIES
+from batchyard.http.edge import JsonBodies
 from batchyard.http.fastlane import FastLane
 from batchyard.http.observe import RequestMetrics
 from batchyard.http.openapi import PLUGINS
@@ -70,10 +71,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
 
 def create_asgi(settings: Settings | None = None) -> ASGIApp:
-    """What the server runs: the app behind metrics, auth and the fast lane (all plain ASGI)."""
+    """What the server runs: the app behind metrics, auth, the JSON body checks and the fast
+    lane (all plain ASGI), in that order."""
     settings = settings or Settings.from_env()
     app = create_app(settings)
     wrapped: ASGIApp = FastLane(app, lambda: app.state.engine, settings.max_body_bytes)
+    wrapped = JsonBodies(wrapped, settings.max_body_bytes)
     if settings.secret:
         wrapped = SecretAuth(wrapped, settings.secret, settings.public_reads)
     return RequestMetrics(wrapped)

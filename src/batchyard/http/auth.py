@@ -2,7 +2,9 @@
 
 With a secret configured, every mutating request must carry it as header ``secret``,
 ``shared-secret`` or ``Authorization: Bearer <secret>``; reads stay public unless
-``public_reads`` is off. Compared in constant time, never logged.
+``public_reads`` is off. Any one correct credential is enough: a request presenting several
+(a stale ``secret`` header next to a good ``Authorization``, say) is let in when one matches;
+401 when it presents none, 403 when none matches. Compared in constant time, never logged.
 """
 
 from __future__ import annotations
@@ -17,14 +19,21 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC_PATHS = frozenset({"/"})
 
 
-def presented_secret(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+def presented_secrets(headers: list[tuple[bytes, bytes]]) -> list[bytes]:
+    """Every credential the request presents, in header order."""
+    found = []
     for name, value in headers:
         lowered = name.lower()
         if lowered in (b"secret", b"shared-secret"):
-            return value
-        if lowered == b"authorization" and value[:7].lower() == b"bearer ":
-            return value[7:].strip()
-    return None
+            found.append(value)
+        elif lowered == b"authorization" and value[:7].lower() == b"bearer ":
+            found.append(value[7:].strip())
+    return found
+
+
+def matches(given: list[bytes], secret: bytes) -> bool:
+    """Whether any credential given is the secret (each compared in constant time)."""
+    return any([hmac.compare_digest(one, secret) for one in given])
 
 
 class SecretAuth:
@@ -37,11 +46,11 @@ class SecretAuth:
         if scope["type"] != "http" or self._allowed(scope):
             await self.app(scope, receive, send)
             return
-        given = presented_secret(list(scope["headers"]))
-        if given is not None and hmac.compare_digest(given, self.secret):
+        given = presented_secrets(list(scope["headers"]))
+        if matches(given, self.secret):
             await self.app(scope, receive, send)
             return
-        status = 401 if given is None else 403
+        status = 403 if given else 401
         await _refuse(send, status)
 
     def _allowed(self, scope: Scope) -> bool:

@@ -28,7 +28,8 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.routes import HTTPRoute
 
 from batchyard.domain.errors import BatchyardError
-from batchyard.http.asgi import ASGIApp, Message, Receive, Scope, Send
+from batchyard.http.asgi import ASGIApp, Receive, Scope, Send
+from batchyard.http.edge import read_body, replay
 from batchyard.http.problems import PROBLEM_JSON, domain_problem, unexpected_problem
 from batchyard.service.engine import Engine
 
@@ -151,10 +152,10 @@ class FastLane:
         route, found = routed
         data = None
         if route.body is not None:
-            body, complete = await _read_body(receive, self.max_body)
+            body, complete = await read_body(receive, self.max_body)
             data = _decode(body, route.body) if complete else None
             if data is None:  # let Litestar explain what is wrong with it
-                await self.app(scope, _replay(body, receive, complete), send)
+                await self.app(scope, replay(body, receive, complete), send)
                 return
         await self._answer(scope, send, route, found, data)
 
@@ -186,35 +187,6 @@ def _decode(body: bytes, kind: type[Any]) -> Any:
         return msgspec.json.decode(body, type=kind)
     except msgspec.DecodeError:  # ValidationError is a DecodeError
         return None
-
-
-async def _read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:
-    """The request body, and whether it was read whole (False: over ``limit``)."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        chunk = message.get("body", b"")
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            return b"".join(chunks), False
-        if not message.get("more_body", False):
-            return b"".join(chunks), True
-
-
-def _replay(body: bytes, receive: Receive, complete: bool) -> Receive:
-    """A receive that hands out the bytes already read, then carries on with the socket."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": not complete}
-
-    return replay
 
 
 def _encode_content(content: Any) -> bytes:

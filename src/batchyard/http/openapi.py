@@ -12,10 +12,11 @@ Litestar's arguments, plus
 
 Every operation then documents, besides its success answer, these ``application/problem+json``
 answers (schema :class:`Problem`, one example per problem type): 401 and 403 (the shared
-secret), 503 (the database), 422 when it takes input (a body or a parameter), 413 when it takes
-a body, and one per declared error. The decorators hand them to Litestar as
+secret), 503 (the database), 422 when it takes input (a body or a parameter), 413 and 415 (a
+body that is not JSON, :mod:`batchyard.http.edge`) when it takes a body, and one per declared
+error. The decorators hand them to Litestar as
 ``responses={status: ResponseSpec(Problem, ...)}``; the route's :class:`ProblemOperation` then
-prunes what its signature rules out (413 without a body, 422 without any input), adds the
+prunes what its signature rules out (413 and 415 without a body, 422 without any input), adds the
 headers and drops Litestar's own "400 Validation Exception", which the server never sends (the
 handlers in :mod:`batchyard.http.problems` answer invalid input with 422). A route's own
 ``responses=`` (enqueue's 200, the health check's 503 that is not a problem) win over these.
@@ -110,6 +111,7 @@ def _http_answer(status: int, title: str) -> Answer:
 
 AUTH = (_http_answer(401, "Unauthorized"), _http_answer(403, "Forbidden"))
 BODY_TOO_LARGE = _http_answer(413, "Request body too large")  # pruned without a body
+UNSUPPORTED_MEDIA_TYPE = _http_answer(415, "Unsupported media type")  # a body not JSON; pruned too
 INVALID_INPUT = Answer.of(InvalidInput)  # pruned without a body or parameter
 STORE_UNAVAILABLE = Answer.of(StoreUnavailable)
 WWW_AUTHENTICATE = {"401": {"WWW-Authenticate": "Bearer"}}  # header: value, on every such answer
@@ -126,7 +128,7 @@ class Declared:
 
     def answers(self) -> list[Answer]:
         answers = [] if self.public else list(AUTH)
-        answers += [BODY_TOO_LARGE, INVALID_INPUT]
+        answers += [BODY_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, INVALID_INPUT]
         if self.store:
             answers.append(STORE_UNAVAILABLE)
         return answers + [Answer.of(kind) for kind in self.errors]
@@ -168,6 +170,7 @@ class ProblemOperation(Operation):
         responses.pop("400", None)  # Litestar's "Validation Exception": never sent, see above
         if self.request_body is None:
             responses.pop(str(BODY_TOO_LARGE.status), None)
+            responses.pop(str(UNSUPPORTED_MEDIA_TYPE.status), None)
             if not self.parameters:
                 responses.pop(str(INVALID_INPUT.status), None)
         for status, response in responses.items():

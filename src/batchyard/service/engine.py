@@ -29,14 +29,16 @@ from batchyard.domain.models import (
 from batchyard.domain.states import JobState, can_move
 from batchyard.domain.validation import (
     check_claim,
+    check_delay,
     check_id,
     check_job_id,
     check_lease_refs,
     check_lease_seconds,
+    check_name,
     check_new_jobs,
     check_page,
+    check_queue_name,
     check_queue_spec,
-    check_seconds,
 )
 from batchyard.service import idempotency
 from batchyard.service.idempotency import Action, Answer, IdempotentRequest
@@ -89,6 +91,7 @@ class Engine:
         NotFound if there is none, or (given ``kind``) when it is of another kind: a face's
         queues are out of reach of every other face.
         """
+        check_queue_name(name)
         cached = None if fresh else self._cached(name)
         queue = cached or self._remember(await self.store.get_queue(name))
         if kind is not None and queue.kind != kind:
@@ -99,12 +102,14 @@ class Engine:
         return await self.store.list_queues(kind)
 
     async def delete_queue(self, name: str, force: bool = False, kind: str | None = None) -> Queue:
+        check_queue_name(name)
         if kind is not None:
             await self.get_queue(name, fresh=True, kind=kind)
         self._queues.pop(name, None)
         return await self.store.delete_queue(name, force)
 
     async def queue_stats(self, name: str) -> QueueStats:
+        check_queue_name(name)
         return await self.store.queue_stats(name)
 
     def _cached(self, name: str) -> Queue | None:
@@ -121,6 +126,7 @@ class Engine:
     async def enqueue(
         self, queue: str, jobs: Sequence[NewJob], batch_id: int | None = None
     ) -> list[Enqueued]:
+        check_queue_name(queue)
         check_new_jobs(jobs)
         enqueued = await self.store.enqueue(queue, jobs, batch_id)
         metrics.JOBS_ENQUEUED.labels(queue).inc(sum(1 for e in enqueued if e.created))
@@ -130,6 +136,7 @@ class Engine:
     async def create_batch(
         self, queue: str, jobs: Sequence[NewJob], meta: dict[str, Any] | None = None
     ) -> tuple[Batch, list[Job]]:
+        check_queue_name(queue)
         check_new_jobs(jobs)
         batch, created = await self.store.create_batch(queue, jobs, meta)
         metrics.JOBS_ENQUEUED.labels(queue).inc(len(created))
@@ -165,6 +172,7 @@ class Engine:
 
     async def claim_job(self, job_id: int, owner: str, lease_seconds: float | None) -> Job | None:
         check_job_id(job_id)
+        check_name(owner, "worker")
         check_lease_seconds(lease_seconds)
         return await self.store.claim_job(job_id, owner, lease_seconds)
 
@@ -258,7 +266,7 @@ class Engine:
         kind: str | None = None,
     ) -> Job:
         check_lease_refs(job_id, token)
-        check_seconds(delay, "delay")
+        check_delay(delay)
         await self._check_kind(queue, kind)
         job = await self.store.release(job_id, token, delay, queue)
         self.wakeups.notify(job.queue)
@@ -304,6 +312,7 @@ class Engine:
     async def list_jobs(
         self, queue: str, state: JobState | None = None, limit: int = 100, after_id: int = 0
     ) -> list[Job]:
+        check_queue_name(queue)
         check_page(limit, after_id)
         return await self.store.list_jobs(queue, state, limit, after_id)
 

@@ -19,7 +19,6 @@ QUEUE_PREFIX = "keyspace/"
 QUEUE_KIND = "keyspace"
 DEFAULT_KEY_SET_SIZE = 10
 MAX_KEY_SET_SIZE = 100_000
-MAX_PROCESS_NAME = 200
 
 
 class Process(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -49,13 +48,7 @@ def queue_name(process_name: str) -> str:
 
 
 def check_process_name(process_name: str) -> None:
-    check_name(process_name, "process_name")
-    if len(process_name) > MAX_PROCESS_NAME:
-        raise InvalidInput(
-            f"process_name must be at most {MAX_PROCESS_NAME} characters", field="process_name"
-        )
-    if "/" in process_name:
-        raise InvalidInput("process_name must not contain '/'", field="process_name")
+    check_name(process_name, "process_name", slash=False)
 
 
 def check_key_set_size(size: int) -> None:

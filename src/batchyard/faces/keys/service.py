@@ -55,6 +55,7 @@ def key_of(process_name: str, job: Job) -> BatchKey:
 
 
 async def _queue_of(engine: Engine, process_name: str) -> Queue:
+    check_process_name(process_name)
     try:
         return await engine.get_queue(queue_name(process_name), kind=QUEUE_KIND)
     except NotFound:

@@ -7,19 +7,29 @@ from typing import Annotated, Any
 import msgspec
 
 from batchyard.domain.models import Batch, Completion, Job, NewJob, Queue
+from batchyard.domain.validation import (
+    MAX_BACKOFF_SECONDS,
+    MAX_DELAY_SECONDS,
+    MAX_LEASE_SECONDS,
+    MAX_NAME,
+)
 
-Seconds = Annotated[float, msgspec.Meta(ge=0)]
-PositiveSeconds = Annotated[float, msgspec.Meta(gt=0)]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+# the bounds are the domain's (domain/validation.py checks them); repeated here for OpenAPI
+Delay = Annotated[float, msgspec.Meta(ge=0, le=MAX_DELAY_SECONDS)]
+Backoff = Annotated[float, msgspec.Meta(ge=0, le=MAX_BACKOFF_SECONDS)]
+LeaseSeconds = Annotated[float, msgspec.Meta(gt=0, le=MAX_LEASE_SECONDS)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME)]
 # native queue names never contain '/': faces keep their queues under "<face>/<name>"
-QueueName = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^/\s][^/]*$")]
+QueueName = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=MAX_NAME, pattern=r"^[^/\s][^/]*$")
+]
 
 
 class JobIn(msgspec.Struct, forbid_unknown_fields=True):
     payload: Any = None
     priority: int = 0
     unique_key: Name | None = None
-    delay: Seconds = 0.0
+    delay: Delay = 0.0
     max_attempts: Annotated[int, msgspec.Meta(ge=1)] | None = None
 
     def to_new_job(self) -> NewJob:
@@ -38,22 +48,22 @@ class JobsIn(msgspec.Struct, forbid_unknown_fields=True):
 
 class QueueIn(msgspec.Struct, forbid_unknown_fields=True):
     name: QueueName
-    lease_seconds: PositiveSeconds | None = None
+    lease_seconds: LeaseSeconds | None = None
     max_attempts: Annotated[int, msgspec.Meta(ge=1)] | None = 5
-    backoff_base: Seconds = 1.0
-    backoff_max: Seconds = 3600.0
+    backoff_base: Backoff = 1.0
+    backoff_max: Backoff = 3600.0
 
 
 class ClaimIn(msgspec.Struct, forbid_unknown_fields=True):
     worker: Name
     n: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1
     wait: Annotated[float, msgspec.Meta(ge=0)] = 0.0  # the upper bound is a setting (engine)
-    lease_seconds: PositiveSeconds | None = None
+    lease_seconds: LeaseSeconds | None = None
 
 
 class HeartbeatIn(msgspec.Struct, forbid_unknown_fields=True):
     token: int
-    lease_seconds: PositiveSeconds | None = None
+    lease_seconds: LeaseSeconds | None = None
 
 
 class CompleteIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -82,7 +92,7 @@ class FailIn(msgspec.Struct, forbid_unknown_fields=True):
 
 class ReleaseIn(msgspec.Struct, forbid_unknown_fields=True):
     token: int
-    delay: Seconds = 0.0
+    delay: Delay = 0.0
 
 
 class BatchIn(msgspec.Struct, forbid_unknown_fields=True):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from batchyard.domain.errors import Conflict, InvalidInput, NotFound
+from batchyard.domain.errors import Conflict, NotFound
 from batchyard.domain.models import (
     Batch,
     Completed,
@@ -23,12 +23,20 @@ from batchyard.domain.models import (
     QueueStats,
 )
 from batchyard.domain.states import JobState
+from batchyard.domain.validation import check_name
 from batchyard.service.engine import Engine
 
 KIND = "native"  # the engine's default queue kind
 
 
+def check_queue(name: str, field: str = "queue") -> None:
+    """A native queue's name (in a path or a body): the name rule, and no '/' (the names of
+    the other faces' queues are "<face>/<name>")."""
+    check_name(name, field, slash=False)
+
+
 async def queue(engine: Engine, name: str) -> Queue:
+    check_queue(name)
     return await engine.get_queue(name, kind=KIND)
 
 
@@ -42,17 +50,18 @@ async def list_queues(engine: Engine, kind: str = KIND) -> list[Queue]:
 
 
 async def create_queue(engine: Engine, spec: QueueSpec) -> Queue:
+    check_queue(spec.name, "name")
     return await engine.create_queue(spec)
 
 
 async def delete_queue(engine: Engine, name: str, force: bool) -> Queue:
+    check_queue(name)
     return await engine.delete_queue(name, force, kind=KIND)
 
 
 async def _ensure_queue(engine: Engine, name: str) -> Queue:
     """The native queue ``name``, created with the defaults if it does not exist yet."""
-    if "/" in name:  # the names of the other faces' queues: "<face>/<name>"
-        raise InvalidInput("a queue name must not contain '/'", field="queue")
+    check_queue(name)
     try:
         return await engine.ensure_queue(QueueSpec(name=name, kind=KIND))
     except Conflict:  # another face's queue
@@ -75,28 +84,34 @@ async def create_batch(
 async def claim(
     engine: Engine, name: str, worker: str, n: int, wait: float, lease_seconds: float | None
 ) -> list[Job]:
+    check_queue(name)
     return await engine.claim(name, worker, n, wait, lease_seconds, kind=KIND)
 
 
 async def heartbeat(
     engine: Engine, name: str, job_id: int, token: int, lease_seconds: float | None
 ) -> Job:
+    check_queue(name)
     return await engine.heartbeat(job_id, token, lease_seconds, queue=name, kind=KIND)
 
 
 async def complete(engine: Engine, name: str, job_id: int, token: int, result: Any) -> Job:
+    check_queue(name)
     return await engine.complete(job_id, token, result, queue=name, kind=KIND)
 
 
 async def complete_many(engine: Engine, name: str, items: Sequence[Completion]) -> list[Completed]:
+    check_queue(name)
     return await engine.complete_many(items, queue=name, kind=KIND)
 
 
 async def fail(engine: Engine, name: str, job_id: int, token: int, error: str, retry: bool) -> Job:
+    check_queue(name)
     return await engine.fail(job_id, token, error, retry, queue=name, kind=KIND)
 
 
 async def release(engine: Engine, name: str, job_id: int, token: int, delay: float) -> Job:
+    check_queue(name)
     return await engine.release(job_id, token, delay, queue=name, kind=KIND)
 
 
