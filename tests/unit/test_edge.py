@@ -59,6 +59,21 @@ def test_brackets_in_strings_do_not_count_and_wide_bodies_pass() -> None:
     assert json_depth_exceeds(json.dumps({"s": "]]]", "deep": [[[[]]]]}).encode(), limit=3)
 
 
+def test_escaped_quotes_and_backslashes_do_not_end_strings() -> None:
+    hidden = json.dumps(["[" * 100 + '\\"' + "[" * 100, "\\", '"]]', "x\\[["]).encode()
+    assert not json_depth_exceeds(hidden)
+    deep = json.dumps({"s": '\\"\\', "t": "]" * 100, "deep": _deep_list(65)}).encode()
+    assert json_depth_exceeds(deep)
+    assert not json_depth_exceeds(json.dumps({"s": '\\"', "ok": _deep_list(63)}).encode())
+
+
+def _deep_list(depth: int) -> object:
+    value: object = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 def test_unclosed_brackets_count_as_too_deep() -> None:
     assert json_depth_exceeds(b"[" * 1000)
     assert json_depth_exceeds(b"{" * 1000)

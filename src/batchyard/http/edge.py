@@ -13,14 +13,11 @@ A body over the size limit is handed on unread past the limit: Litestar answers 
 
 from __future__ import annotations
 
-import re
-
 from batchyard.http.asgi import ASGIApp, Message, Receive, Scope, Send
 from batchyard.http.problems import problem_of, send_problem
 
 MAX_JSON_DEPTH = 64
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)  # a JSON string, escapes included
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'"[]{}')  # deleted before the scan
 _OPEN_CLOSE = bytes.maketrans(b"[]{}", b"()()")
 
 
@@ -48,13 +45,14 @@ def json_depth_exceeds(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     """Whether ``body`` nests arrays/objects deeper than ``limit`` (brackets inside strings do
     not count; unbalanced brackets make no JSON at all and count as too deep).
 
-    O(n) work in C, no Python loop per byte: a body with at most ``limit`` brackets is not even
-    scanned. Otherwise the strings are cut out, only the brackets kept, and each round removes
-    every innermost pair "()": the rounds it takes are the depth.
+    O(n) work in C, no Python loop per byte: a body with at most ``limit`` opening brackets is
+    not even scanned. Otherwise only the structure is kept (brackets, as "(" and ")", and the
+    quotes of strings, escaped ones removed first), the strings' contents are cut out, and each
+    round removes every innermost pair "()": the rounds it takes are the depth.
     """
     if body.count(b"[") + body.count(b"{") <= limit:
         return False
-    brackets = _STRING.sub(b"", body).translate(_OPEN_CLOSE, _NOT_BRACKETS)
+    brackets = _brackets_outside_strings(body)
     for _ in range(limit):
         if not brackets:
             return False
@@ -63,6 +61,17 @@ def json_depth_exceeds(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
             return True
         brackets = shorter
     return bool(brackets)
+
+
+def _brackets_outside_strings(body: bytes) -> bytes:
+    if b"\\" in body:  # drop escaped backslashes, then escaped quotes: what is left is real
+        body = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    # quotes and brackets only; '""' is an empty string, or the end of one string and the start
+    # of the next with no bracket between: either way nothing to keep
+    structure = body.translate(_OPEN_CLOSE, _NOT_STRUCTURE).replace(b'""', b"")
+    if b'"' not in structure:
+        return structure
+    return b"".join(structure.split(b'"')[::2])  # odd pieces are inside strings
 
 
 async def read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:
