@@ -245,8 +245,9 @@ class Engine:
         if retry and attempts_left(job.attempts, job.max_attempts):
             delay = retry_delay(job.attempts, settings.backoff_base, settings.backoff_max)
         failed = await self.store.fail(job_id, token, error, delay, job.queue)
-        outcome = "retried" if failed.state is JobState.AVAILABLE else "dead"
-        metrics.JOBS_FINISHED.labels(failed.queue, outcome).inc()
+        if job.state is JobState.ACTIVE:  # else a repeat of a fail that was counted then
+            outcome = "retried" if failed.state is JobState.AVAILABLE else "dead"
+            metrics.JOBS_FINISHED.labels(failed.queue, outcome).inc()
         return failed
 
     async def release(

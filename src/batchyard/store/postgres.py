@@ -29,7 +29,7 @@ from batchyard.domain.errors import (
     StoreUnavailable,
 )
 from batchyard.domain.idempotency import IdempotencyRecord
-from batchyard.domain.leases import job_id_of_lease, lease_refusal
+from batchyard.domain.leases import LeaseOp, job_id_of_lease, settle_refused
 from batchyard.domain.models import (
     Batch,
     Completed,
@@ -294,7 +294,7 @@ class PostgresStore(Store):
         self._sql = load_queries("postgres")
         self._pool: Any = None
         self._listener: _Listener | None = None
-        self._singles = CompletionCoalescer(self._complete_each, self._refusal_of)
+        self._singles = CompletionCoalescer(self._complete_each, self._settle_one)
         self._claims = ClaimCoalescer(self._claim_for_each, self._give_back)
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -468,16 +468,21 @@ class PostgresStore(Store):
         return None if row is None else _job(row)
 
     async def _leased(
-        self, name: str, job_id: int, token: int, queue: str | None, *args: Any
+        self, name: str, job_id: int, token: int, queue: str | None, *args: Any, error: Any = None
     ) -> Job:
-        """Run a token-checked update (``queue`` is its last parameter); explain a refusal."""
+        """Run a token-checked update (``queue`` is its last parameter); when it changes
+        nothing, the job as it is if this repeats what was done with ``token``, else refuse."""
         async with self._connection() as conn:
             row = await conn.fetchrow(self._sql[name], job_id, token, *args, queue)
             if row is None:
-                found = await conn.fetchrow(self._sql["get_job"], job_id)
-                job = None if found is None else _job(found)
-                raise lease_refusal(job_id, token, job, queue)
+                found = await self._found(conn, job_id)
+                return settle_refused(LeaseOp(name), job_id, token, found, queue, error)
         return _job(row)
+
+    async def _found(self, conn: Any, job_id: int) -> tuple[Job, int] | None:
+        """The job and its row's lease token (a job without a lease shows none)."""
+        row = await conn.fetchrow(self._sql["get_job"], job_id)
+        return None if row is None else (_job(row), row["lease_token"])
 
     async def heartbeat(
         self, job_id: int, token: int, lease_seconds: float | None, queue: str | None = None
@@ -508,7 +513,7 @@ class PostgresStore(Store):
             found = await conn.fetch(self._sql[query], ids, tokens, results, queues)
             done = {r["id"]: r for r in found}
             if len(found) < len(items):
-                raise await self._first_refusal(conn, items, done)  # rolls back
+                done.update(await self._settle_missing(conn, items, done))  # or rolls back
         return [done[job_id] for job_id in ids]
 
     async def _claim_for_each(
@@ -531,23 +536,29 @@ class PostgresStore(Store):
         found = await self._fetch("complete", ids, tokens, results, queues)
         return {row["id"]: row for row in found}
 
-    async def _refusal_of(self, item: Completion) -> BatchyardError:
+    async def _settle_one(self, item: Completion) -> Row:
+        """The row of a completion that changed nothing, if it repeats one that happened."""
         async with self._connection() as conn:
-            return await self._first_refusal(conn, [item], {})
+            return (await self._settle_missing(conn, [item], {}))[item.job_id]
 
-    async def _first_refusal(
+    async def _settle_missing(
         self, conn: Any, items: Sequence[Completion], done: Container[int]
-    ) -> BatchyardError:
-        """Why the first refused item of a completion was refused (seen inside its txn)."""
-        seen: set[int] = set()
+    ) -> dict[int, Row]:
+        """The rows of items that changed nothing because they had been completed with their
+        token already (seen inside the completion's transaction); raise the refusal of the
+        first other one."""
+        repeated: dict[int, Row] = {}
         for item in items:
-            if item.job_id in done and item.job_id not in seen:
-                seen.add(item.job_id)
+            if item.job_id in done:
                 continue
             row = await conn.fetchrow(self._sql["get_job"], item.job_id)
-            job = None if row is None else _job(row)
-            return lease_refusal(item.job_id, item.token, job, item.queue)
-        raise AssertionError("a completion changed fewer rows, yet no item was refused")
+            found = None if row is None else (_job(row), row["lease_token"])
+            settle_refused(LeaseOp.COMPLETE, item.job_id, item.token, found, item.queue)
+            repeated[item.job_id] = row
+        duplicated = len(items) - len({item.job_id for item in items})
+        if duplicated:
+            raise InvalidInput(f"{duplicated} job(s) listed twice", field="jobs")
+        return repeated
 
     async def fail(
         self,
@@ -557,7 +568,7 @@ class PostgresStore(Store):
         retry_delay: float | None,
         queue: str | None = None,
     ) -> Job:
-        return await self._leased("fail", job_id, token, queue, error, retry_delay)
+        return await self._leased("fail", job_id, token, queue, error, retry_delay, error=error)
 
     async def release(
         self, job_id: int, token: int, delay: float = 0.0, queue: str | None = None
