@@ -102,7 +102,10 @@ class Engine:
         if kind is not None:
             await self.get_queue(name, fresh=True, kind=kind)
         self._queues.pop(name, None)
-        return await self.store.delete_queue(name, force)
+        deleted = await self.store.delete_queue(name, force)
+        self._queues.pop(name, None)  # a lookup while it was being deleted may have cached it
+        metrics.forget_queue(name)
+        return deleted
 
     async def queue_stats(self, name: str) -> QueueStats:
         return await self.store.queue_stats(name)
@@ -122,7 +125,7 @@ class Engine:
         self, queue: str, jobs: Sequence[NewJob], batch_id: int | None = None
     ) -> list[Enqueued]:
         check_new_jobs(jobs)
-        enqueued = await self.store.enqueue(queue, jobs, batch_id)
+        enqueued = await self.store.enqueue(queue, jobs, batch_id)  # NotFound: no such queue
         metrics.JOBS_ENQUEUED.labels(queue).inc(sum(1 for e in enqueued if e.created))
         self.wakeups.notify(queue)
         return enqueued
@@ -159,7 +162,8 @@ class Engine:
             jobs = await self.store.claim(queue, owner, limit, lease_seconds)
             remaining = deadline - time.monotonic()
             if jobs or remaining <= 0 or self.wakeups.closing:
-                metrics.JOBS_CLAIMED.labels(queue).inc(len(jobs))
+                if jobs:  # a series only for a queue that has jobs, so it exists
+                    metrics.JOBS_CLAIMED.labels(queue).inc(len(jobs))
                 return jobs
             await self.wakeups.wait(queue, min(remaining, POLL_INTERVAL))
 
