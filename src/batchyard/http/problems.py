@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from batchyard.burstlog import BurstLogger
 from batchyard.domain.errors import (
     PROBLEM_TYPE_PREFIX,
     BatchyardError,
@@ -26,6 +27,7 @@ from batchyard.domain.errors import (
 )
 
 log = logging.getLogger("batchyard.http")
+_faults = BurstLogger(log)  # one line per kind of 5xx answer and burst, not per request
 
 PROBLEM_JSON = "application/problem+json"
 STATUS_OF: list[tuple[type[BatchyardError], int]] = [
@@ -99,8 +101,8 @@ def domain_problem(exc: BatchyardError, method: str, path: str) -> Problem:
         extra["field"] = exc.field
     if isinstance(exc, NothingToClaim):
         extra["retry_after"] = exc.retry_after
-    if status >= 500:
-        log.error("%s %s: %s", method, path, exc.detail)
+    if status >= 500:  # the cause in the log (once per burst), never in the answer
+        _faults.log((status, exc.code), logging.ERROR, "%s %s: %s", method, path, exc)
     return problem_of(status, exc.title, exc.detail, exc.code, **extra)
 
 

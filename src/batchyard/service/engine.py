@@ -12,8 +12,9 @@ from typing import Any
 import msgspec
 
 from batchyard import metrics
+from batchyard.burstlog import BurstLogger
 from batchyard.domain.backoff import attempts_left, retry_delay
-from batchyard.domain.errors import Conflict, NotFound
+from batchyard.domain.errors import Conflict, NotFound, StoreUnavailable
 from batchyard.domain.idempotency import DEFAULT_TTL_SECONDS, check_ttl
 from batchyard.domain.models import (
     Batch,
@@ -64,6 +65,7 @@ class Engine:
         self.idempotency_ttl = idempotency_ttl
         self.wakeups = Wakeups()
         self._queues: dict[str, tuple[float, Queue]] = {}
+        self._faults = BurstLogger(log)
 
     # -- queues -----------------------------------------------------------------------------
     async def create_queue(self, spec: QueueSpec, jobs: Sequence[NewJob] = ()) -> Queue:
@@ -335,13 +337,23 @@ class Engine:
                 swept = await self.store.sweep()
                 if swept:
                     log.info("swept %d job(s) whose last lease expired", swept)
-            except Exception:
-                log.exception("housekeeping sweep failed; trying again later")
+            except Exception as exc:
+                self._housekeeping_failed("housekeeping sweep", exc)
             try:
                 await self.purge_idempotency()
-            except Exception:
-                log.exception("purging expired idempotency keys failed; trying again later")
+            except Exception as exc:
+                self._housekeeping_failed("purging expired idempotency keys", exc)
             await asyncio.sleep(interval)
+
+    def _housekeeping_failed(self, what: str, exc: Exception) -> None:
+        """Log a failed housekeeping step once per burst (a traceback unless the database is
+        just unavailable); it is tried again next round."""
+        trace = None if isinstance(exc, StoreUnavailable) else exc
+        key = (what, type(exc))
+        message = "%s failed; trying again later: %s"
+        self._faults.log(
+            key, logging.ERROR if trace else logging.WARNING, message, what, exc, exc_info=trace
+        )
 
     async def purge_idempotency(self) -> int:
         """Delete expired idempotency keys, a chunk per transaction; how many."""

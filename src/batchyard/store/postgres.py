@@ -20,7 +20,9 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from batchyard.burstlog import BurstFilter, BurstLogger
 from batchyard.domain.errors import (
+    FAULT_DETAIL,
     AlreadyExists,
     BatchyardError,
     Conflict,
@@ -82,20 +84,50 @@ _DRIVER_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
 )
-# Errors that mean the database cannot be reached (or cannot serve us) right now.
+# Every driver error is one of two kinds. *Unavailable*: the database cannot be reached or
+# cannot serve us right now (an outage, a failover, a restart, load, a lock): the client is
+# told to retry later. A *fault*: the statement or the set-up is wrong (syntax, a missing
+# table, a violated constraint other than those translated below, a bad configuration), which
+# retrying will not fix. Both answer 503 without the driver's text; both are logged once per
+# burst (FAULT_LOG_INTERVAL), a fault with its traceback.
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
-    _exc.PostgresConnectionError,  # includes ConnectionDoesNotExistError
-    _exc.CannotConnectNowError,
-    _exc.TooManyConnectionsError,
-    _exc.OperatorInterventionError,  # admin shutdown, query cancelled
-    _exc.InsufficientResourcesError,
-    _exc.InvalidAuthorizationSpecificationError,  # login refused
-    _exc.InvalidCatalogNameError,  # no such database (yet)
-    _exc.TransactionRollbackError,  # deadlock or serialization failure: retry
-    _exc.InterfaceError,  # closed pool or connection
+    _exc.PostgresConnectionError,  # class 08, includes ConnectionDoesNotExistError
+    _exc.OperatorInterventionError,  # class 57: shutdown, cannot connect now, cancelled
+    _exc.InsufficientResourcesError,  # class 53: disk full, out of memory, too many connections
+    _exc.InvalidAuthorizationSpecificationError,  # class 28: login refused
+    _exc.InvalidCatalogNameError,  # 3D000: no such database (yet, or any more)
+    _exc.TransactionRollbackError,  # class 40: deadlock or serialization failure: retry
+    _exc.ObjectNotInPrerequisiteStateError,  # class 55: lock not available, object in use
+    _exc.ReadOnlySQLTransactionError,  # 25006: a standby after a failover
+    _exc.IdleInTransactionSessionTimeoutError,  # 25P03
+    _exc.TransactionTimeoutError,  # 25P04
+    _exc.PostgresSystemError,  # class 58: I/O error on the server
+    _exc.InternalServerError,  # class XX: the server's own failure (or corruption)
+    _exc.ConfigFileError,  # class F0
+    _exc.SnapshotTooOldError,  # 72000
+    _exc.InvalidCachedStatementError,  # the schema changed under a prepared statement
+    _exc.InternalClientError,  # protocol state lost, outdated schema cache, wrong target server
+    _exc.InterfaceError,  # closed pool or connection, connection in use
 )
+# InterfaceErrors that are no outage: the client is set up wrong
+_FAULTS: tuple[type[BaseException], ...] = (
+    _exc.ClientConfigurationError,
+    _exc.UnsupportedClientFeatureError,
+    _exc.UnsupportedServerFeatureError,
+)
+FAULT_LOG_INTERVAL = 60.0
+_faults = BurstLogger(log, FAULT_LOG_INTERVAL)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether a driver error means "the database cannot serve us now", not a fault."""
+    return isinstance(exc, _UNAVAILABLE) and not isinstance(exc, _FAULTS)
+
+
+# asyncpg's pool logs each failed attempt to reconnect with a traceback: once per burst here
+logging.getLogger("asyncpg.pool").addFilter(BurstFilter(is_unavailable, FAULT_LOG_INTERVAL))
 
 
 def _translate(exc: BaseException) -> BatchyardError:
@@ -106,10 +138,13 @@ def _translate(exc: BaseException) -> BatchyardError:
         return NotFound(exc.detail or str(exc))
     if isinstance(exc, _exc.DataError | _exc._base.DataError):  # server class 22 | bad argument
         return InvalidInput(str(exc))
-    if isinstance(exc, _UNAVAILABLE):
-        return StoreUnavailable(f"PostgreSQL is unavailable: {type(exc).__name__}: {exc}")
-    log.error("unexpected PostgreSQL error", exc_info=exc)
-    return StoreUnavailable(f"PostgreSQL error: {type(exc).__name__}: {exc}")
+    internal = f"{type(exc).__name__}: {exc}"
+    if is_unavailable(exc):
+        kind = ("unavailable", type(exc))
+        _faults.log(kind, logging.WARNING, "PostgreSQL is unavailable: %s", internal)
+        return StoreUnavailable(internal=f"PostgreSQL is unavailable: {internal}")
+    _faults.log(("fault", type(exc)), logging.ERROR, "PostgreSQL error: %s", internal, exc_info=exc)
+    return StoreUnavailable(FAULT_DETAIL, internal=f"PostgreSQL error: {internal}")
 
 
 def _encode_json(value: Any) -> str:
@@ -302,7 +337,7 @@ class PostgresStore(Store):
     async def _connection(self) -> AsyncIterator[Any]:
         """A pooled connection; driver errors leave as :mod:`batchyard.domain.errors`."""
         if self._pool is None:
-            raise StoreUnavailable("the PostgreSQL store is not open")
+            raise StoreUnavailable(internal="the PostgreSQL store is not open")
         try:
             async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn:
                 yield conn

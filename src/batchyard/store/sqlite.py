@@ -23,6 +23,7 @@ from typing import Any, ParamSpec, TypeVar
 import msgspec
 
 from batchyard.domain.errors import (
+    FAULT_DETAIL,
     AlreadyExists,
     Conflict,
     InvalidInput,
@@ -127,7 +128,7 @@ class SqliteStore(Store):
     @property
     def conn(self) -> sqlite3.Connection:
         if self._conn is None:
-            raise StoreUnavailable("the SQLite store is not open")
+            raise StoreUnavailable(internal="the SQLite store is not open")
         return self._conn
 
     @contextmanager
@@ -135,7 +136,7 @@ class SqliteStore(Store):
         """The connection, for statements that write: they run inside the group transaction."""
         conn = self.conn
         if not conn.in_transaction:
-            raise StoreUnavailable("a SQLite write outside a transaction (a batchyard bug)")
+            raise StoreUnavailable(FAULT_DETAIL, internal="a SQLite write outside a transaction")
         yield conn
 
     def _one(self, name: str, params: dict[str, Any]) -> Record | None:
@@ -203,7 +204,9 @@ class SqliteStore(Store):
         try:
             self._connect()
         except sqlite3.Error as exc:
-            raise StoreUnavailable(f"cannot open SQLite database {self.path!r}: {exc}") from exc
+            raise StoreUnavailable(
+                internal=f"cannot open SQLite database {self.path!r}: {exc}"
+            ) from exc
         self._checkpointer.start()
 
     async def close(self) -> None:
@@ -224,7 +227,7 @@ class SqliteStore(Store):
         try:
             await self._run(lambda: self.conn.execute("SELECT 1").fetchone())
         except sqlite3.Error as exc:
-            raise StoreUnavailable(f"SQLite does not answer: {exc}") from exc
+            raise StoreUnavailable(internal=f"SQLite does not answer: {exc}") from exc
 
     # -- queues -----------------------------------------------------------------------------
     def _insert_queue(self, spec: QueueSpec, jobs: Sequence[NewJob] = ()) -> Queue | None:
