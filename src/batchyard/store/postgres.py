@@ -503,7 +503,13 @@ class PostgresStore(Store):
         return None if row is None else _job(row)
 
     async def _leased(
-        self, name: str, job_id: int, token: int, queue: str | None, *args: Any, error: Any = None
+        self,
+        name: str,
+        job_id: int,
+        token: int,
+        queue: str | None,
+        *args: Any,
+        error: str | None = None,
     ) -> Job:
         """Run a token-checked update (``queue`` is its last parameter); when it changes
         nothing, the job as it is if this repeats what was done with ``token``, else refuse."""
