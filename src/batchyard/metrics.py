@@ -36,3 +36,31 @@ HTTP_SECONDS = Histogram(
     registry=REGISTRY,
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+
+# Every metric labelled by queue. Their children exist only for queues known to exist: they
+# are created after the engine found the queue (or counted its jobs) and removed when it is
+# deleted, so names sent for queues that do not exist never become series.
+PER_QUEUE: tuple[Counter | Gauge, ...] = (JOBS_ENQUEUED, JOBS_CLAIMED, JOBS_FINISHED, QUEUE_JOBS)
+
+
+def forget_queue(name: str) -> None:
+    """Remove every series of queue ``name`` (it was deleted)."""
+    for metric in PER_QUEUE:
+        metric.remove_by_labels({"queue": name})
+
+
+def queues_with_series() -> set[str]:
+    """The queues some per-queue metric has a series for."""
+    return {
+        sample.labels["queue"]
+        for metric in PER_QUEUE
+        for family in metric.collect()
+        for sample in family.samples
+    }
+
+
+def keep_only_queues(names: set[str]) -> None:
+    """Remove the series of every queue not in ``names`` (deleted, possibly by another
+    server process sharing the database)."""
+    for name in queues_with_series() - names:
+        forget_queue(name)

@@ -54,7 +54,13 @@ def test_enqueue_claim_complete_and_fencing(server: Server) -> None:
         assert stale.status_code == 409 and stale.json()["title"] == "Stale lease"
         done = http.post(f"{url}/complete", json={"token": token, "result": [1]})
         assert done.json()["state"] == "completed" and done.json()["result"] == [1]
-        assert http.post(f"{url}/complete", json={"token": token}).status_code == 409
+        again = http.post(f"{url}/complete", json={"token": token, "result": "lost answer"})
+        assert again.status_code == 200 and again.json() == done.json()  # a repeat: as it is
+        assert http.post(f"{url}/complete", json={"token": token + 1}).status_code == 409
+        bulk_again = http.post(
+            f"{Q}/q/complete", json={"jobs": [{"id": first["id"], "token": token}]}
+        )
+        assert bulk_again.status_code == 200 and bulk_again.json() == {"completed": 1}
         assert http.get(url).json()["state"] == "completed"
         assert http.post(f"{Q}/q/jobs/99999/complete", json={"token": 1}).status_code == 404
         second = jobs[1]
@@ -83,6 +89,8 @@ def test_fail_retry_release_cancel(server: Server) -> None:
         (held,) = _claim(http, "r", wait=3)
         dead = http.post(f"{url}/fail", json={"token": held["lease"]["token"], "error": "e2"})
         assert dead.json()["state"] == "dead"
+        again = http.post(f"{url}/fail", json={"token": held["lease"]["token"], "error": "e2"})
+        assert again.status_code == 200 and again.json() == dead.json()
         other = http.post(f"{Q}/r/jobs", json={}).json()
         cancelled = http.post(f"{Q}/r/jobs/{other['id']}/cancel").json()
         assert cancelled["state"] == "cancelled"

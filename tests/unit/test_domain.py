@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 
 from batchyard.domain.backoff import attempts_left, retry_delay
 from batchyard.domain.errors import InvalidInput, NotFound, StaleLease
-from batchyard.domain.leases import lease_refusal
+from batchyard.domain.leases import LeaseOp, already_done, lease_refusal, settle_refused
 from batchyard.domain.models import Job, Lease, NewJob, QueueSpec
 from batchyard.domain.states import JobState, can_move, is_terminal
 from batchyard.domain.validation import (
@@ -137,3 +138,24 @@ def test_lease_refusal_explains_itself() -> None:
     assert isinstance(stale, StaleLease) and "token 2" in stale.detail
     done = lease_refusal(1, 2, _job(JobState.COMPLETED, 2))
     assert isinstance(done, StaleLease) and "completed" in done.detail
+
+
+def test_a_refused_operation_is_a_repeat_only_under_its_own_token() -> None:
+    done = _job(JobState.COMPLETED, 2)
+    assert already_done(LeaseOp.COMPLETE, 2, done, 2)
+    assert not already_done(LeaseOp.COMPLETE, 1, done, 2)
+    assert not already_done(LeaseOp.HEARTBEAT, 2, done, 2)
+    assert settle_refused(LeaseOp.COMPLETE, 1, 2, (done, 2), "q") is done
+    with pytest.raises(NotFound):
+        settle_refused(LeaseOp.COMPLETE, 1, 2, (done, 2), "other")
+    with pytest.raises(StaleLease):
+        settle_refused(LeaseOp.COMPLETE, 1, 3, (done, 2))
+    available = _job(JobState.AVAILABLE, None)
+    requeued = msgspec.structs.replace(available, finished_at=available.updated_at)
+    assert already_done(LeaseOp.COMPLETE, 2, requeued, 2)
+    released = msgspec.structs.replace(requeued, finished_at=done.updated_at - timedelta(1))
+    assert not already_done(LeaseOp.COMPLETE, 2, released, 2)
+    assert already_done(LeaseOp.RELEASE, 2, released, 2)
+    failed = msgspec.structs.replace(_job(JobState.DEAD, 2), error="boom")
+    assert already_done(LeaseOp.FAIL, 2, failed, 2, "boom")
+    assert not already_done(LeaseOp.FAIL, 2, failed, 2, "other")

@@ -30,7 +30,7 @@ def upgrade(
         url = parse_database_url(settings.database_url)
         asyncio.run(migrate.upgrade(url, revision))
     except BatchyardError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
+        typer.echo(f"error: {exc}", err=True)  # the internal text
         raise typer.Exit(2) from exc
     except Exception as exc:
         typer.echo(f"error: migration failed: {exc}", err=True)

@@ -55,7 +55,7 @@ def serve(
         )
         check_bind(settings)
     except BatchyardError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
+        typer.echo(f"error: {exc}", err=True)  # the internal text
         raise typer.Exit(2) from exc
     configure_logging(settings.log_level, settings.log_format)
     if not settings.secret:

@@ -70,9 +70,26 @@ class NothingToClaim(Conflict):
         self.retry_after = retry_after
 
 
+UNAVAILABLE_DETAIL = "the database is unavailable; retry later"
+FAULT_DETAIL = "the database could not carry out the request; the fault has been logged"
+
+
 class StoreUnavailable(BatchyardError):
+    """The database cannot serve the request.
+
+    ``detail`` is what a client is told: never a driver's message, a path or a database name.
+    ``internal`` (``str()`` of the error, so logs and tracebacks show it) says what happened.
+    """
+
     title = "Database unavailable"
     code = "store-unavailable"
+
+    def __init__(self, detail: str = UNAVAILABLE_DETAIL, *, internal: str | None = None) -> None:
+        super().__init__(detail)
+        self.internal = internal or detail
+
+    def __str__(self) -> str:
+        return self.internal
 
 
 def error_classes() -> dict[str, type[BatchyardError]]:

@@ -1,10 +1,22 @@
-"""Lease rules that do not need a database: why an operation on a lease was refused."""
+"""Lease rules that do not need a database: why an operation on a lease was refused, and
+when a refused operation had in fact already been carried out (a repeat)."""
 
 from __future__ import annotations
+
+import enum
 
 from batchyard.domain.errors import BatchyardError, NotFound, StaleLease
 from batchyard.domain.models import Job
 from batchyard.domain.states import JobState
+
+
+class LeaseOp(enum.Enum):
+    """An operation that presents a lease token."""
+
+    HEARTBEAT = "heartbeat"
+    COMPLETE = "complete"
+    FAIL = "fail"
+    RELEASE = "release"
 
 
 def lease_refusal(
@@ -21,6 +33,49 @@ def lease_refusal(
     return StaleLease(
         f"job {job_id} is leased under token {job.lease.token}; token {token} is stale"
     )
+
+
+def already_done(
+    op: LeaseOp, token: int, job: Job, lease_token: int, error: str | None = None
+) -> bool:
+    """Whether ``op`` with ``token`` (and ``error``, for a fail) had already been carried out
+    on ``job``, whose row holds ``lease_token`` now, so that repeating it changes nothing.
+
+    The token only grows on claim, so a job still under the presented token has not been
+    claimed since: a completed one was completed with it; an available one whose
+    ``finished_at`` is its ``updated_at`` was completed last (a queue whose completions
+    requeue), one that is available or dead with the presented error was failed last, and an
+    available one was given back by that lease's holder. A heartbeat is never a repeat.
+    """
+    if lease_token != token or op is LeaseOp.HEARTBEAT:
+        return False
+    if op is LeaseOp.COMPLETE:
+        requeued = job.finished_at is not None and job.finished_at == job.updated_at
+        return job.state is JobState.COMPLETED or (job.state is JobState.AVAILABLE and requeued)
+    if op is LeaseOp.FAIL:
+        return job.state in (JobState.DEAD, JobState.AVAILABLE) and job.error == error
+    return job.state is JobState.AVAILABLE
+
+
+def settle_refused(
+    op: LeaseOp,
+    job_id: int,
+    token: int,
+    found: tuple[Job, int] | None,
+    queue: str | None = None,
+    error: str | None = None,
+) -> Job:
+    """For a token-checked update of ``op`` that changed no row: the job as it is when the
+    operation had already been carried out (see :func:`already_done`), else raise the refusal.
+
+    ``found``: the job and its row's ``lease_token`` (a job without a lease shows none), read
+    after the update; None when there is no such job.
+    """
+    if found is not None and (queue is None or found[0].queue == queue):
+        job, lease_token = found
+        if already_done(op, token, job, lease_token, error):
+            return job
+    raise lease_refusal(job_id, token, None if found is None else found[0], queue)
 
 
 def job_id_of_lease(lease_id: str) -> int | None:

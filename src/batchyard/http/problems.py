@@ -16,6 +16,7 @@ import msgspec
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from batchyard.burstlog import BurstLogger
 from batchyard.domain.errors import (
     PROBLEM_TYPE_PREFIX,
     BatchyardError,
@@ -28,6 +29,7 @@ from batchyard.domain.errors import (
 from batchyard.http.asgi import Send
 
 log = logging.getLogger("batchyard.http")
+_faults = BurstLogger(log)  # one line per kind of 5xx answer and burst, not per request
 
 PROBLEM_JSON = "application/problem+json"
 STATUS_OF: list[tuple[type[BatchyardError], int]] = [
@@ -117,8 +119,8 @@ def domain_problem(exc: BatchyardError, method: str, path: str) -> Problem:
         extra["field"] = exc.field
     if isinstance(exc, NothingToClaim):
         extra["retry_after"] = exc.retry_after
-    if status >= 500:
-        log.error("%s %s: %s", method, path, exc.detail)
+    if status >= 500:  # the cause in the log (once per burst), never in the answer
+        _faults.log((status, exc.code), logging.ERROR, "%s %s: %s", method, path, exc)
     return problem_of(status, exc.title, exc.detail, exc.code, **extra)
 
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import msgspec
 from litestar import Response
 from litestar.openapi import ResponseSpec
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from batchyard import __version__, metrics
-from batchyard.domain.errors import StoreUnavailable
+from batchyard.domain.errors import NotFound, StoreUnavailable
 from batchyard.http.deps import EngineDep
 from batchyard.http.openapi import get
+from batchyard.service.engine import Engine
 
 
 class Health(msgspec.Struct, omit_defaults=True):
@@ -47,15 +50,23 @@ async def api_info() -> ApiInfo:
     return ApiInfo(__version__)
 
 
+async def _set_queue_gauges(engine: Engine) -> None:
+    """Jobs per queue and state, for the queues that exist now; the series of the others go."""
+    queues = await engine.list_queues()
+    metrics.keep_only_queues({queue.name for queue in queues})
+    for queue in queues:
+        try:
+            stats = await engine.queue_stats(queue.name)
+        except NotFound:  # deleted since it was listed: gone from the next scrape
+            continue
+        for state, count in stats.counts.items():
+            metrics.QUEUE_JOBS.labels(queue.name, state).set(count)
+
+
 @get("/metrics", summary="Prometheus metrics", media_type=CONTENT_TYPE_LATEST, store=False)
 async def prometheus_metrics(engine: EngineDep) -> Response[bytes]:
-    try:
-        for queue in await engine.list_queues():
-            stats = await engine.queue_stats(queue.name)
-            for state, count in stats.counts.items():
-                metrics.QUEUE_JOBS.labels(queue.name, state).set(count)
-    except StoreUnavailable:
-        pass  # the request metrics are still worth serving
+    with contextlib.suppress(StoreUnavailable):  # the request metrics are still worth serving
+        await _set_queue_gauges(engine)
     return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 

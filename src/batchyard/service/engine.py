@@ -12,8 +12,9 @@ from typing import Any
 import msgspec
 
 from batchyard import metrics
+from batchyard.burstlog import BurstLogger
 from batchyard.domain.backoff import attempts_left, retry_delay
-from batchyard.domain.errors import Conflict, NotFound
+from batchyard.domain.errors import Conflict, NotFound, StoreUnavailable
 from batchyard.domain.idempotency import DEFAULT_TTL_SECONDS, check_ttl
 from batchyard.domain.models import (
     Batch,
@@ -66,6 +67,7 @@ class Engine:
         self.idempotency_ttl = idempotency_ttl
         self.wakeups = Wakeups()
         self._queues: dict[str, tuple[float, Queue]] = {}
+        self._faults = BurstLogger(log)
 
     # -- queues -----------------------------------------------------------------------------
     async def create_queue(self, spec: QueueSpec, jobs: Sequence[NewJob] = ()) -> Queue:
@@ -106,7 +108,10 @@ class Engine:
         if kind is not None:
             await self.get_queue(name, fresh=True, kind=kind)
         self._queues.pop(name, None)
-        return await self.store.delete_queue(name, force)
+        deleted = await self.store.delete_queue(name, force)
+        self._queues.pop(name, None)  # a lookup while it was being deleted may have cached it
+        metrics.forget_queue(name)
+        return deleted
 
     async def queue_stats(self, name: str) -> QueueStats:
         check_queue_name(name)
@@ -128,7 +133,7 @@ class Engine:
     ) -> list[Enqueued]:
         check_queue_name(queue)
         check_new_jobs(jobs)
-        enqueued = await self.store.enqueue(queue, jobs, batch_id)
+        enqueued = await self.store.enqueue(queue, jobs, batch_id)  # NotFound: no such queue
         metrics.JOBS_ENQUEUED.labels(queue).inc(sum(1 for e in enqueued if e.created))
         self.wakeups.notify(queue)
         return enqueued
@@ -166,7 +171,8 @@ class Engine:
             jobs = await self.store.claim(queue, owner, limit, lease_seconds)
             remaining = deadline - time.monotonic()
             if jobs or remaining <= 0 or self.wakeups.closing:
-                metrics.JOBS_CLAIMED.labels(queue).inc(len(jobs))
+                if jobs:  # a series only for a queue that has jobs, so it exists
+                    metrics.JOBS_CLAIMED.labels(queue).inc(len(jobs))
                 return jobs
             await self.wakeups.wait(queue, min(remaining, POLL_INTERVAL))
 
@@ -253,8 +259,9 @@ class Engine:
         if retry and attempts_left(job.attempts, job.max_attempts):
             delay = retry_delay(job.attempts, settings.backoff_base, settings.backoff_max)
         failed = await self.store.fail(job_id, token, error, delay, job.queue)
-        outcome = "retried" if failed.state is JobState.AVAILABLE else "dead"
-        metrics.JOBS_FINISHED.labels(failed.queue, outcome).inc()
+        if job.state is JobState.ACTIVE:  # else a repeat of a fail that was counted then
+            outcome = "retried" if failed.state is JobState.AVAILABLE else "dead"
+            metrics.JOBS_FINISHED.labels(failed.queue, outcome).inc()
         return failed
 
     async def release(
@@ -339,13 +346,23 @@ class Engine:
                 swept = await self.store.sweep()
                 if swept:
                     log.info("swept %d job(s) whose last lease expired", swept)
-            except Exception:
-                log.exception("housekeeping sweep failed; trying again later")
+            except Exception as exc:
+                self._housekeeping_failed("housekeeping sweep", exc)
             try:
                 await self.purge_idempotency()
-            except Exception:
-                log.exception("purging expired idempotency keys failed; trying again later")
+            except Exception as exc:
+                self._housekeeping_failed("purging expired idempotency keys", exc)
             await asyncio.sleep(interval)
+
+    def _housekeeping_failed(self, what: str, exc: Exception) -> None:
+        """Log a failed housekeeping step once per burst (a traceback unless the database is
+        just unavailable); it is tried again next round."""
+        trace = None if isinstance(exc, StoreUnavailable) else exc
+        key = (what, type(exc))
+        message = "%s failed; trying again later: %s"
+        self._faults.log(
+            key, logging.ERROR if trace else logging.WARNING, message, what, exc, exc_info=trace
+        )
 
     async def purge_idempotency(self) -> int:
         """Delete expired idempotency keys, a chunk per transaction; how many."""

@@ -112,6 +112,9 @@ class Store(abc.ABC):
         """Complete leased jobs in one transaction: all succeed or none do.
 
         An item whose job is not in the item's ``queue`` (when given) is refused as unknown.
+        An item whose job had been completed with its token already (a repeat: see
+        :func:`batchyard.domain.leases.already_done`) succeeds, answering the job as it is;
+        complete, fail and release all answer repeats so.
         """
 
     @abc.abstractmethod

@@ -3,7 +3,8 @@
 With many workers each claiming and completing one job at a time, every call was its own round
 trip and its own UPDATE. Here such calls queue up while a statement is in flight and go
 together in the next one. Each is still decided on its own: a completion whose row was updated
-happened, one whose row was not was refused (so one caller's stale token never affects
+happened, one whose row was not is settled on its own — refused, or answered as it is when it
+had been completed with that token already (so one caller's stale token never affects
 another's; a job named twice waits for the next round); each claimer gets its own job, in claim
 order, or none when the queue ran dry.
 """
@@ -14,11 +15,12 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from batchyard.domain.errors import BatchyardError
 from batchyard.domain.models import Completion
 
 Run = Callable[[Sequence[Completion]], Awaitable[dict[int, Any]]]
-Explain = Callable[[Completion], Awaitable[BatchyardError]]
+# an item that changed nothing: its answer (a repeat of a completion that happened) or raises
+# its refusal
+Settle = Callable[[Completion], Awaitable[Any]]
 Pending = tuple[Completion, "asyncio.Future[Any]"]
 
 
@@ -51,9 +53,9 @@ class _Rounds:
 
 
 class CompletionCoalescer(_Rounds):
-    def __init__(self, run: Run, explain: Explain) -> None:
+    def __init__(self, run: Run, settle: Settle) -> None:
         self._run = run  # completes a list of items, returns the rows that changed by job id
-        self._explain = explain  # why an item changed nothing
+        self._settle_unchanged = settle  # an item that changed nothing: its answer, or raises
         self._pending: list[Pending] = []
 
     async def complete(self, item: Completion) -> Any:
@@ -102,11 +104,13 @@ class CompletionCoalescer(_Rounds):
             future.set_result(done[item.job_id])
             return
         try:
-            refusal: BaseException = await self._explain(item)
+            answer = await self._settle_unchanged(item)
         except Exception as exc:
-            refusal = exc
+            if not future.done():
+                future.set_exception(exc)
+            return
         if not future.done():
-            future.set_exception(refusal)
+            future.set_result(answer)
 
 
 ClaimRun = Callable[[str, list[str], "float | None"], Awaitable[list[Any]]]

@@ -13,19 +13,23 @@ blocking the event loop) for up to ``BUSY_SECONDS``, then fails with StoreUnavai
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any, ParamSpec, TypeVar
 
-from batchyard.domain.errors import StoreUnavailable
+from batchyard.burstlog import BurstLogger
+from batchyard.domain.errors import FAULT_DETAIL, StoreUnavailable
 
 P = ParamSpec("P")
 T = TypeVar("T")
 BUSY_SECONDS = 5.0
 Call = tuple[Callable[[], Any], "asyncio.Future[Any]"]
 Outcome = tuple[bool, Any]  # (succeeded, value or exception)
+log = logging.getLogger(__name__)
+_faults = BurstLogger(log)
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -80,7 +84,7 @@ class GroupCommit:
             if _is_busy(exc):
                 self._wait_for_lock(calls)
                 return
-            self._fail(calls, StoreUnavailable(f"SQLite failed: {exc}"))
+            self._fail(calls, translate(exc))
             return
         except StoreUnavailable as exc:
             self._fail(calls, exc)
@@ -92,7 +96,7 @@ class GroupCommit:
             self._fail(calls, exc)
             return
         except Exception as exc:  # never leave a caller waiting for ever
-            self._fail(calls, StoreUnavailable(f"SQLite failed: {exc}"))
+            self._fail(calls, translate(exc))
             return
         self._deliver(calls, outcomes)
 
@@ -119,7 +123,9 @@ class GroupCommit:
         self._busy_since = self._busy_since or now
         if now - self._busy_since > BUSY_SECONDS:
             self._busy_since = None
-            self._fail(calls, StoreUnavailable(f"SQLite stayed locked for {BUSY_SECONDS:g} s"))
+            self._fail(
+                calls, StoreUnavailable(internal=f"SQLite stayed locked for {BUSY_SECONDS:g} s")
+            )
             return
         self._pending = calls + self._pending
         self._scheduled = True
@@ -130,9 +136,25 @@ class GroupCommit:
         self._deliver(calls, [(False, exc)] * len(calls))
 
 
+def translate(exc: Exception) -> StoreUnavailable:
+    """StoreUnavailable for an error of SQLite or of a batchyard bug; logged once per burst.
+
+    An OperationalError (locked, disk I/O, full, cannot open) is an outage: retry later. Any
+    other is a fault (a wrong statement, a corrupt file, a bug), logged with its traceback.
+    """
+    internal = f"SQLite failed: {type(exc).__name__}: {exc}"
+    if isinstance(exc, sqlite3.OperationalError):
+        _faults.log(("unavailable", type(exc)), logging.WARNING, "%s", internal)
+        return StoreUnavailable(internal=internal)
+    _faults.log(("fault", type(exc)), logging.ERROR, "%s", internal, exc_info=exc)
+    return StoreUnavailable(FAULT_DETAIL, internal=internal)
+
+
 def _attempt(fn: Callable[[], Any]) -> Outcome:
     try:
         return True, fn()
+    except sqlite3.Error as exc:  # the store's own errors pass as they are; no driver's do
+        return False, translate(exc)
     except Exception as exc:
         return False, exc
 
@@ -156,4 +178,4 @@ def _finish(conn: sqlite3.Connection, commit: bool) -> None:
     except sqlite3.Error as exc:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
-        raise StoreUnavailable(f"SQLite could not commit: {exc}") from exc
+        raise StoreUnavailable(internal=f"SQLite could not commit: {exc}") from exc

@@ -20,7 +20,9 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from batchyard.burstlog import BurstFilter, BurstLogger
 from batchyard.domain.errors import (
+    FAULT_DETAIL,
     AlreadyExists,
     BatchyardError,
     Conflict,
@@ -29,7 +31,7 @@ from batchyard.domain.errors import (
     StoreUnavailable,
 )
 from batchyard.domain.idempotency import IdempotencyRecord
-from batchyard.domain.leases import job_id_of_lease, lease_refusal
+from batchyard.domain.leases import LeaseOp, job_id_of_lease, settle_refused
 from batchyard.domain.models import (
     Batch,
     Completed,
@@ -82,20 +84,50 @@ _DRIVER_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
 )
-# Errors that mean the database cannot be reached (or cannot serve us) right now.
+# Every driver error is one of two kinds. *Unavailable*: the database cannot be reached or
+# cannot serve us right now (an outage, a failover, a restart, load, a lock): the client is
+# told to retry later. A *fault*: the statement or the set-up is wrong (syntax, a missing
+# table, a violated constraint other than those translated below, a bad configuration), which
+# retrying will not fix. Both answer 503 without the driver's text; both are logged once per
+# burst (FAULT_LOG_INTERVAL), a fault with its traceback.
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
-    _exc.PostgresConnectionError,  # includes ConnectionDoesNotExistError
-    _exc.CannotConnectNowError,
-    _exc.TooManyConnectionsError,
-    _exc.OperatorInterventionError,  # admin shutdown, query cancelled
-    _exc.InsufficientResourcesError,
-    _exc.InvalidAuthorizationSpecificationError,  # login refused
-    _exc.InvalidCatalogNameError,  # no such database (yet)
-    _exc.TransactionRollbackError,  # deadlock or serialization failure: retry
-    _exc.InterfaceError,  # closed pool or connection
+    _exc.PostgresConnectionError,  # class 08, includes ConnectionDoesNotExistError
+    _exc.OperatorInterventionError,  # class 57: shutdown, cannot connect now, cancelled
+    _exc.InsufficientResourcesError,  # class 53: disk full, out of memory, too many connections
+    _exc.InvalidAuthorizationSpecificationError,  # class 28: login refused
+    _exc.InvalidCatalogNameError,  # 3D000: no such database (yet, or any more)
+    _exc.TransactionRollbackError,  # class 40: deadlock or serialization failure: retry
+    _exc.ObjectNotInPrerequisiteStateError,  # class 55: lock not available, object in use
+    _exc.ReadOnlySQLTransactionError,  # 25006: a standby after a failover
+    _exc.IdleInTransactionSessionTimeoutError,  # 25P03
+    _exc.TransactionTimeoutError,  # 25P04
+    _exc.PostgresSystemError,  # class 58: I/O error on the server
+    _exc.InternalServerError,  # class XX: the server's own failure (or corruption)
+    _exc.ConfigFileError,  # class F0
+    _exc.SnapshotTooOldError,  # 72000
+    _exc.InvalidCachedStatementError,  # the schema changed under a prepared statement
+    _exc.InternalClientError,  # protocol state lost, outdated schema cache, wrong target server
+    _exc.InterfaceError,  # closed pool or connection, connection in use
 )
+# InterfaceErrors that are no outage: the client is set up wrong
+_FAULTS: tuple[type[BaseException], ...] = (
+    _exc.ClientConfigurationError,
+    _exc.UnsupportedClientFeatureError,
+    _exc.UnsupportedServerFeatureError,
+)
+FAULT_LOG_INTERVAL = 60.0
+_faults = BurstLogger(log, FAULT_LOG_INTERVAL)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether a driver error means "the database cannot serve us now", not a fault."""
+    return isinstance(exc, _UNAVAILABLE) and not isinstance(exc, _FAULTS)
+
+
+# asyncpg's pool logs each failed attempt to reconnect with a traceback: once per burst here
+logging.getLogger("asyncpg.pool").addFilter(BurstFilter(is_unavailable, FAULT_LOG_INTERVAL))
 
 
 def _translate(exc: BaseException) -> BatchyardError:
@@ -106,10 +138,13 @@ def _translate(exc: BaseException) -> BatchyardError:
         return NotFound(exc.detail or str(exc))
     if isinstance(exc, _exc.DataError | _exc._base.DataError):  # server class 22 | bad argument
         return InvalidInput(str(exc))
-    if isinstance(exc, _UNAVAILABLE):
-        return StoreUnavailable(f"PostgreSQL is unavailable: {type(exc).__name__}: {exc}")
-    log.error("unexpected PostgreSQL error", exc_info=exc)
-    return StoreUnavailable(f"PostgreSQL error: {type(exc).__name__}: {exc}")
+    internal = f"{type(exc).__name__}: {exc}"
+    if is_unavailable(exc):
+        kind = ("unavailable", type(exc))
+        _faults.log(kind, logging.WARNING, "PostgreSQL is unavailable: %s", internal)
+        return StoreUnavailable(internal=f"PostgreSQL is unavailable: {internal}")
+    _faults.log(("fault", type(exc)), logging.ERROR, "PostgreSQL error: %s", internal, exc_info=exc)
+    return StoreUnavailable(FAULT_DETAIL, internal=f"PostgreSQL error: {internal}")
 
 
 def _encode_json(value: Any) -> str:
@@ -294,7 +329,7 @@ class PostgresStore(Store):
         self._sql = load_queries("postgres")
         self._pool: Any = None
         self._listener: _Listener | None = None
-        self._singles = CompletionCoalescer(self._complete_each, self._refusal_of)
+        self._singles = CompletionCoalescer(self._complete_each, self._settle_one)
         self._claims = ClaimCoalescer(self._claim_for_each, self._give_back)
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -302,7 +337,7 @@ class PostgresStore(Store):
     async def _connection(self) -> AsyncIterator[Any]:
         """A pooled connection; driver errors leave as :mod:`batchyard.domain.errors`."""
         if self._pool is None:
-            raise StoreUnavailable("the PostgreSQL store is not open")
+            raise StoreUnavailable(internal="the PostgreSQL store is not open")
         try:
             async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn:
                 yield conn
@@ -468,16 +503,27 @@ class PostgresStore(Store):
         return None if row is None else _job(row)
 
     async def _leased(
-        self, name: str, job_id: int, token: int, queue: str | None, *args: Any
+        self,
+        name: str,
+        job_id: int,
+        token: int,
+        queue: str | None,
+        *args: Any,
+        error: str | None = None,
     ) -> Job:
-        """Run a token-checked update (``queue`` is its last parameter); explain a refusal."""
+        """Run a token-checked update (``queue`` is its last parameter); when it changes
+        nothing, the job as it is if this repeats what was done with ``token``, else refuse."""
         async with self._connection() as conn:
             row = await conn.fetchrow(self._sql[name], job_id, token, *args, queue)
             if row is None:
-                found = await conn.fetchrow(self._sql["get_job"], job_id)
-                job = None if found is None else _job(found)
-                raise lease_refusal(job_id, token, job, queue)
+                found = await self._found(conn, job_id)
+                return settle_refused(LeaseOp(name), job_id, token, found, queue, error)
         return _job(row)
+
+    async def _found(self, conn: Any, job_id: int) -> tuple[Job, int] | None:
+        """The job and its row's lease token (a job without a lease shows none)."""
+        row = await conn.fetchrow(self._sql["get_job"], job_id)
+        return None if row is None else (_job(row), row["lease_token"])
 
     async def heartbeat(
         self, job_id: int, token: int, lease_seconds: float | None, queue: str | None = None
@@ -508,7 +554,7 @@ class PostgresStore(Store):
             found = await conn.fetch(self._sql[query], ids, tokens, results, queues)
             done = {r["id"]: r for r in found}
             if len(found) < len(items):
-                raise await self._first_refusal(conn, items, done)  # rolls back
+                done.update(await self._settle_missing(conn, items, done))  # or rolls back
         return [done[job_id] for job_id in ids]
 
     async def _claim_for_each(
@@ -531,23 +577,29 @@ class PostgresStore(Store):
         found = await self._fetch("complete", ids, tokens, results, queues)
         return {row["id"]: row for row in found}
 
-    async def _refusal_of(self, item: Completion) -> BatchyardError:
+    async def _settle_one(self, item: Completion) -> Row:
+        """The row of a completion that changed nothing, if it repeats one that happened."""
         async with self._connection() as conn:
-            return await self._first_refusal(conn, [item], {})
+            return (await self._settle_missing(conn, [item], {}))[item.job_id]
 
-    async def _first_refusal(
+    async def _settle_missing(
         self, conn: Any, items: Sequence[Completion], done: Container[int]
-    ) -> BatchyardError:
-        """Why the first refused item of a completion was refused (seen inside its txn)."""
-        seen: set[int] = set()
+    ) -> dict[int, Row]:
+        """The rows of items that changed nothing because they had been completed with their
+        token already (seen inside the completion's transaction); raise the refusal of the
+        first other one."""
+        repeated: dict[int, Row] = {}
         for item in items:
-            if item.job_id in done and item.job_id not in seen:
-                seen.add(item.job_id)
+            if item.job_id in done:
                 continue
             row = await conn.fetchrow(self._sql["get_job"], item.job_id)
-            job = None if row is None else _job(row)
-            return lease_refusal(item.job_id, item.token, job, item.queue)
-        raise AssertionError("a completion changed fewer rows, yet no item was refused")
+            found = None if row is None else (_job(row), row["lease_token"])
+            settle_refused(LeaseOp.COMPLETE, item.job_id, item.token, found, item.queue)
+            repeated[item.job_id] = row
+        duplicated = len(items) - len({item.job_id for item in items})
+        if duplicated:
+            raise InvalidInput(f"{duplicated} job(s) listed twice", field="jobs")
+        return repeated
 
     async def fail(
         self,
@@ -557,7 +609,7 @@ class PostgresStore(Store):
         retry_delay: float | None,
         queue: str | None = None,
     ) -> Job:
-        return await self._leased("fail", job_id, token, queue, error, retry_delay)
+        return await self._leased("fail", job_id, token, queue, error, retry_delay, error=error)
 
     async def release(
         self, job_id: int, token: int, delay: float = 0.0, queue: str | None = None

@@ -23,6 +23,7 @@ from typing import Any, ParamSpec, TypeVar
 import msgspec
 
 from batchyard.domain.errors import (
+    FAULT_DETAIL,
     AlreadyExists,
     Conflict,
     InvalidInput,
@@ -30,7 +31,7 @@ from batchyard.domain.errors import (
     StoreUnavailable,
 )
 from batchyard.domain.idempotency import IdempotencyRecord
-from batchyard.domain.leases import job_id_of_lease, lease_refusal
+from batchyard.domain.leases import LeaseOp, job_id_of_lease, settle_refused
 from batchyard.domain.models import (
     Batch,
     Completed,
@@ -70,6 +71,7 @@ _from_json: Callable[[str | bytes], Any] = _decode
 
 
 Record = dict[str, Any]  # a row as a dict: lookups by name are ~10x cheaper than sqlite3.Row's
+_record_job = rows.job_mapper({name: name for name in rows.JOB_COLUMNS}, _to_dt, _from_json)
 
 
 def _records(cursor: sqlite3.Cursor, names: tuple[str, ...] | None = None) -> list[Record]:
@@ -126,7 +128,7 @@ class SqliteStore(Store):
     @property
     def conn(self) -> sqlite3.Connection:
         if self._conn is None:
-            raise StoreUnavailable("the SQLite store is not open")
+            raise StoreUnavailable(internal="the SQLite store is not open")
         return self._conn
 
     @contextmanager
@@ -134,7 +136,7 @@ class SqliteStore(Store):
         """The connection, for statements that write: they run inside the group transaction."""
         conn = self.conn
         if not conn.in_transaction:
-            raise StoreUnavailable("a SQLite write outside a transaction (a batchyard bug)")
+            raise StoreUnavailable(FAULT_DETAIL, internal="a SQLite write outside a transaction")
         yield conn
 
     def _one(self, name: str, params: dict[str, Any]) -> Record | None:
@@ -202,7 +204,9 @@ class SqliteStore(Store):
         try:
             self._connect()
         except sqlite3.Error as exc:
-            raise StoreUnavailable(f"cannot open SQLite database {self.path!r}: {exc}") from exc
+            raise StoreUnavailable(
+                internal=f"cannot open SQLite database {self.path!r}: {exc}"
+            ) from exc
         self._checkpointer.start()
 
     async def close(self) -> None:
@@ -223,7 +227,7 @@ class SqliteStore(Store):
         try:
             await self._run(lambda: self.conn.execute("SELECT 1").fetchone())
         except sqlite3.Error as exc:
-            raise StoreUnavailable(f"SQLite does not answer: {exc}") from exc
+            raise StoreUnavailable(internal=f"SQLite does not answer: {exc}") from exc
 
     # -- queues -----------------------------------------------------------------------------
     def _insert_queue(self, spec: QueueSpec, jobs: Sequence[NewJob] = ()) -> Queue | None:
@@ -372,13 +376,20 @@ class SqliteStore(Store):
     def _leased_update(
         self, name: str, job_id: int, token: int, queue: str | None, params: dict[str, Any]
     ) -> Job:
-        """Run a token-checked update; explain the refusal when it changes nothing."""
+        """Run a token-checked update; when it changes nothing, the job as it is if this was a
+        repeat of what had been done with ``token`` already, else the refusal."""
         params.update(id=job_id, token=token, queue=queue, now=params.get("now", time.time()))
         job = self._job(name, params)
         if job is None:
-            raise lease_refusal(job_id, token, self._job("get_job", {"id": job_id}), queue)
+            error = params.get("error")
+            return settle_refused(LeaseOp(name), job_id, token, self._found(job_id), queue, error)
         self._tally_one(job, _ACTIVE)  # only active jobs change here
         return job
+
+    def _found(self, job_id: int) -> tuple[Job, int] | None:
+        """The job and its row's lease token (a job without a lease shows none)."""
+        row = self._one("get_job", {"id": job_id})
+        return None if row is None else (_record_job(row), row["lease_token"])
 
     def _heartbeat(self, job_id: int, token: int, lease: float | None, queue: str | None) -> Job:
         params = {"lease_seconds": lease, "far_future": FAR_FUTURE}
@@ -398,29 +409,35 @@ class SqliteStore(Store):
     def _complete(self, items: Sequence[Completion]) -> list[Job]:
         with self._write():
             done = {job.id: job for job in self._jobs("complete", self._completions(items))}
-            if len(done) != len(items):
-                self._refuse_first_missing(items, done)
             self._tally(Counter((j.queue, _ACTIVE, j.state.value) for j in done.values()))
+            if len(done) != len(items):
+                done.update(self._settle_missing(items, done))
         return [done[item.job_id] for item in items]
 
     def _complete_brief(self, items: Sequence[Completion]) -> list[Completed]:
         with self._write() as conn:
             found = conn.execute(self._sql["complete_brief"], self._completions(items))
             done = {row[0]: row for row in found.fetchall()}
-            if len(done) != len(items):
-                self._refuse_first_missing(items, done)
             after = Counter(map(itemgetter(1, 2), done.values()))
             self._tally({(queue, _ACTIVE, state): n for (queue, state), n in after.items()})
+            if len(done) != len(items):
+                repeated = self._settle_missing(items, done)
+                done.update({i: (i, j.queue, j.state.value) for i, j in repeated.items()})
         return [rows.completed(*done[item.job_id]) for item in items]
 
-    def _refuse_first_missing(self, items: Sequence[Completion], done: Container[int]) -> None:
-        """Raise the refusal of the first item that changed nothing (rolls the batch back)."""
+    def _settle_missing(self, items: Sequence[Completion], done: Container[int]) -> dict[int, Job]:
+        """The jobs of items that changed nothing because they had been completed with their
+        token already; raise the refusal of the first other one (rolls the batch back)."""
+        repeated: dict[int, Job] = {}
         for item in items:
             if item.job_id not in done:
-                found = self._job("get_job", {"id": item.job_id})
-                raise lease_refusal(item.job_id, item.token, found, item.queue)
-        duplicated = len(items) - len({i.job_id for i in items})
-        raise InvalidInput(f"{duplicated} job(s) listed twice", field="jobs")
+                found = self._found(item.job_id)
+                job = settle_refused(LeaseOp.COMPLETE, item.job_id, item.token, found, item.queue)
+                repeated[job.id] = job
+        if len({i.job_id for i in items}) != len(items):
+            duplicated = len(items) - len({i.job_id for i in items})
+            raise InvalidInput(f"{duplicated} job(s) listed twice", field="jobs")
+        return repeated
 
     async def complete(self, items: Sequence[Completion]) -> list[Job]:
         return await self._run(self._complete, items)
