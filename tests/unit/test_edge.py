@@ -6,7 +6,13 @@ import json
 
 import pytest
 
-from batchyard.http.edge import MAX_JSON_DEPTH, has_body, is_json_media_type, json_depth_exceeds
+from batchyard.http.edge import (
+    MAX_JSON_DEPTH,
+    body_of,
+    has_body,
+    is_json_media_type,
+    json_depth_exceeds,
+)
 
 
 def _nested(depth: int) -> bytes:
@@ -77,3 +83,14 @@ def _deep_list(depth: int) -> object:
 def test_unclosed_brackets_count_as_too_deep() -> None:
     assert json_depth_exceeds(b"[" * 1000)
     assert json_depth_exceeds(b"{" * 1000)
+
+
+def test_the_body_length_is_read_from_the_headers() -> None:
+    assert body_of([(b"content-length", b"12")]) == (True, None, 12)
+    assert body_of([(b"Content-Type", b"application/json"), (b"content-length", b"0")]) == (
+        False,
+        b"application/json",
+        0,
+    )
+    chunked = [(b"content-length", b"12"), (b"transfer-encoding", b"chunked")]
+    assert body_of(chunked) == (True, None, None)  # chunked: the length is not known

@@ -29,16 +29,25 @@ def is_json_media_type(content_type: bytes) -> bool:
 
 def has_body(headers: list[tuple[bytes, bytes]]) -> tuple[bool, bytes | None]:
     """Whether the request carries a body, and its Content-Type (None: not given)."""
-    carries, content_type = False, None
+    carries, content_type, _ = body_of(headers)
+    return carries, content_type
+
+
+def body_of(headers: list[tuple[bytes, bytes]]) -> tuple[bool, bytes | None, int | None]:
+    """Whether the request carries a body, its Content-Type and its Content-Length (None: not
+    given, or chunked)."""
+    carries, content_type, length = False, None, None
     for name, value in headers:
         lowered = name.lower()
         if lowered == b"content-length":
+            length = int(value) if value.strip().isdigit() else None
             carries = carries or value.strip() not in (b"", b"0")
         elif lowered == b"transfer-encoding":
             carries = carries or b"chunked" in value.lower()
+            length = None if b"chunked" in value.lower() else length
         elif lowered == b"content-type":
             content_type = value
-    return carries, content_type
+    return carries, content_type, length
 
 
 def json_depth_exceeds(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
@@ -124,12 +133,15 @@ class JsonBodies:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        carries, content_type = has_body(scope["headers"])
+        carries, content_type, length = body_of(scope["headers"])
         if not carries:
             await self.app(scope, receive, send)
             return
         if content_type is None or not is_json_media_type(content_type):
             await send_problem(send, UNSUPPORTED)
+            return
+        if length is not None and length <= MAX_JSON_DEPTH:  # too short to nest that deep
+            await self.app(scope, receive, send)
             return
         body, complete = await read_body(receive, self.max_body)
         if complete and json_depth_exceeds(body):
