@@ -10,10 +10,9 @@ With a secret configured, every mutating request must carry it as header ``secre
 from __future__ import annotations
 
 import hmac
-import json
 
 from batchyard.http.asgi import ASGIApp, Receive, Scope, Send
-from batchyard.http.problems import HTTP_CODES, problem_type
+from batchyard.http.problems import problem_of, send_problem
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC_PATHS = frozenset({"/"})
@@ -67,10 +66,7 @@ async def _refuse(send: Send, status: int) -> None:
         if status == 401
         else "the secret does not match"
     )
-    kind = problem_type(HTTP_CODES[status])
-    body = json.dumps({"type": kind, "title": title, "status": status, "detail": detail})
-    headers = [(b"content-type", b"application/problem+json")]
+    found = problem_of(status, title, detail)
     if status == 401:
-        headers.append((b"www-authenticate", b"Bearer"))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body.encode()})
+        found.headers["WWW-Authenticate"] = "Bearer"
+    await send_problem(send, found)

@@ -30,7 +30,7 @@ from litestar.routes import HTTPRoute
 from batchyard.domain.errors import BatchyardError
 from batchyard.http.asgi import ASGIApp, Receive, Scope, Send
 from batchyard.http.edge import read_body, replay
-from batchyard.http.problems import PROBLEM_JSON, domain_problem, unexpected_problem
+from batchyard.http.problems import domain_problem, send_problem, unexpected_problem
 from batchyard.service.engine import Engine
 
 log = logging.getLogger("batchyard.http")
@@ -166,15 +166,11 @@ class FastLane:
         try:
             result = await route.call(self.engine(), found, data)
         except BatchyardError as exc:
-            problem = domain_problem(exc, scope["method"], scope["path"])
-            await _respond(
-                send, problem.status, _encode(problem.body), PROBLEM_JSON, problem.headers
-            )
+            await send_problem(send, domain_problem(exc, scope["method"], scope["path"]))
             return
         except Exception:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
-            problem = unexpected_problem()
-            await _respond(send, problem.status, _encode(problem.body), PROBLEM_JSON, {})
+            await send_problem(send, unexpected_problem())
             return
         if isinstance(result, Response):
             await _respond_with(send, result, route, head)

@@ -230,8 +230,10 @@ class Engine:
         for item in items:
             check_lease_refs(item.job_id, item.token)
         await self._check_kind(queue, kind)
-        if queue is not None:
-            items = [msgspec.structs.replace(item, queue=queue) for item in items]
+        if queue is not None:  # built with their queue already, they are passed on as they are
+            items = [
+                i if i.queue == queue else msgspec.structs.replace(i, queue=queue) for i in items
+            ]
         done = await self.store.complete_brief(items)
         self._completed(done)
         return done

@@ -434,8 +434,8 @@ class SqliteStore(Store):
                 found = self._found(item.job_id)
                 job = settle_refused(LeaseOp.COMPLETE, item.job_id, item.token, found, item.queue)
                 repeated[job.id] = job
-        if len({i.job_id for i in items}) != len(items):
-            duplicated = len(items) - len({i.job_id for i in items})
+        duplicated = len(items) - len({i.job_id for i in items})
+        if duplicated:
             raise InvalidInput(f"{duplicated} job(s) listed twice", field="jobs")
         return repeated
 

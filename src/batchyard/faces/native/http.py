@@ -176,7 +176,7 @@ class QueuesController(Controller):
     async def complete_many(
         self, engine: EngineDep, queue: QueueName, data: JSONBody[CompleteManyIn]
     ) -> CompletedOut:
-        done = await service.complete_many(engine, queue, data.to_completions())
+        done = await service.complete_many(engine, queue, data.to_completions(queue))
         return CompletedOut(len(done))
 
     @post(

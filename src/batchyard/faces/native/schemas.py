@@ -80,8 +80,11 @@ class CompletionIn(msgspec.Struct, forbid_unknown_fields=True):
 class CompleteManyIn(msgspec.Struct, forbid_unknown_fields=True):
     jobs: list[CompletionIn]
 
-    def to_completions(self) -> list[Completion]:
-        return [Completion(job_id=c.id, token=c.token, result=c.result) for c in self.jobs]
+    def to_completions(self, queue: str | None = None) -> list[Completion]:
+        """The items as completions, each to be of ``queue`` (None: any)."""
+        return [
+            Completion(job_id=c.id, token=c.token, result=c.result, queue=queue) for c in self.jobs
+        ]
 
 
 class FailIn(msgspec.Struct, forbid_unknown_fields=True):
