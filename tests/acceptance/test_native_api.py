@@ -223,3 +223,22 @@ def test_fast_lane_answers_like_the_routes_it_stands_in_for(server: Server) -> N
         assert huge.status_code == 413
         done = http.post(f"{Q}/f/complete", json={"jobs": [{"id": job["id"], "token": 1}]})
         assert done.status_code == 200 and done.json() == {"completed": 1}
+
+
+def test_a_big_enqueue_is_answered_whole_or_refused_whole(server: Server) -> None:
+    """Over one slice of jobs (issue 8, defect 4): the same answer as a small enqueue, a bad
+    item named by its index in the whole request, and then nothing enqueued."""
+    jobs: list[dict[str, Any]] = [{"payload": {"i": i}} for i in range(2500)]
+    with server.client() as http:
+        http.post(Q, json={"name": "big"})
+        bad = [*jobs[:2042], {"payload": 1, "priority": "high"}, *jobs[2043:]]
+        refused = http.post(f"{Q}/big/jobs", json={"jobs": bad})
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["field"] == "jobs[2042].priority"
+        assert http.get(f"{Q}/big").json()["counts"]["available"] == 0
+        answer = http.post(f"{Q}/big/jobs", json={"jobs": jobs})
+        assert answer.status_code == 201, answer.text
+        assert [j["payload"]["i"] for j in answer.json()["jobs"]] == list(range(2500))
+        assert http.get(f"{Q}/big").json()["counts"]["available"] == 2500
+        again = http.post(f"{Q}/big/jobs", json={"jobs": jobs, "extra": 1})
+        assert again.status_code == 422 and again.json()["field"] == "extra"

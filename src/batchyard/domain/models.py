@@ -31,7 +31,7 @@ class Queue(QueueSpec, frozen=True, kw_only=True):
     created_at: datetime
 
 
-class NewJob(msgspec.Struct, frozen=True, kw_only=True):
+class NewJob(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A job to enqueue."""
 
     payload: Any = None
@@ -41,7 +41,7 @@ class NewJob(msgspec.Struct, frozen=True, kw_only=True):
     max_attempts: int | None = None  # None = the queue's default
 
 
-class Lease(msgspec.Struct, frozen=True, kw_only=True):
+class Lease(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     owner: str
     token: int  # fencing token: grows with every claim of the job
     lease_id: str  # a UUID naming this one claim
@@ -49,7 +49,7 @@ class Lease(msgspec.Struct, frozen=True, kw_only=True):
     expires_at: datetime | None
 
 
-class Job(msgspec.Struct, frozen=True, kw_only=True):
+class Job(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     id: int
     queue: str
     batch_id: int | None
@@ -68,12 +68,12 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     finished_at: datetime | None
 
 
-class Enqueued(msgspec.Struct, frozen=True, kw_only=True):
+class Enqueued(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     job: Job
     created: bool  # False when a job with the same unique key already existed
 
 
-class Completion(msgspec.Struct, frozen=True, kw_only=True):
+class Completion(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One item of a (bulk) completion."""
 
     job_id: int
@@ -82,7 +82,7 @@ class Completion(msgspec.Struct, frozen=True, kw_only=True):
     queue: str | None = None  # the queue the job must be in (None: any)
 
 
-class Completed(msgspec.Struct, frozen=True, kw_only=True):
+class Completed(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Where one completion took its job: ``completed``, or ``available`` again on a queue
     whose completions requeue."""
 

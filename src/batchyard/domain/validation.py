@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Sequence, Sized
 
 from batchyard.domain.errors import InvalidInput, NotFound
 from batchyard.domain.models import NewJob, QueueSpec
@@ -84,9 +84,13 @@ def check_queue_spec(spec: QueueSpec) -> None:
     check_backoff(spec.backoff_max, "backoff_max")
 
 
-def check_new_jobs(jobs: Sequence[NewJob]) -> None:
+def check_job_count(jobs: Sized) -> None:
     if len(jobs) > MAX_ENQUEUE:
         raise InvalidInput(f"at most {MAX_ENQUEUE} jobs per request", field="jobs")
+
+
+def check_new_jobs(jobs: Sequence[NewJob]) -> None:
+    check_job_count(jobs)
     for job in jobs:
         if not -INT32 <= job.priority <= INT32:
             raise InvalidInput("priority must fit in 32 bits", field="priority")

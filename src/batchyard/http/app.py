@@ -13,6 +13,7 @@ from batchyard.faces.registry import FACES
 from batchyard.http import docs, system
 from batchyard.http.asgi import ASGIApp
 from batchyard.http.auth import SecretAuth
+from batchyard.http.bodies import RawJsonRequest
 from batchyard.http.deps import DEPENDENCIES
 from batchyard.http.edge import JsonBodies
 from batchyard.http.fastlane import FastLane
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[_lifespan(settings)],
         request_max_body_size=settings.max_body_bytes,
+        request_class=RawJsonRequest,
         logging_config=None,  # batchyard.logs configures logging, Litestar's loggers too
         openapi_config=docs.openapi_config(),
         plugins=PLUGINS,

@@ -13,6 +13,7 @@ import msgspec
 
 from batchyard import metrics
 from batchyard.burstlog import BurstLogger
+from batchyard.cooperative import in_slices
 from batchyard.domain.backoff import attempts_left, retry_delay
 from batchyard.domain.errors import Conflict, NotFound, StoreUnavailable
 from batchyard.domain.idempotency import DEFAULT_TTL_SECONDS, check_ttl
@@ -32,6 +33,7 @@ from batchyard.domain.validation import (
     check_claim,
     check_delay,
     check_id,
+    check_job_count,
     check_job_id,
     check_lease_refs,
     check_lease_seconds,
@@ -132,7 +134,9 @@ class Engine:
         self, queue: str, jobs: Sequence[NewJob], batch_id: int | None = None
     ) -> list[Enqueued]:
         check_queue_name(queue)
-        check_new_jobs(jobs)
+        check_job_count(jobs)
+        async for part in in_slices(jobs):
+            check_new_jobs(part)
         enqueued = await self.store.enqueue(queue, jobs, batch_id)  # NotFound: no such queue
         metrics.JOBS_ENQUEUED.labels(queue).inc(sum(1 for e in enqueued if e.created))
         self.wakeups.notify(queue)

@@ -21,6 +21,7 @@ import asyncpg
 import msgspec
 
 from batchyard.burstlog import BurstFilter, BurstLogger
+from batchyard.cooperative import SLICE, in_slices
 from batchyard.domain.errors import (
     FAULT_DETAIL,
     AlreadyExists,
@@ -484,8 +485,22 @@ class PostgresStore(Store):
         if not jobs:
             await self.get_queue(queue)
             return []
-        async with self._connection() as conn:
-            return await self._insert_jobs(conn, queue, jobs, batch_id)
+        if len(jobs) <= SLICE:
+            async with self._connection() as conn:
+                return await self._insert_jobs(conn, queue, jobs, batch_id)
+        return await self._insert_in_slices(queue, jobs, batch_id)
+
+    async def _insert_in_slices(
+        self, queue: str, jobs: Sequence[NewJob], batch_id: int | None
+    ) -> list[Enqueued]:
+        """A big enqueue: one transaction, one statement per slice, so that the rows of each
+        are built and read between other requests' work (a key repeated in a later slice finds
+        the job an earlier one created, as within one statement)."""
+        enqueued: list[Enqueued] = []
+        async with self._transaction() as conn:
+            async for part in in_slices(jobs):
+                enqueued += await self._insert_jobs(conn, queue, part, batch_id)
+        return enqueued
 
     async def claim(
         self, queue: str, owner: str, limit: int, lease_seconds: float | None

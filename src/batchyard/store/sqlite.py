@@ -10,6 +10,8 @@ asynchronously instead of blocking the loop.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import sqlite3
 import time
 from collections import Counter
@@ -22,6 +24,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import msgspec
 
+from batchyard.cooperative import SLICE, encode_in_slices
 from batchyard.domain.errors import (
     FAULT_DETAIL,
     AlreadyExists,
@@ -55,9 +58,12 @@ T = TypeVar("T")
 
 Move = tuple[str, str | None, str]  # (queue, state before or None for a new job, state after)
 _AVAILABLE, _ACTIVE, _DEAD = JobState.AVAILABLE.value, JobState.ACTIVE.value, JobState.DEAD.value
+WRITE_SLICE = 500  # jobs per write transaction of a big enqueue: ~15 ms on the event loop
 FAR_FUTURE = 253402300799.0  # 9999-12-31T23:59:59Z: "no expiry" in the claim index
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
+_decode_jobs = msgspec.json.Decoder(list[NewJob]).decode
+log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=8192)
@@ -203,6 +209,7 @@ class SqliteStore(Store):
     async def open(self) -> None:
         try:
             self._connect()
+            self._finish_recorded()
         except sqlite3.Error as exc:
             raise StoreUnavailable(
                 internal=f"cannot open SQLite database {self.path!r}: {exc}"
@@ -335,7 +342,91 @@ class SqliteStore(Store):
     async def enqueue(
         self, queue: str, jobs: Sequence[NewJob], batch_id: int | None = None
     ) -> list[Enqueued]:
-        return await self._run(self._enqueue, queue, jobs, batch_id)
+        if len(jobs) <= SLICE:
+            return await self._run(self._enqueue, queue, jobs, batch_id)
+        return await self._enqueue_in_slices(queue, jobs, batch_id)
+
+    # -- big enqueues: recorded whole, then written a slice per transaction (migration 0005) --
+    async def _enqueue_in_slices(
+        self, queue: str, jobs: Sequence[NewJob], batch_id: int | None
+    ) -> list[Enqueued]:
+        """One write transaction per slice, so other requests' writes get in between; all of
+        it happens, exactly once, from the moment it is recorded (even across a crash), or
+        nothing if its queue is deleted meanwhile (NotFound). Others may claim the first
+        slices before the last is written."""
+        recorded = await encode_in_slices(jobs)
+        bulk_id = await self._run(self._record_bulk, queue, recorded, batch_id)
+        enqueued: list[Enqueued] = []
+        for done in range(0, len(jobs), WRITE_SLICE):
+            part = jobs[done : done + WRITE_SLICE]
+            last = done + len(part) == len(jobs)
+            enqueued += await self._write_slice(bulk_id, queue, part, batch_id, done, last)
+        return enqueued
+
+    def _record_bulk(self, queue: str, recorded: bytes, batch_id: int | None) -> int:
+        with self._write():
+            self._get_queue(queue)
+            params = {"queue": queue, "batch_id": batch_id, "jobs": recorded, "now": time.time()}
+            row = self._one("record_bulk_enqueue", params)
+        assert row is not None
+        return int(row["id"])
+
+    async def _write_slice(
+        self,
+        bulk_id: int,
+        queue: str,
+        jobs: Sequence[NewJob],
+        batch_id: int | None,
+        done: int,
+        last: bool,
+    ) -> list[Enqueued]:
+        """One slice, retried (the same slice: its transaction moves ``done`` on) while the
+        database is unavailable: what is recorded is written."""
+        pause = 0.05
+        while True:
+            try:
+                return await self._run(
+                    self._apply_slice, bulk_id, queue, jobs, batch_id, done, last
+                )
+            except StoreUnavailable:
+                if self._conn is None:
+                    raise  # closed: the next open finishes it
+                log.warning("a big enqueue into %r waits for the database", queue)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)
+
+    def _apply_slice(
+        self,
+        bulk_id: int,
+        queue: str,
+        jobs: Sequence[NewJob],
+        batch_id: int | None,
+        done: int,
+        last: bool,
+    ) -> list[Enqueued]:
+        with self._write():
+            params = {"id": bulk_id, "done": done + len(jobs)}
+            if self._one("bulk_enqueue_written", params) is None:  # gone with its queue
+                raise NotFound(f"queue {queue!r} does not exist")
+            enqueued = self._insert_jobs(queue, jobs, batch_id, time.time())
+            if last:
+                self._change("forget_bulk_enqueue", {"id": bulk_id})
+            return enqueued
+
+    def _finish_recorded(self) -> None:
+        """Write what a stopped server left of its big enqueues (at open, in one transaction)."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for row in self._all("unfinished_bulk_enqueues", {}):
+                jobs = _decode_jobs(row["jobs"])[row["done"] :]
+                self._insert_jobs(row["queue"], jobs, row["batch_id"], time.time())
+                self._change("forget_bulk_enqueue", {"id": row["id"]})
+                log.info("finished a big enqueue of %d job(s) into %r", len(jobs), row["queue"])
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     def _claim(self, queue: str, owner: str, limit: int, lease: float | None) -> list[Job]:
         now = time.time()

@@ -3,15 +3,23 @@ optionally under an ``Idempotency-Key`` (scope ``native:<queue>``)."""
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from functools import partial
-from typing import Any
 
 import msgspec
 from litestar import Response
 
+from batchyard.cooperative import SLICE, collection_paused, map_in_slices
+from batchyard.domain.validation import check_job_count
 from batchyard.faces.native import service
-from batchyard.faces.native.schemas import JobIn, JobsIn, JobsOut
-from batchyard.http.bodies import convert
+from batchyard.faces.native.schemas import JobIn
+from batchyard.http.bodies import (
+    decode_any,
+    decode_as,
+    decode_items,
+    encode_list_member,
+    list_member,
+)
 from batchyard.http.idempotency import answer_once, json_answer
 from batchyard.service.engine import Engine
 
@@ -19,24 +27,33 @@ _encode = msgspec.json.encode
 
 
 async def enqueue(
-    engine: Engine, queue: str, idempotency_key: str | None, data: dict[str, Any] | None
+    engine: Engine, queue: str, idempotency_key: str | None, raw: bytes
 ) -> Response[bytes]:
-    body = data or {}  # an empty POST enqueues one job without payload
-    action = partial(enqueue_answer, engine, queue, body)
+    """``raw``: the body as received (none: one job without payload)."""
+    action = partial(enqueue_answer, engine, queue, raw)
     if idempotency_key is None:
         return json_answer(*await action())
     route = f"/api/v1/queues/{queue}/jobs"
     scope = f"native:{queue}"
+    body = decode_any(raw)
     return await answer_once(engine, scope, idempotency_key, "POST", route, body, action)
 
 
-async def enqueue_answer(engine: Engine, queue: str, data: dict[str, Any]) -> tuple[int, bytes]:
-    """201 and what was enqueued; 200 when every job already existed (by its unique_key)."""
-    if "jobs" in data:
-        many = convert(data, JobsIn).jobs
-        enqueued = await service.enqueue(engine, queue, [j.to_new_job() for j in many])
+async def enqueue_answer(engine: Engine, queue: str, raw: bytes) -> tuple[int, bytes]:
+    """201 and what was enqueued; 200 when every job already existed (by its unique_key).
+
+    ``{"jobs": [...]}`` (up to 100,000) is decoded, enqueued and answered a slice at a time.
+    """
+    items = list_member(raw, "jobs")
+    if items is None:
+        one = decode_as(raw, JobIn)
+        (enqueued_one,) = await service.enqueue(engine, queue, [one.to_new_job()])
+        return (201 if enqueued_one.created else 200), _encode(enqueued_one.job)
+    check_job_count(items)
+    with collection_paused() if len(items) > SLICE else nullcontext():
+        many = await decode_items(items, JobIn, "jobs")
+        jobs = await map_in_slices(JobIn.to_new_job, many)
+        enqueued = await service.enqueue(engine, queue, jobs)
         created = any(e.created for e in enqueued)
-        return (201 if created else 200), _encode(JobsOut([e.job for e in enqueued]))
-    one = convert(data, JobIn)
-    (enqueued_one,) = await service.enqueue(engine, queue, [one.to_new_job()])
-    return (201 if enqueued_one.created else 200), _encode(enqueued_one.job)
+        answer = await encode_list_member("jobs", [e.job for e in enqueued])
+    return (201 if created else 200), answer

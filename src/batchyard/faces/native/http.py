@@ -35,6 +35,7 @@ from batchyard.faces.native.schemas import (
     QueueOut,
     ReleaseIn,
 )
+from batchyard.http.bodies import RAW_JSON
 from batchyard.http.deps import EngineDep
 from batchyard.http.fastlane import HOT
 from batchyard.http.openapi import DecodedAs, delete, get, post
@@ -90,6 +91,7 @@ class QueuesController(Controller):
         errors=(NotFound, Conflict),
         body_optional=True,
         responses={200: ALREADY_ENQUEUED},
+        opt={RAW_JSON: True},  # decoded a slice at a time (up to 100,000 jobs)
     )
     async def enqueue(
         self,
@@ -98,7 +100,8 @@ class QueuesController(Controller):
         idempotency_key: IdempotencyKey,
         data: EnqueueBody = None,
     ) -> Response[Job | JobsOut]:
-        answer = await enqueue_jobs(engine, queue, idempotency_key, data)  # the JSON, encoded
+        raw = bytes(data) if isinstance(data, bytes) else b""  # RawJson; no body: None
+        answer = await enqueue_jobs(engine, queue, idempotency_key, raw)  # the JSON, encoded
         return cast(Response[Job | JobsOut], answer)
 
     @get("/{queue:str}/jobs", errors=(NotFound,))

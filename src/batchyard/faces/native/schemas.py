@@ -25,7 +25,7 @@ QueueName = Annotated[
 ]
 
 
-class JobIn(msgspec.Struct, forbid_unknown_fields=True):
+class JobIn(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     payload: Any = None
     priority: int = 0
     unique_key: Name | None = None
@@ -71,7 +71,7 @@ class CompleteIn(msgspec.Struct, forbid_unknown_fields=True):
     result: Any = None
 
 
-class CompletionIn(msgspec.Struct, forbid_unknown_fields=True):
+class CompletionIn(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     id: int
     token: int
     result: Any = None

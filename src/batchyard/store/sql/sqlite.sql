@@ -247,3 +247,21 @@ DELETE FROM idempotency_keys
 DELETE FROM idempotency_keys
  WHERE rowid IN (SELECT rowid FROM idempotency_keys WHERE expires_at <= :now
                   ORDER BY expires_at LIMIT :limit);
+
+-- name: record_bulk_enqueue
+-- sqlite only: a big enqueue, recorded whole before its first slice is written (migration 0005)
+INSERT INTO bulk_enqueues (queue, batch_id, jobs, done, created_at)
+VALUES (:queue, :batch_id, :jobs, 0, :now)
+RETURNING id;
+
+-- name: bulk_enqueue_written
+-- sqlite only: the next slice of a big enqueue is written; no row: its queue was deleted
+UPDATE bulk_enqueues SET done = :done WHERE id = :id RETURNING id;
+
+-- name: forget_bulk_enqueue
+-- sqlite only
+DELETE FROM bulk_enqueues WHERE id = :id;
+
+-- name: unfinished_bulk_enqueues
+-- sqlite only: what a stopped server left half written
+SELECT id, queue, batch_id, jobs, done FROM bulk_enqueues ORDER BY id;

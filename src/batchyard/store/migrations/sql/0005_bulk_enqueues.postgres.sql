@@ -1,0 +1,2 @@
+-- Nothing on PostgreSQL: a big enqueue is one transaction there, one statement per slice of
+-- jobs, on a connection of its own (SQLite's record of big enqueues: the .sqlite.sql file).
