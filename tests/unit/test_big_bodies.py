@@ -10,8 +10,10 @@ import pytest
 
 from batchyard.cooperative import SLICE, collection_paused, encode_in_slices
 from batchyard.domain.errors import InvalidInput
+from batchyard.domain.idempotency import canonical_json
 from batchyard.faces.native.schemas import JobIn
 from batchyard.http.bodies import decode_items, encode_list_member, list_member
+from batchyard.http.idempotency import canonical_body
 
 
 def _jobs(n: int, **at: object) -> bytes:
@@ -80,3 +82,10 @@ def test_collection_resumes_when_the_last_of_overlapping_pauses_ends() -> None:
     assert not gc.isenabled()  # the second still runs
     second.__exit__(None, None, None)
     assert gc.isenabled()
+
+
+async def test_a_big_body_has_the_canonical_json_of_the_whole() -> None:
+    jobs = [{"priority": i % 3, "payload": {"b": i, "a": [i]}} for i in range(SLICE * 2 + 5)]
+    raw = json.dumps({"jobs": jobs}, indent=1).encode()
+    assert await canonical_body(raw, "jobs") == canonical_json(json.loads(raw))
+    assert await canonical_body(b"", "jobs") == b"{}"

@@ -14,13 +14,12 @@ from batchyard.domain.validation import check_job_count
 from batchyard.faces.native import service
 from batchyard.faces.native.schemas import JobIn
 from batchyard.http.bodies import (
-    decode_any,
     decode_as,
     decode_items,
     encode_list_member,
     list_member,
 )
-from batchyard.http.idempotency import answer_once, json_answer
+from batchyard.http.idempotency import answer_once, canonical_body, json_answer
 from batchyard.service.engine import Engine
 
 _encode = msgspec.json.encode
@@ -35,7 +34,7 @@ async def enqueue(
         return json_answer(*await action())
     route = f"/api/v1/queues/{queue}/jobs"
     scope = f"native:{queue}"
-    body = decode_any(raw)
+    body = await canonical_body(raw, "jobs")
     return await answer_once(engine, scope, idempotency_key, "POST", route, body, action)
 
 
