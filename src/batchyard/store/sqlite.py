@@ -361,6 +361,7 @@ class SqliteStore(Store):
             part = jobs[done : done + WRITE_SLICE]
             last = done + len(part) == len(jobs)
             enqueued += await self._write_slice(bulk_id, queue, part, batch_id, done, last)
+            await asyncio.sleep(0)  # writes that queued up meanwhile go first, in a round alone
         return enqueued
 
     def _record_bulk(self, queue: str, recorded: bytes, batch_id: int | None) -> int:
