@@ -11,7 +11,7 @@ from litestar import Response
 
 from batchyard.faces.native import service
 from batchyard.faces.native.schemas import JobIn, JobsIn, JobsOut
-from batchyard.http.bodies import convert
+from batchyard.http.bodies import body_object, convert
 from batchyard.http.idempotency import answer_once, json_answer
 from batchyard.service.engine import Engine
 
@@ -19,9 +19,9 @@ _encode = msgspec.json.encode
 
 
 async def enqueue(
-    engine: Engine, queue: str, idempotency_key: str | None, data: dict[str, Any] | None
+    engine: Engine, queue: str, idempotency_key: str | None, data: Any
 ) -> Response[bytes]:
-    body = data or {}  # an empty POST enqueues one job without payload
+    body = body_object(data)  # an empty POST enqueues one job without payload
     action = partial(enqueue_answer, engine, queue, body)
     if idempotency_key is None:
         return json_answer(*await action())
