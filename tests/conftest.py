@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -34,13 +35,13 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(params=BACKENDS)
-def database_url(
-    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+@contextmanager
+def fresh_database(
+    request: pytest.FixtureRequest, directory: Path, sqlite_template: Path
 ) -> Iterator[str]:
-    """A freshly migrated, empty database of each backend, dropped after the test."""
+    """A freshly migrated, empty database of the backend ``request.param``, dropped after."""
     if request.param == "sqlite":
-        path = tmp_path / "batchyard.db"
+        path = directory / "batchyard.db"
         path.write_bytes(sqlite_template.read_bytes())
         yield f"sqlite:///{path}"
         return
@@ -50,6 +51,15 @@ def database_url(
         yield pg.database_url(name)
     finally:
         pg.drop(name)
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> Iterator[str]:
+    """A freshly migrated, empty database of each backend, dropped after the test."""
+    with fresh_database(request, tmp_path, sqlite_template) as url:
+        yield url
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from batchyard.faces.registry import FACES
 from batchyard.http import docs, system
 from batchyard.http.asgi import ASGIApp
 from batchyard.http.auth import SecretAuth
-from batchyard.http.bodies import RawJsonRequest
+from batchyard.http.bodies import RawJsonRequest, check_body_types
 from batchyard.http.deps import DEPENDENCIES
 from batchyard.http.edge import JsonBodies
 from batchyard.http.fastlane import FastLane
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     return Litestar(
         route_handlers=[*system.ROUTES, *(route for face in FACES for route in face.routes())],
         dependencies=DEPENDENCIES,
+        before_request=check_body_types,  # JSON bodies are decoded strictly, on every route
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[_lifespan(settings)],
         request_max_body_size=settings.max_body_bytes,

@@ -28,7 +28,8 @@ _encode = msgspec.json.encode
 async def enqueue(
     engine: Engine, queue: str, idempotency_key: str | None, raw: bytes
 ) -> Response[bytes]:
-    """``raw``: the body as received (none: one job without payload)."""
+    """``raw``: the body as received (none, or ``null``: one job without payload)."""
+    raw = b"" if raw.strip() == b"null" else raw
     action = partial(enqueue_answer, engine, queue, raw)
     if idempotency_key is None:
         return json_answer(*await action())
