@@ -185,7 +185,7 @@ def _item_named(message: str, field: str, start: int) -> str:
 
 async def encode_list_member(name: str, items: Sequence[Any]) -> bytes:
     """``{name: items}`` as msgspec encodes it, a slice of items at a time."""
-    return b'{"' + name.encode() + b'":' + await encode_in_slices(items) + b"}"
+    return await encode_in_slices(items, b'{"' + name.encode() + b'":', b"}")
 
 
 def _decoder(kind: object) -> msgspec.json.Decoder[Any]:

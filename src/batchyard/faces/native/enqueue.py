@@ -9,7 +9,7 @@ from functools import partial
 import msgspec
 from litestar import Response
 
-from batchyard.cooperative import SLICE, collection_paused, map_in_slices
+from batchyard.cooperative import SLICE, collection_paused, map_in_slices, release_in_slices
 from batchyard.domain.validation import check_job_count
 from batchyard.faces.native import service
 from batchyard.faces.native.schemas import JobIn
@@ -56,4 +56,5 @@ async def enqueue_answer(engine: Engine, queue: str, raw: bytes) -> tuple[int, b
         enqueued = await service.enqueue(engine, queue, jobs)
         created = any(e.created for e in enqueued)
         answer = await encode_list_member("jobs", [e.job for e in enqueued])
+        await release_in_slices(enqueued, jobs, many, items)
     return (201 if created else 200), answer
