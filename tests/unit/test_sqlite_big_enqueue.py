@@ -18,9 +18,12 @@ def _copy(template: Path, tmp_path: Path) -> str:
     return str(path)
 
 
-def _leftovers(path: str) -> int:
+def _leftovers(path: str) -> tuple[int, int]:
+    """Records of big enqueues, and records of their jobs."""
     with sqlite3.connect(path) as conn:
-        return int(conn.execute("SELECT count(*) FROM bulk_enqueues").fetchone()[0])
+        records = conn.execute("SELECT count(*) FROM bulk_enqueues").fetchone()[0]
+        jobs = conn.execute("SELECT count(*) FROM bulk_enqueue_jobs").fetchone()[0]
+    return int(records), int(jobs)
 
 
 async def test_a_half_written_enqueue_is_finished_when_the_store_opens(
@@ -37,7 +40,7 @@ async def test_a_half_written_enqueue_is_finished_when_the_store_opens(
     first = jobs[:WRITE_SLICE]
     await store._run(store._apply_slice, bulk_id, "q", first, None, 0, False)
     await store.close()  # as a crash would leave it: one slice written, the rest recorded
-    assert _leftovers(path) == 1
+    assert _leftovers(path) == (1, 1)
 
     reopened = SqliteStore(path)
     await reopened.open()
@@ -47,7 +50,7 @@ async def test_a_half_written_enqueue_is_finished_when_the_store_opens(
         assert (await reopened.queue_stats("q")).counts["available"] == 1234
     finally:
         await reopened.close()
-    assert _leftovers(path) == 0
+    assert _leftovers(path) == (0, 0)
 
 
 async def test_a_finished_big_enqueue_leaves_no_record(
@@ -61,4 +64,4 @@ async def test_a_finished_big_enqueue_leaves_no_record(
         await store.enqueue("q", [NewJob(payload=i) for i in range(WRITE_SLICE * 4)])
     finally:
         await store.close()
-    assert _leftovers(path) == 0
+    assert _leftovers(path) == (0, 0)

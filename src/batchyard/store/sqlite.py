@@ -367,9 +367,10 @@ class SqliteStore(Store):
     def _record_bulk(self, queue: str, recorded: bytes, batch_id: int | None) -> int:
         with self._write():
             self._get_queue(queue)
-            params = {"queue": queue, "batch_id": batch_id, "jobs": recorded, "now": time.time()}
+            params = {"queue": queue, "batch_id": batch_id, "now": time.time()}
             row = self._one("record_bulk_enqueue", params)
-        assert row is not None
+            assert row is not None
+            self._change("record_bulk_enqueue_jobs", {"id": row["id"], "jobs": recorded})
         return int(row["id"])
 
     async def _write_slice(

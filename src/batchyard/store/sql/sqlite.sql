@@ -249,19 +249,25 @@ DELETE FROM idempotency_keys
                   ORDER BY expires_at LIMIT :limit);
 
 -- name: record_bulk_enqueue
--- sqlite only: a big enqueue, recorded whole before its first slice is written (migration 0005)
-INSERT INTO bulk_enqueues (queue, batch_id, jobs, done, created_at)
-VALUES (:queue, :batch_id, :jobs, 0, :now)
+-- sqlite only: a big enqueue, recorded before its first slice is written (migration 0005)
+INSERT INTO bulk_enqueues (queue, batch_id, done, created_at)
+VALUES (:queue, :batch_id, 0, :now)
 RETURNING id;
+
+-- name: record_bulk_enqueue_jobs
+-- sqlite only: the jobs of a big enqueue, apart from its progress (migration 0005)
+INSERT INTO bulk_enqueue_jobs (bulk_id, jobs) VALUES (:id, :jobs);
 
 -- name: bulk_enqueue_written
 -- sqlite only: the next slice of a big enqueue is written; no row: its queue was deleted
 UPDATE bulk_enqueues SET done = :done WHERE id = :id RETURNING id;
 
 -- name: forget_bulk_enqueue
--- sqlite only
+-- sqlite only: a big enqueue is written whole (its jobs go with it)
 DELETE FROM bulk_enqueues WHERE id = :id;
 
 -- name: unfinished_bulk_enqueues
 -- sqlite only: what a stopped server left half written
-SELECT id, queue, batch_id, jobs, done FROM bulk_enqueues ORDER BY id;
+SELECT b.id, b.queue, b.batch_id, b.done, j.jobs
+  FROM bulk_enqueues AS b JOIN bulk_enqueue_jobs AS j ON j.bulk_id = b.id
+ ORDER BY b.id;
