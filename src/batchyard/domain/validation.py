@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from collections.abc import Sequence, Sized
+from typing import Any
+
+import msgspec
 
 from batchyard.domain.errors import InvalidInput, NotFound
 from batchyard.domain.models import NewJob, QueueSpec
@@ -77,6 +81,7 @@ def check_backoff(value: float, field: str) -> None:
 
 def check_queue_spec(spec: QueueSpec) -> None:
     check_queue_name(spec.name, "name")
+    check_json_value(spec.meta, "meta")
     check_lease_seconds(spec.lease_seconds)
     if spec.max_attempts is not None and not 1 <= spec.max_attempts <= INT32:
         raise InvalidInput("max_attempts must be at least 1", field="max_attempts")
@@ -89,9 +94,27 @@ def check_job_count(jobs: Sized) -> None:
         raise InvalidInput(f"at most {MAX_ENQUEUE} jobs per request", field="jobs")
 
 
+# a NUL character as msgspec writes it into JSON ("\u0000"), not an escaped backslash before "u0000"
+_NUL_IN_JSON = re.compile(rb"(?:^|[^\\])(?:\\\\)*\\u0000")
+
+
+def check_json_value(value: Any, field: str) -> None:
+    """A JSON value to store (payload, result, meta) holds no NUL (U+0000) in any string or
+    key: PostgreSQL's jsonb cannot store one, so no store takes it."""
+    if value is not None and _NUL_IN_JSON.search(msgspec.json.encode(value)):
+        raise InvalidInput(f"{field} must not contain the NUL character (U+0000)", field=field)
+
+
+def check_text(text: str, field: str) -> None:
+    """Free text to store (an error message): no NUL, which PostgreSQL's text cannot hold."""
+    if "\x00" in text:
+        raise InvalidInput(f"{field} must not contain the NUL character (U+0000)", field=field)
+
+
 def check_new_jobs(jobs: Sequence[NewJob]) -> None:
     check_job_count(jobs)
     for job in jobs:
+        check_json_value(job.payload, "payload")
         if not -INT32 <= job.priority <= INT32:
             raise InvalidInput("priority must fit in 32 bits", field="priority")
         check_delay(job.delay)

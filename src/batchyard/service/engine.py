@@ -35,6 +35,7 @@ from batchyard.domain.validation import (
     check_id,
     check_job_count,
     check_job_id,
+    check_json_value,
     check_lease_refs,
     check_lease_seconds,
     check_name,
@@ -42,6 +43,7 @@ from batchyard.domain.validation import (
     check_page,
     check_queue_name,
     check_queue_spec,
+    check_text,
 )
 from batchyard.service import idempotency
 from batchyard.service.idempotency import Action, Answer, IdempotentRequest
@@ -147,6 +149,7 @@ class Engine:
     ) -> tuple[Batch, list[Job]]:
         check_queue_name(queue)
         check_new_jobs(jobs)
+        check_json_value(meta, "meta")
         batch, created = await self.store.create_batch(queue, jobs, meta)
         metrics.JOBS_ENQUEUED.labels(queue).inc(len(created))
         self.wakeups.notify(queue)
@@ -216,6 +219,7 @@ class Engine:
         kind: str | None = None,
     ) -> Job:
         check_lease_refs(job_id, token)
+        check_json_value(result, "result")
         await self._check_kind(queue, kind)
         item = Completion(job_id=job_id, token=token, result=result, queue=queue)
         (job,) = await self.store.complete([item])
@@ -233,6 +237,7 @@ class Engine:
             return []
         for item in items:
             check_lease_refs(item.job_id, item.token)
+            check_json_value(item.result, "result")
         await self._check_kind(queue, kind)
         if queue is not None:  # built with their queue already, they are passed on as they are
             items = [
@@ -258,6 +263,7 @@ class Engine:
         kind: str | None = None,
     ) -> Job:
         check_lease_refs(job_id, token)
+        check_text(error, "error")
         await self._check_kind(queue, kind)
         job = await self.get_job(job_id, queue)
         settings = await self.get_queue(job.queue)

@@ -133,12 +133,17 @@ logging.getLogger("asyncpg.pool").addFilter(BurstFilter(is_unavailable, FAULT_LO
 
 def _translate(exc: BaseException) -> BatchyardError:
     """The batchyard error for a driver error (never let the driver's own escape)."""
+    # refusals the engine's checks should have prevented: a clear answer, without the driver's
+    # words (they name tables and columns); those go to the log
     if isinstance(exc, _exc.UniqueViolationError):
-        return AlreadyExists(exc.detail or str(exc))
+        log.info("PostgreSQL refused a duplicate: %s", exc.detail or exc)
+        return AlreadyExists("it exists already")
     if isinstance(exc, _exc.ForeignKeyViolationError):
-        return NotFound(exc.detail or str(exc))
+        log.info("PostgreSQL refused a reference: %s", exc.detail or exc)
+        return NotFound("what it refers to does not exist")
     if isinstance(exc, _exc.DataError | _exc._base.DataError):  # server class 22 | bad argument
-        return InvalidInput(str(exc))
+        log.info("PostgreSQL refused a value: %s", exc)
+        return InvalidInput("a value is out of what the database can store")
     internal = f"{type(exc).__name__}: {exc}"
     if is_unavailable(exc):
         kind = ("unavailable", type(exc))
