@@ -9,7 +9,7 @@ from pathlib import Path
 
 from batchyard.cooperative import encode_in_slices
 from batchyard.domain.models import NewJob, QueueSpec
-from batchyard.store.sqlite import WRITE_SLICE, SqliteStore
+from batchyard.store.sqlite import WRITE_SLICE, SqliteStore, _Slice
 
 
 def _copy(template: Path, tmp_path: Path) -> str:
@@ -38,7 +38,7 @@ async def test_a_half_written_enqueue_is_finished_when_the_store_opens(
     await store.create_queue(QueueSpec(name="q"))
     bulk_id = await store._run(store._record_bulk, "q", await encode_in_slices(jobs), None)
     first = jobs[:WRITE_SLICE]
-    await store._run(store._apply_slice, bulk_id, "q", first, None, 0, False)
+    await store._run(store._apply_slice, _Slice(bulk_id, "q", first, None, 0, False))
     await store.close()  # as a crash would leave it: one slice written, the rest recorded
     assert _leftovers(path) == (1, 1)
 

@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from operator import itemgetter
@@ -96,6 +97,18 @@ def _lease_times(now: float, lease_seconds: float | None) -> tuple[float | None,
         return None, FAR_FUTURE
     expires = now + lease_seconds
     return expires, expires
+
+
+@dataclass(frozen=True)
+class _Slice:
+    """One slice of a recorded big enqueue: jobs ``done`` to ``done + len(jobs)`` of it."""
+
+    bulk_id: int
+    queue: str
+    jobs: Sequence[NewJob]
+    batch_id: int | None
+    done: int
+    last: bool
 
 
 class SqliteStore(Store):
@@ -360,7 +373,7 @@ class SqliteStore(Store):
         for done in range(0, len(jobs), WRITE_SLICE):
             part = jobs[done : done + WRITE_SLICE]
             last = done + len(part) == len(jobs)
-            enqueued += await self._write_slice(bulk_id, queue, part, batch_id, done, last)
+            enqueued += await self._write_slice(_Slice(bulk_id, queue, part, batch_id, done, last))
             await asyncio.sleep(0)  # writes that queued up meanwhile go first, in a round alone
         return enqueued
 
@@ -373,46 +386,28 @@ class SqliteStore(Store):
             self._change("record_bulk_enqueue_jobs", {"id": row["id"], "jobs": recorded})
         return int(row["id"])
 
-    async def _write_slice(
-        self,
-        bulk_id: int,
-        queue: str,
-        jobs: Sequence[NewJob],
-        batch_id: int | None,
-        done: int,
-        last: bool,
-    ) -> list[Enqueued]:
+    async def _write_slice(self, part: _Slice) -> list[Enqueued]:
         """One slice, retried (the same slice: its transaction moves ``done`` on) while the
         database is unavailable: what is recorded is written."""
         pause = 0.05
         while True:
             try:
-                return await self._run(
-                    self._apply_slice, bulk_id, queue, jobs, batch_id, done, last
-                )
+                return await self._run(self._apply_slice, part)
             except StoreUnavailable:
                 if self._conn is None:
                     raise  # closed: the next open finishes it
-                log.warning("a big enqueue into %r waits for the database", queue)
+                log.warning("a big enqueue into %r waits for the database", part.queue)
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 5.0)
 
-    def _apply_slice(
-        self,
-        bulk_id: int,
-        queue: str,
-        jobs: Sequence[NewJob],
-        batch_id: int | None,
-        done: int,
-        last: bool,
-    ) -> list[Enqueued]:
+    def _apply_slice(self, part: _Slice) -> list[Enqueued]:
         with self._write():
-            params = {"id": bulk_id, "done": done + len(jobs)}
+            params = {"id": part.bulk_id, "done": part.done + len(part.jobs)}
             if self._one("bulk_enqueue_written", params) is None:  # gone with its queue
-                raise NotFound(f"queue {queue!r} does not exist")
-            enqueued = self._insert_jobs(queue, jobs, batch_id, time.time())
-            if last:
-                self._change("forget_bulk_enqueue", {"id": bulk_id})
+                raise NotFound(f"queue {part.queue!r} does not exist")
+            enqueued = self._insert_jobs(part.queue, part.jobs, part.batch_id, time.time())
+            if part.last:
+                self._change("forget_bulk_enqueue", {"id": part.bulk_id})
             return enqueued
 
     def _finish_recorded(self) -> None:
