@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Container, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Container, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -31,7 +31,7 @@ from batchyard.domain.errors import (
     StoreUnavailable,
 )
 from batchyard.domain.idempotency import IdempotencyRecord
-from batchyard.domain.leases import LeaseOp, job_id_of_lease, settle_refused
+from batchyard.domain.leases import LeaseOp, job_id_of_lease, settle_refused, settle_unfinished
 from batchyard.domain.models import (
     Batch,
     Completed,
@@ -193,7 +193,7 @@ def _changed(status: str) -> int:
 
 
 def _job_arrays(jobs: Sequence[NewJob]) -> tuple[list[Any], ...]:
-    """Column arrays for ``insert_job``: keys, priorities, payloads, max attempts, delays.
+    """Column arrays for ``insert_job``: keys, priorities, payloads, max attempts, delays, refs.
 
     Payloads go as JSON text: a list inside a jsonb[] parameter would be read as a dimension.
     """
@@ -203,6 +203,7 @@ def _job_arrays(jobs: Sequence[NewJob]) -> tuple[list[Any], ...]:
         [_encode_json(j.payload) for j in jobs],
         [j.max_attempts for j in jobs],
         [float(j.delay) for j in jobs],
+        [j.ref for j in jobs],
     )
 
 
@@ -467,9 +468,14 @@ class PostgresStore(Store):
         self, conn: Any, queue: str, jobs: Sequence[NewJob], batch_id: int | None
     ) -> list[Enqueued]:
         """Insert ``jobs`` in one statement; fetch the existing jobs of taken keys."""
-        inserted: list[Row] = await conn.fetch(
-            self._sql["insert_job"], queue, batch_id, *_job_arrays(jobs)
-        )
+        try:
+            inserted: list[Row] = await conn.fetch(
+                self._sql["insert_job"], queue, batch_id, *_job_arrays(jobs)
+            )
+        except _exc.UniqueViolationError as exc:
+            if exc.constraint_name != "jobs_ref":
+                raise
+            raise await self._ref_taken(conn, queue, jobs) from None
         fresh = {r["unique_key"] for r in inserted}
         taken = list({j.unique_key for j in jobs if j.unique_key is not None} - fresh)
         existing: dict[str, Row] = {}
@@ -477,6 +483,17 @@ class PostgresStore(Store):
             found = await conn.fetch(self._sql["get_job_by_key"], queue, taken)
             existing = {r["unique_key"]: r for r in found}
         return _match_enqueued(jobs, inserted, existing)
+
+    async def _ref_taken(self, conn: Any, queue: str, jobs: Sequence[NewJob]) -> AlreadyExists:
+        """The error for an insert refused by ``jobs_ref``, naming the refs that were taken
+        (when the connection can still tell: outside a transaction)."""
+        refs = [job.ref for job in jobs if job.ref is not None]
+        taken: tuple[str, ...] = ()
+        if not conn.is_in_transaction():
+            found = await conn.fetch(self._sql["taken_refs"], queue, refs)
+            taken = tuple(row["ref"] for row in found)
+        names = ", ".join(repr(ref) for ref in taken or refs[:1])
+        return AlreadyExists(f"ref {names} is already taken", taken=taken or tuple(refs[:1]))
 
     async def enqueue(
         self, queue: str, jobs: Sequence[NewJob], batch_id: int | None = None
@@ -654,6 +671,64 @@ class PostgresStore(Store):
         async with self._connection() as conn:
             status: str = await conn.execute(self._sql["sweep_expired"])
         return _changed(status)
+
+    # -- jobs with a ref --------------------------------------------------------------------
+    async def claim_by_ref(
+        self,
+        kind: str,
+        queue: str | None,
+        owner: str,
+        limit: int,
+        default_lease: float | None,
+    ) -> list[Job]:
+        if queue is None:
+            found = await self._fetch("lease_refs_of_kind", kind, limit, owner, default_lease)
+        else:
+            found = await self._fetch("lease_refs", queue, limit, owner, default_lease)
+        return [_job(row) for row in found]
+
+    async def claim_ref(
+        self, kind: str, ref: str, queue: str, owner: str, default_lease: float | None
+    ) -> Job | None:
+        row = await self._fetchrow("claim_ref", kind, ref, queue, owner, default_lease)
+        return None if row is None else _job(row)
+
+    async def renew_ref(self, kind: str, ref: str, queue: str, token: int | None) -> Job | None:
+        row = await self._fetchrow("renew_ref", kind, ref, queue, token)
+        return None if row is None else _job(row)
+
+    async def finish_ref(
+        self, kind: str, ref: str, queue: str, token: int | None
+    ) -> tuple[Job, bool]:
+        async with self._connection() as conn:
+            row = await conn.fetchrow(self._sql["finish_ref"], kind, ref, queue, token)
+            if row is not None:
+                return _job(row), True
+            found = await conn.fetchrow(self._sql["get_ref"], kind, ref)
+        job = None if found is None else (_job(found), found["lease_token"])
+        return settle_unfinished(ref, queue, token, job), False
+
+    async def get_ref(self, kind: str, ref: str) -> Job:
+        row = await self._fetchrow("get_ref", kind, ref)
+        if row is None:
+            raise NotFound(f"no job of kind {kind!r} has ref {ref!r}")
+        return _job(row)
+
+    async def list_by_ref(
+        self, queue: str, states: Collection[JobState] | None, after: str, limit: int
+    ) -> list[Job]:
+        wanted = None if states is None else [state.value for state in states]
+        return [_job(r) for r in await self._fetch("list_by_ref", queue, wanted, after, limit)]
+
+    async def count_expired(self, queue: str) -> int:
+        row = await self._fetchrow("count_expired", queue)
+        return 0 if row is None else int(row["n"])
+
+    async def update_queue(self, name: str, lease_seconds: float | None) -> Queue:
+        row = await self._fetchrow("update_queue", name, lease_seconds)
+        if row is None:
+            raise NotFound(f"queue {name!r} does not exist")
+        return _queue(row)
 
     # -- batches ----------------------------------------------------------------------------
     async def create_batch(
