@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from litestar import Litestar
+from litestar.datastructures import State
 
 from batchyard.faces.registry import FACES
 from batchyard.http import docs, system
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,  # batchyard.logs configures logging, Litestar's loggers too
         openapi_config=docs.openapi_config(),
         plugins=PLUGINS,
+        state=State({"settings": settings}),
     )
 
 
@@ -75,7 +77,9 @@ def create_asgi(settings: Settings | None = None) -> ASGIApp:
     lane (all plain ASGI), in that order."""
     settings = settings or Settings.from_env()
     app = create_app(settings)
-    wrapped: ASGIApp = FastLane(app, lambda: app.state.engine, settings.max_body_bytes)
+    wrapped: ASGIApp = FastLane(
+        app, lambda: app.state.engine, settings.max_body_bytes, lambda: settings
+    )
     wrapped = JsonBodies(wrapped, settings.max_body_bytes)
     if settings.secret:
         wrapped = SecretAuth(wrapped, settings.secret, settings.public_reads)
