@@ -359,3 +359,24 @@ def test_bad_input_is_answered_never_with_a_500(server: Server) -> None:
             http.head(f"/job/active/a/{OLD_ULID}", headers={"Lease-Token": "x"}).status_code == 422
         )
         assert http.get("/").status_code == 200
+
+
+def test_with_a_secret_claims_and_heartbeats_need_it_listings_do_not(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = {"BATCHYARD_SECRET": "s3cret"}
+    with running_server(database_url, tmp_path, env=env) as server, server.client() as http:
+        problem_of(http.post("/job/available/a", json={}), 401)
+        auth = {"Authorization": "Bearer s3cret"}
+        with httpx.Client(base_url=server.url, headers=auth) as admin:
+            job_id = submit(admin, "a", {})
+        for path in ("/job/available", "/job/available/a", f"/job/available/a/{job_id}"):
+            problem_of(http.get(path), 401)
+        assert http.head(f"/job/active/a/{job_id}").status_code == 401
+        problem_of(http.post(f"/job/done/a/{job_id}"), 401)
+        assert http.get(SOURCES).status_code == 200  # reads stay public
+        assert http.get(f"{SOURCES}/a/jobs").json()[0]["status"] == "AVAILABLE"
+        answer = http.get("/job/available", headers={"secret": "s3cret"})
+        assert answer.status_code == 200
+        assert http.head(f"/job/active/a/{job_id}", headers=auth).status_code == 200
+        assert http.post(f"/job/done/a/{job_id}", headers=auth).status_code == 200

@@ -16,7 +16,7 @@ from batchyard.http.asgi import ASGIApp
 from batchyard.http.auth import SecretAuth
 from batchyard.http.deps import DEPENDENCIES
 from batchyard.http.edge import JsonBodies
-from batchyard.http.fastlane import FastLane
+from batchyard.http.fastlane import FastLane, mutating_reads
 from batchyard.http.observe import RequestMetrics
 from batchyard.http.openapi import PLUGINS
 from batchyard.http.problems import EXCEPTION_HANDLERS
@@ -82,7 +82,8 @@ def create_asgi(settings: Settings | None = None) -> ASGIApp:
     )
     wrapped = JsonBodies(wrapped, settings.max_body_bytes)
     if settings.secret:
-        wrapped = SecretAuth(wrapped, settings.secret, settings.public_reads)
+        mutating = mutating_reads(app)
+        wrapped = SecretAuth(wrapped, settings.secret, settings.public_reads, mutating)
     return RequestMetrics(wrapped)
 
 

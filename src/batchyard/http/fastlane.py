@@ -46,6 +46,9 @@ log = logging.getLogger("batchyard.http")
 
 DEFAULT_MEDIA_TYPE = "application/json"  # Litestar's, for a Response that names none
 HOT: dict[str, Any] = {"fast_lane": True}  # route handler ``opt``: answer it in the fast lane
+# route handler ``opt`` of a GET or HEAD route that changes something (a claim, a lease
+# renewal): the shared secret guards it as it guards every POST, public reads or not
+MUTATES: dict[str, Any] = {"mutates": True}
 ENGINE = "engine"  # the dependencies the lane supplies
 SETTINGS = "settings"
 DEPENDENCIES = (ENGINE, SETTINGS)
@@ -160,7 +163,7 @@ def _fast_route(route: HTTPRoute, handler: HTTPRouteHandler, method: str) -> Fas
             f"header and query parameters, data, {' and '.join(DEPENDENCIES)}; it also takes "
             f"{', '.join(sorted(unsupported))}"
         )
-    pattern, params = _path_pattern(route)
+    pattern, params = path_pattern(route)
     body = signature["data"].annotation if "data" in signature else None
     return FastRoute(
         method=method,
@@ -193,7 +196,19 @@ def _given(name: str, field: FieldDefinition) -> Given | None:
     return Given(name, source, key, convert, re.compile(regex))
 
 
-def _path_pattern(route: HTTPRoute) -> tuple[re.Pattern[str], tuple[Any, ...]]:
+def mutating_reads(app: Litestar) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """(method, path regex) of every GET or HEAD handler of ``app`` declared ``MUTATES``."""
+    return tuple(
+        (method, path_pattern(route)[0])
+        for route in app.routes
+        if isinstance(route, HTTPRoute)
+        for handler in route.route_handlers
+        if handler.opt.get("mutates")
+        for method in handler.http_methods
+    )
+
+
+def path_pattern(route: HTTPRoute) -> tuple[re.Pattern[str], tuple[Any, ...]]:
     parts: list[str] = []
     params: list[tuple[str, Callable[[str], Any]]] = []
     for component in route.path_components:

@@ -168,7 +168,8 @@ class ProblemOperation(Operation):
 
     def __post_init__(self) -> None:
         responses = dict(self.responses or {})
-        responses.pop("400", None)  # Litestar's "Validation Exception": never sent, see above
+        if all(answer.status != 400 for answer in self.declared.answers()):
+            responses.pop("400", None)  # Litestar's "Validation Exception": never sent
         if self.request_body is None:
             responses.pop(str(BODY_TOO_LARGE.status), None)
             responses.pop(str(UNSUPPORTED_MEDIA_TYPE.status), None)

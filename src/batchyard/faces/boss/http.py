@@ -20,11 +20,12 @@ from batchyard.faces.boss import service
 from batchyard.faces.boss.model import BossJob, InvalidId, SourceInfo, Status
 from batchyard.faces.boss.schemas import SourceLeaseIn
 from batchyard.http.deps import EngineDep, SettingsDep
-from batchyard.http.fastlane import HOT
+from batchyard.http.fastlane import HOT, MUTATES
 from batchyard.http.openapi import DecodedAs, get, head, patch, post
 from batchyard.http.problems import register_status
 
 register_status(InvalidId, 400)  # a submitted id that is not a ULID: 400, as in the original
+CHANGES = {**HOT, **MUTATES}  # answered in the fast lane; guarded by the secret (claims, renews)
 
 # the document: any JSON object (decoded by the service, so that a missing or wrong body is a
 # 422 naming "job")
@@ -83,7 +84,7 @@ class ConverterController(Controller):
         summary="Claim the oldest available job of any source",
         errors=(NotFound,),
         response_headers=LEASE_HEADERS,
-        opt=HOT,
+        opt=CHANGES,
     )
     async def claim_any(self, engine: EngineDep, settings: SettingsDep) -> Response[BossJob]:
         return _claimed(await service.claim(engine, settings.boss_lease_seconds))
@@ -93,7 +94,7 @@ class ConverterController(Controller):
         summary="Claim the oldest available job of a source",
         errors=(NotFound,),
         response_headers=LEASE_HEADERS,
-        opt=HOT,
+        opt=CHANGES,
     )
     async def claim(
         self, engine: EngineDep, settings: SettingsDep, source: Source
@@ -105,7 +106,7 @@ class ConverterController(Controller):
         summary="Claim exactly this job, if it is available",
         errors=(NotFound,),
         response_headers=LEASE_HEADERS,
-        opt=HOT,
+        opt=CHANGES,
     )
     async def claim_job(
         self, engine: EngineDep, settings: SettingsDep, source: Source, job_id: JobId
@@ -117,7 +118,7 @@ class ConverterController(Controller):
         "/active/{source:str}/{job_id:str}",
         summary="200 while the job is ACTIVE (under the token, if given); renews its lease",
         errors=(NotFound,),
-        opt=HOT,
+        opt=CHANGES,
     )
     async def check(
         self,
