@@ -618,10 +618,9 @@ class SqliteStore(Store):
     def _finish_ref(self, kind: str, ref: str, queue: str, token: int | None) -> tuple[Job, bool]:
         params = self._ref_params(kind, ref, queue, token=token)
         with self._write():
-            before = self._one("ref_state", params)
             job = self._job("finish_ref", params)
-            if job is not None and before is not None:
-                self._tally_one(job, before["state"])
+            if job is not None:  # completed: it was active; cancelled: it was available
+                self._tally_one(job, _ACTIVE if job.state is JobState.COMPLETED else _AVAILABLE)
                 return job, True
             row = self._one("get_ref", params)
         found = None if row is None else (_record_job(row), row["lease_token"])
