@@ -185,8 +185,19 @@ ANALYZE jobs;
 REF_CLAIMS = {
     "lease_refs_of_kind": ("(text, integer, text, float8)", "('k', 1, 'w', 30)", "ref_kind"),
     "lease_refs": ("(text, integer, text, float8)", "('k/a', 1, 'w', 30)", "queue"),
+    "lease_refs_each_of_kind": (
+        "(text, text[], float8)",
+        "('k', ARRAY['w1', 'w2'], 30)",
+        "ref_kind",
+    ),
+    "lease_refs_each": ("(text, text[], float8)", "('k/a', ARRAY['w1', 'w2'], 30)", "queue"),
 }
-REF_INDEXES = {"lease_refs_of_kind": "jobs_ref_claim", "lease_refs": "jobs_queue_ref_claim"}
+REF_INDEXES = {
+    "lease_refs_of_kind": "jobs_ref_claim",
+    "lease_refs": "jobs_queue_ref_claim",
+    "lease_refs_each_of_kind": "jobs_ref_claim",
+    "lease_refs_each": "jobs_queue_ref_claim",
+}
 
 
 @pytest.mark.postgres

@@ -229,3 +229,24 @@ async def test_concurrent_claims_across_a_kind_never_share_a_job(
     everything = [ref for result in results for ref in result]
     assert len(everything) == 300 and len(set(everything)) == 300
     assert (await queues.queue_stats(A)).counts["completed"] == 150
+
+
+async def test_simultaneous_single_claims_and_finishes_each_get_their_own(queues: Store) -> None:
+    store = queues
+    await submit(store, A, "1", "3", "5")
+    await submit(store, B, "2", "4")
+    claims = await asyncio.gather(
+        *(store.claim_by_ref(KIND, None, f"w{i}", 1, 60) for i in range(7))
+    )
+    got = [jobs[0] for jobs in claims if jobs]
+    assert sorted(refs(got)) == ["1", "2", "3", "4", "5"] and sum(not jobs for jobs in claims) == 2
+    assert all(job.lease and job.lease.owner.startswith("w") for job in got)
+    tokens = {job.ref: job.lease.token for job in got if job.lease}
+    finishes = [store.finish_ref(KIND, job.ref or "", job.queue, tokens[job.ref]) for job in got]
+    finishes.append(store.finish_ref(KIND, "1", A, 99))  # stale: refused alone
+    finishes.append(store.finish_ref(KIND, "9", A, None))  # unknown: refused alone
+    answers = await asyncio.gather(*finishes, return_exceptions=True)
+    assert [type(a).__name__ for a in answers[-2:]] == ["StaleLease", "NotFound"]
+    assert all(isinstance(a, tuple) and a[0].state is JobState.COMPLETED for a in answers[:-2])
+    again = await asyncio.gather(*(store.claim_by_ref(KIND, A, "w", 1, 60) for _ in range(2)))
+    assert again == [[], []]

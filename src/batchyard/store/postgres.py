@@ -187,6 +187,13 @@ def _batch(row: Row) -> Batch:
     return rows.batch_from_row(row, _as_dt, _as_is)
 
 
+RefFinish = tuple[str, str, str, int | None]  # kind, ref, queue, token: one finish_ref
+
+
+def _ref_key(item: RefFinish) -> tuple[str, str]:
+    return item[0], item[1]
+
+
 def _changed(status: str) -> int:
     """The row count of a command status such as ``UPDATE 3``."""
     return int(status.rsplit(" ", 1)[-1])
@@ -330,8 +337,18 @@ class PostgresStore(Store):
         self._sql = load_queries("postgres")
         self._pool: Any = None
         self._listener: _Listener | None = None
-        self._singles = CompletionCoalescer(self._complete_each, self._settle_one)
+        self._singles: CompletionCoalescer[Completion] = CompletionCoalescer(
+            self._complete_each, self._settle_one
+        )
         self._claims = ClaimCoalescer(self._claim_for_each, self._give_back)
+        # the same for jobs with a ref: single claims of a queue, of a kind; single finishes
+        self._ref_claims = ClaimCoalescer(self._each_query("lease_refs_each"), self._give_back)
+        self._kind_claims = ClaimCoalescer(
+            self._each_query("lease_refs_each_of_kind"), self._give_back
+        )
+        self._finishes: CompletionCoalescer[RefFinish] = CompletionCoalescer(
+            self._finish_each, self._settle_finish, key=_ref_key
+        )
 
     # -- plumbing ---------------------------------------------------------------------------
     @asynccontextmanager
@@ -673,6 +690,14 @@ class PostgresStore(Store):
         return _changed(status)
 
     # -- jobs with a ref --------------------------------------------------------------------
+    def _each_query(self, name: str) -> Callable[[str, list[str], float | None], Any]:
+        """The run of a claim coalescer over query ``name`` ($1 its key, $2 owners, $3 lease)."""
+
+        async def run(key: str, owners: list[str], lease: float | None) -> list[Row]:
+            return await self._fetch(name, key, owners, lease)
+
+        return run
+
     async def claim_by_ref(
         self,
         kind: str,
@@ -681,6 +706,10 @@ class PostgresStore(Store):
         limit: int,
         default_lease: float | None,
     ) -> list[Job]:
+        if limit == 1:  # independent of any other: may share a statement (coalesce.py)
+            coalescer = self._kind_claims if queue is None else self._ref_claims
+            row = await coalescer.claim(kind if queue is None else queue, owner, default_lease)
+            return [] if row is None else [_job(row)]
         if queue is None:
             found = await self._fetch("lease_refs_of_kind", kind, limit, owner, default_lease)
         else:
@@ -700,13 +729,21 @@ class PostgresStore(Store):
     async def finish_ref(
         self, kind: str, ref: str, queue: str, token: int | None
     ) -> tuple[Job, bool]:
-        async with self._connection() as conn:
-            row = await conn.fetchrow(self._sql["finish_ref"], kind, ref, queue, token)
-            if row is not None:
-                return _job(row), True
-            found = await conn.fetchrow(self._sql["get_ref"], kind, ref)
-        job = None if found is None else (_job(found), found["lease_token"])
-        return settle_unfinished(ref, queue, token, job), False
+        finished: tuple[Job, bool] = await self._finishes.complete((kind, ref, queue, token))
+        return finished
+
+    async def _finish_each(self, items: Sequence[RefFinish]) -> dict[Any, tuple[Job, bool]]:
+        """Finish every item that can be, in one statement; those that changed, by key."""
+        kinds, refs, queues, tokens = (list(column) for column in zip(*items, strict=True))
+        found = await self._fetch("finish_refs", kinds, refs, queues, tokens)
+        return {(row["ref_kind"], row["ref"]): (_job(row), True) for row in found}
+
+    async def _settle_finish(self, item: RefFinish) -> tuple[Job, bool]:
+        """An item that changed nothing: the job as it is if that was a repeat, else raise."""
+        kind, ref, queue, token = item
+        row = await self._fetchrow("get_ref", kind, ref)
+        found = None if row is None else (_job(row), row["lease_token"])
+        return settle_unfinished(ref, queue, token, found), False
 
     async def get_ref(self, kind: str, ref: str) -> Job:
         row = await self._fetchrow("get_ref", kind, ref)

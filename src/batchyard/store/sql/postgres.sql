@@ -405,19 +405,6 @@ UPDATE jobs SET
    AND ($4::bigint IS NULL OR lease_token = $4)
 RETURNING *;
 
--- name: finish_ref
--- $1 kind, $2 ref, $3 the job's queue, $4 token (NULL: whoever holds it, if anyone): a leased
--- job is completed (under that token), one never leased cancelled.
-UPDATE jobs SET
-    state = CASE WHEN state = 'active' THEN 'completed' ELSE 'cancelled' END,
-    lease_expires_at = NULL,
-    finished_at = now(),
-    updated_at = now()
- WHERE ref_kind = $1 AND ref = $2 AND queue = $3
-   AND ((state = 'active' AND ($4::bigint IS NULL OR lease_token = $4))
-        OR (state = 'available' AND $4::bigint IS NULL))
-RETURNING *;
-
 -- name: get_ref
 SELECT * FROM jobs WHERE ref_kind = $1 AND ref = $2;
 
@@ -436,3 +423,56 @@ SELECT * FROM jobs
 -- jobs of queue $1 whose lease has expired, not claimed again yet
 SELECT count(*) AS n FROM jobs
  WHERE queue = $1 AND state = 'active' AND lease_expires_at <= now();
+
+-- name: lease_refs_each_of_kind
+-- postgres only: single ref-ordered claims over a kind that arrived together, in one statement
+-- (as claim_next): $1 kind, $2 the claimers' names (one job each, handed out in ref order),
+-- $3 the lease of jobs whose queue has no default lease. `slot` is the claimer's position in $2.
+WITH picked AS MATERIALIZED (
+    SELECT id, ref FROM jobs
+     WHERE ref_kind = $1 AND ref IS NOT NULL AND run_at <= now()
+       AND (state = 'available' OR (state = 'active' AND lease_expires_at IS NOT NULL))
+       AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
+     ORDER BY ref
+     LIMIT cardinality($2::text[])
+       FOR UPDATE SKIP LOCKED
+), slots AS MATERIALIZED (
+    SELECT id, row_number() OVER (ORDER BY ref) AS slot FROM picked
+), claimed AS (
+    UPDATE jobs SET
+        state = 'active',
+        attempts = attempts + 1,
+        lease_owner = ($2::text[])[(SELECT slot FROM slots WHERE slots.id = jobs.id)],
+        lease_token = lease_token + 1,
+        lease_id = batchyard_lease_id(jobs.id),
+        claimed_at = now(),
+        lease_expires_at = now() + make_interval(secs => coalesce(q.lease_seconds, $3::float8)),
+        lease_seconds = coalesce(q.lease_seconds, $3::float8),
+        run_at = coalesce(now() + make_interval(secs => coalesce(q.lease_seconds, $3::float8)),
+                          '9999-12-31T23:59:59Z'::timestamptz),
+        updated_at = now()
+      FROM queues AS q
+     WHERE jobs.id = ANY (ARRAY(SELECT id FROM slots)) AND q.name = jobs.queue
+    RETURNING jobs.*
+)
+SELECT claimed.*, slots.slot FROM claimed JOIN slots USING (id) ORDER BY slots.slot;
+
+-- name: lease_refs_each
+-- same as lease_refs_each_of_kind, with: WHERE ref_kind = $1 AND ref IS NOT NULL => WHERE queue = $1 AND ref IS NOT NULL
+
+-- name: finish_refs
+-- postgres only: finishes of jobs with a ref that arrived together (one alone too), in one
+-- statement (SQLite: finish_ref, one at a time): $1 kinds, $2 refs, $3 queues, $4 tokens
+-- (NULL: whoever holds it). Item by item: a leased job is completed (under that token), one
+-- never leased cancelled (only without a token). Items that change nothing are settled one
+-- by one (get_ref).
+UPDATE jobs SET
+    state = CASE WHEN jobs.state = 'active' THEN 'completed' ELSE 'cancelled' END,
+    lease_expires_at = NULL,
+    finished_at = now(),
+    updated_at = now()
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS i (kind, ref, queue, token)
+ WHERE jobs.ref_kind = i.kind AND jobs.ref = i.ref AND jobs.queue = i.queue
+   AND ((jobs.state = 'active' AND (i.token IS NULL OR jobs.lease_token = i.token))
+        OR (jobs.state = 'available' AND i.token IS NULL))
+RETURNING jobs.*;

@@ -330,6 +330,8 @@ UPDATE jobs SET
 RETURNING *;
 
 -- name: finish_ref
+-- sqlite only: (PostgreSQL: finish_refs, for many at once) a leased job is completed (under
+-- :token, when given), one never leased cancelled (only without a token)
 UPDATE jobs SET
     state = CASE WHEN state = 'active' THEN 'completed' ELSE 'cancelled' END,
     lease_expires_at = NULL,
