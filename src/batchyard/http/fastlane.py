@@ -116,7 +116,8 @@ class FastRoute:
         if not self.given:
             return kwargs
         query: dict[str, list[str]] = {}
-        for key, value in parse_qsl(scope.get("query_string", b"").decode("latin-1")):
+        raw = scope.get("query_string", b"").decode("latin-1")
+        for key, value in parse_qsl(raw, keep_blank_values=True):
             query.setdefault(key, []).append(value)
         for given in self.given:
             ok, value = given.value(scope, query)

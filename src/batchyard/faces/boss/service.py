@@ -60,10 +60,13 @@ async def _source(engine: Engine, source: str) -> Queue:
 
 
 async def _ensure_source(engine: Engine, source: str) -> Queue:
-    """The source, created (with the server's default lease) on its first use."""
+    """The source, created (leases: the server's default; retried for ever) on its first use."""
     check_source(source)
     spec = QueueSpec(name=queue_name(source), kind=QUEUE_KIND, max_attempts=None)
-    return await engine.ensure_queue(spec)
+    try:
+        return await engine.ensure_queue(spec)
+    except Conflict:  # a queue of another kind has the name (none can: the prefix is ours)
+        raise NotFound(f"source {source!r} does not exist") from None
 
 
 # -- converters -----------------------------------------------------------------------------
@@ -138,7 +141,7 @@ async def submit_many(engine: Engine, source: str, documents: Any) -> list[BossJ
 
 async def _submit(engine: Engine, source: str, jobs: list[NewJob]) -> list[BossJob]:
     check_new_jobs(jobs)  # before the source is created
-    queue = await _ensure_source_of_this_face(engine, source)
+    queue = await _ensure_source(engine, source)
     try:
         enqueued = await engine.enqueue(queue.name, jobs)
     except AlreadyExists as exc:
@@ -147,13 +150,6 @@ async def _submit(engine: Engine, source: str, jobs: list[NewJob]) -> list[BossJ
         raise AlreadyExists(detail, taken=exc.taken) from None
     now = datetime.now(UTC)
     return [boss_job(e.job, now) for e in enqueued]
-
-
-async def _ensure_source_of_this_face(engine: Engine, source: str) -> Queue:
-    try:
-        return await _ensure_source(engine, source)
-    except Conflict:  # a queue of another face has the name: impossible with the prefix
-        raise NotFound(f"source {source!r} does not exist") from None
 
 
 async def list_jobs(
@@ -208,6 +204,6 @@ async def set_lease(
     """The lease of the source's claims from now on (None: the server's default); a source
     without jobs is created by it."""
     check_lease_seconds(lease_seconds)
-    queue = await _ensure_source_of_this_face(engine, source)
+    queue = await _ensure_source(engine, source)
     updated = await engine.update_queue(queue.name, lease_seconds, kind=QUEUE_KIND)
     return await _info(engine, updated, default_lease)
