@@ -9,6 +9,13 @@ Scenarios: enqueue single (one job per call), enqueue bulk (1000 per call), clai
 with n=1 (one completion per job) and with n=100 (one bulk completion per claim). The claim
 phases start on a queue pre-filled (bulk enqueue, untimed) with every job they will drain.
 
+Source job queues (seeds/002, HTTP layer only): ``boss1`` runs W converters looping
+``GET /job/available/{source}`` → ``POST /job/done/{source}/{id}`` (with the Lease-Token) over
+a pre-filled source, reported beside the native n=1 claim+complete of the same run;
+``boss-any`` runs the same loop with the any-source claim (``GET /job/available``) over 100
+sources of 1,000 jobs and over one source of 100,000, each in a fresh database, and reports
+the ratio of the two.
+
 The load generator runs on the same machine as the server (and the database): on a small
 machine they compete for the same cores, which the CPU columns make visible.
 
@@ -287,7 +294,18 @@ class _QueueCounts(msgspec.Struct):
     counts: dict[str, int]
 
 
+class _BossJob(msgspec.Struct):
+    id: str
+    source: str
+
+
+class _SourceInfo(msgspec.Struct):
+    counts: dict[str, int]
+
+
 _decode_jobs = msgspec.json.Decoder(_Jobs).decode
+_decode_boss_job = msgspec.json.Decoder(_BossJob).decode
+_decode_sources = msgspec.json.Decoder(list[_SourceInfo]).decode
 _decode_counts = msgspec.json.Decoder(_QueueCounts).decode
 _JSON = {"Content-Type": "application/json"}
 
@@ -344,6 +362,44 @@ class HttpTarget:
         body = {"jobs": [{"id": i, "token": t} for i, t in jobs]}
         await self._post(f"/api/v1/queues/{queue}/complete", body)
 
+    # -- source job queues (seeds/002) -------------------------------------------------------
+    async def boss_fill(self, source: str, documents: Sequence[Any]) -> None:
+        await self._post(f"/api/v1/sources/{source}/jobs", list(documents))
+
+    async def boss_claim(self, source: str | None) -> tuple[str, str, str] | None:
+        """(source, id, token) of the job a claim handed out; None when there was none."""
+        assert self._session is not None, "use inside session()"
+        path = "/job/available" if source is None else f"/job/available/{source}"
+        async with self._session.get(path) as resp:
+            raw = await resp.read()
+            if resp.status == 404:
+                return None
+            if resp.status != 200:
+                raise BenchError(f"GET {path} -> {resp.status}: {raw[:200]!r}")
+            job = _decode_boss_job(raw)
+            return job.source, job.id, resp.headers["Lease-Token"]
+
+    async def boss_done(self, source: str, job_id: str, token: str) -> None:
+        assert self._session is not None, "use inside session()"
+        path = f"/job/done/{source}/{job_id}"
+        async with self._session.post(path, headers={"Lease-Token": token}) as resp:
+            raw = await resp.read()
+            if resp.status != 200:
+                raise BenchError(f"POST {path} -> {resp.status}: {raw[:200]!r}")
+
+    async def boss_counts(self) -> dict[str, int]:
+        """Jobs per status over every source."""
+        assert self._session is not None, "use inside session()"
+        async with self._session.get("/api/v1/sources") as resp:
+            raw = await resp.read()
+            if resp.status != 200:
+                raise BenchError(f"GET /api/v1/sources -> {resp.status}: {raw[:200]!r}")
+        total: dict[str, int] = {}
+        for info in _decode_sources(raw):
+            for status, count in info.counts.items():
+                total[status] = total.get(status, 0) + count
+        return total
+
     async def counts(self, queue: str) -> dict[str, int]:
         assert self._session is not None, "use inside session()"
         async with self._session.get(f"/api/v1/queues/{queue}") as resp:
@@ -354,7 +410,8 @@ class HttpTarget:
 
 
 # -- scenarios --------------------------------------------------------------------------------
-SCENARIOS = frozenset({"enqueue1", "enqueue-bulk", "claim1", "claim100"})
+SCENARIOS = frozenset({"enqueue1", "enqueue-bulk", "claim1", "claim100", "boss1", "boss-any"})
+BOSS_SOURCE_SPLITS = ((100, 1000), (1, 100_000))  # (sources, jobs each) of boss-any
 
 
 @dataclass
@@ -367,6 +424,7 @@ class Plan:
     wait_quiet: float = 0.0  # wait up to this long for background CPU to settle per scenario
     profile: str | None = None  # py-spy the SQLite server during the first HTTP claim scenario
     scenarios: frozenset[str] = SCENARIOS  # which scenarios to run
+    boss_any_jobs: int = 100_000  # jobs of each boss-any database (split as BOSS_SOURCE_SPLITS)
 
 
 Worker = Callable[[int], Awaitable[int]]
@@ -574,6 +632,123 @@ async def run_layer(target: Target, backend: str, plan: Plan) -> list[Result]:
     return results
 
 
+# -- source job queues (seeds/002) ------------------------------------------------------------
+BossRun = tuple[Recorder, int, float, bool]
+
+
+async def scenario_boss(
+    target: HttpTarget, source: str | None, workers: int, cap: float
+) -> BossRun:
+    """W converters: claim (of ``source``; None: of any source), then done with the token."""
+    rec = Recorder()
+    deadline = time.monotonic() + cap
+
+    async def body(w: int) -> int:
+        done = 0
+        while time.monotonic() < deadline and not rec.aborted:
+            t0 = time.perf_counter()
+            try:
+                got = await target.boss_claim(source)
+            except Exception as exc:
+                rec.error(exc)
+                continue
+            rec.add("claim", time.perf_counter() - t0)
+            if got is None:
+                break  # drained
+            t0 = time.perf_counter()
+            try:
+                await target.boss_done(*got)
+            except Exception as exc:
+                rec.error(exc)
+                continue
+            rec.add("done", time.perf_counter() - t0)
+            done += 1
+        return done
+
+    done, seconds = await _run_workers(workers, body)
+    return rec, done, seconds, time.monotonic() > deadline
+
+
+async def _boss_fill(
+    target: HttpTarget, sources: Sequence[str], per_source: int, workers: int
+) -> None:
+    """Fill ``sources`` with ``per_source`` jobs each, interleaved: rounds of up to 1000 jobs
+    per source, so that the ULIDs of the sources alternate."""
+    chunk = min(BULK, per_source)
+    rounds = iter([(source, r) for r in range(0, per_source, chunk) for source in sources])
+
+    async def body(w: int) -> int:
+        for source, start in rounds:
+            size = min(chunk, per_source - start)
+            await target.boss_fill(source, [{"i": start + k} for k in range(size)])
+        return 0
+
+    await _run_workers(workers, body)
+
+
+async def _boss_result(
+    target: HttpTarget, backend: str, scenario: str, planned: int, workers: int, run: BossRun
+) -> Result:
+    rec, done, seconds, capped = run
+    counts = await target.boss_counts()
+    drained = counts.get("AVAILABLE", 0) == 0 and counts.get("ACTIVE", 0) == 0
+    ok = counts.get("DONE", 0) == done and (capped or drained)
+    return Result(
+        backend=backend,
+        layer=target.layer,
+        scenario=scenario,
+        workers=workers,
+        planned_jobs=planned,
+        jobs=done,
+        seconds=seconds,
+        errors=rec.errors,
+        first_error=rec.first_error,
+        capped=capped,
+        ops=rec.stats(),
+        host_cpu_busy=None,
+        server_cpu_s=None,
+        client_cpu_s=None,
+        check="ok" if ok else f"MISMATCH {counts}",
+    )
+
+
+async def run_boss(
+    target: HttpTarget,
+    backend: str,
+    plan: Plan,
+    scenario: str,
+    split: tuple[int, int],
+    claim_from: str | None,
+) -> Result:
+    """Fill ``split`` (sources, jobs each) untimed, then time W converters claiming from
+    ``claim_from`` (None: any source)."""
+    sources = [f"src{index:03d}" for index in range(split[0])]
+    workers = plan.workers["http"]
+    background = await settle(plan.wait_quiet)
+    async with target.session(max(workers, plan.bulk_workers)):
+        await _boss_fill(target, sources, split[1], plan.bulk_workers)
+        with CpuMeter(target.server_pid) as cpu:
+            run = await scenario_boss(target, claim_from, workers, plan.max_seconds)
+        result = await _boss_result(target, backend, scenario, split[0] * split[1], workers, run)
+    result.host_cpu_busy, result.server_cpu_s = cpu.host_busy, cpu.server_s
+    result.client_cpu_s, result.background_cpu = cpu.client_s, background
+    print(_one_line(result), flush=True)
+    return result
+
+
+async def bench_boss_any(backend: str, plan: Plan) -> list[Result]:
+    """The any-source claim over many small sources and over one big one, each on a fresh
+    database and server."""
+    results = []
+    for sources, _ in BOSS_SOURCE_SPLITS:
+        split = (sources, plan.boss_any_jobs // sources)
+        scenario = f"boss any-source {split[0]}x{split[1]}"
+        async with fresh_database(backend) as url, running_server(url) as (base, pid):
+            target = HttpTarget(base, pid)
+            results.append(await run_boss(target, backend, plan, scenario, split, None))
+    return results
+
+
 # -- databases and the server -----------------------------------------------------------------
 @contextlib.asynccontextmanager
 async def fresh_database(backend: str) -> AsyncIterator[str]:
@@ -668,7 +843,16 @@ async def bench_backend(backend: str, layers: Sequence[str], plan: Plan) -> list
                     await store.close()
             else:
                 async with running_server(url) as (base, pid):
-                    results += await run_layer(HttpTarget(base, pid), backend, plan)
+                    target = HttpTarget(base, pid)
+                    results += await run_layer(target, backend, plan)
+                    if "boss1" in plan.scenarios:
+                        split = (1, plan.jobs)
+                        scenario = "boss claim+done n=1"
+                        results.append(
+                            await run_boss(target, backend, plan, scenario, split, "src000")
+                        )
+    if "http" in layers and "boss-any" in plan.scenarios:
+        results += await bench_boss_any(backend, plan)
     return results
 
 
@@ -771,6 +955,60 @@ def print_table(results: Sequence[Result]) -> None:
             )
 
 
+def _find(results: Sequence[Result], backend: str, prefix: str) -> Result | None:
+    return next(
+        (r for r in results if r.backend == backend and r.scenario.startswith(prefix)), None
+    )
+
+
+def boss_ratios(results: Sequence[Result]) -> list[dict[str, Any]]:
+    """Per backend: Boss n=1 over native n=1 (target ≥ 0.9), and the any-source claim over one
+    source over the same claim over 100 sources (target ≤ 1.3)."""
+    ratios = []
+    for backend in sorted({r.backend for r in results}):
+        pairs = (
+            ("boss/native n=1", "boss claim+done", "claim+complete n=1", 0.9, True),
+            (
+                "any-source 1 src / 100 src",
+                "boss any-source 1x",
+                "boss any-source 100x",
+                1.3,
+                False,
+            ),
+        )
+        for name, top, bottom, target, at_least in pairs:
+            a, b = _find(results, backend, top), _find(results, backend, bottom)
+            if a is None or b is None or b.jobs_per_s == 0:
+                continue
+            ratio = a.jobs_per_s / b.jobs_per_s
+            ok = ratio >= target if at_least else ratio <= target
+            ratios.append(
+                {
+                    "backend": backend,
+                    "ratio": name,
+                    "value": ratio,
+                    "ok": ok,
+                    "target": f"{'≥' if at_least else '≤'} {target:g}",
+                    "of": [a.jobs_per_s, b.jobs_per_s],
+                }
+            )
+    return ratios
+
+
+def print_ratios(results: Sequence[Result]) -> None:
+    ratios = boss_ratios(results)
+    if not ratios:
+        return
+    print("\nSource job queues (ratios within this run):")
+    for r in ratios:
+        mark = "✓" if r["ok"] else "✗"
+        a, b = r["of"]
+        print(
+            f"  {mark} {r['backend']:<8} {r['ratio']:<27} {r['value']:.2f} "
+            f"({a:,.0f} / {b:,.0f} jobs/s; target {r['target']})"
+        )
+
+
 def source_revision() -> str | None:
     """The checked-out commit, with "+dirty" when src/ has uncommitted changes (read-only)."""
     root = Path(__file__).resolve().parent.parent
@@ -836,7 +1074,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--scenario",
         action="append",
         choices=sorted(SCENARIOS),
-        help="run only this scenario (repeatable; default: all four)",
+        help="run only this scenario (repeatable; default: all)",
+    )
+    p.add_argument(
+        "--boss-any-jobs",
+        type=int,
+        default=None,
+        help="jobs of each boss-any database, as 100 sources or 1 (default 100000, --quick 20000)",
     )
     p.add_argument("--quick", action="store_true", help="small run (under a minute)")
     p.add_argument("--json", metavar="PATH", help="also write results as JSON")
@@ -853,6 +1097,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args.bulk_jobs = args.jobs * 10
     if args.max_seconds is None:
         args.max_seconds = 6.0 if args.quick else 15.0
+    if args.boss_any_jobs is None:
+        args.boss_any_jobs = 20_000 if args.quick else 100_000
+    if args.boss_any_jobs % 100:
+        p.error("--boss-any-jobs must be a multiple of 100")
     for name in ("jobs", "bulk_jobs", "bulk_workers", "max_seconds"):
         if getattr(args, name) <= 0:
             p.error(f"--{name.replace('_', '-')} must be positive")
@@ -873,6 +1121,7 @@ async def main(args: argparse.Namespace) -> int:
         profile=args.profile,
         wait_quiet=args.wait_quiet,
         scenarios=frozenset(args.scenario or SCENARIOS),
+        boss_any_jobs=args.boss_any_jobs,
     )
     info = machine_info()
     info["postgres"] = await postgres_version()
@@ -902,6 +1151,7 @@ async def main(args: argparse.Namespace) -> int:
             print(f"  {backend} FAILED: {failures[backend]}", flush=True)
     total = time.monotonic() - started
     print_table(results)
+    print_ratios(results)
     print(f"\ntotal {total:.0f} s")
     if args.json:
         doc = {
@@ -910,6 +1160,7 @@ async def main(args: argparse.Namespace) -> int:
             "total_seconds": total,
             "failures": failures,
             "results": [{**asdict(r), "jobs_per_s": r.jobs_per_s} for r in results],
+            "boss_ratios": boss_ratios(results),
         }
         write_json(args.json, doc)
         print(f"wrote {args.json}")

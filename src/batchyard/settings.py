@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -9,6 +10,7 @@ from typing import Any, Literal
 
 from batchyard.domain.errors import InvalidInput
 from batchyard.domain.idempotency import DEFAULT_TTL_SECONDS, check_ttl
+from batchyard.domain.validation import MAX_LEASE_SECONDS
 from batchyard.store.url import DEFAULT_DATABASE_URL
 
 ENV_PREFIX = "BATCHYARD_"
@@ -35,9 +37,18 @@ class Settings:
     idempotency_ttl_seconds: float = DEFAULT_TTL_SECONDS  # how long Idempotency-Key answers last
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"
+    # source job queues (faces/boss): the lease of a claim when its source sets none
+    boss_lease_seconds: float = 600.0
 
     def __post_init__(self) -> None:
         check_ttl(self.idempotency_ttl_seconds, ENV_PREFIX + "IDEMPOTENCY_TTL_SECONDS")
+        lease = self.boss_lease_seconds
+        if not (math.isfinite(lease) and 0 < lease <= MAX_LEASE_SECONDS):
+            raise InvalidInput(
+                f"invalid boss_lease_seconds {lease!r} ({ENV_PREFIX}BOSS_LEASE_SECONDS): "
+                f"expected seconds, more than 0 and at most {MAX_LEASE_SECONDS}",
+                field="boss_lease_seconds",
+            )
         for name, allowed in CHOICES.items():
             value = str(getattr(self, name)).strip().lower()
             if value not in allowed:

@@ -58,7 +58,9 @@ def seed(server: Server) -> dict[str, Any]:
         batch = http.post("/api/v1/queues/q/batches", json={"jobs": [{}, {}]}).json()["batch"]
         http.post("/api/v1/process", json={"process_name": "p", "key_set_size": 1})
         key = http.post(ACQUIRE, json=ACQUIRE_P)  # its only key: acquiring p answers 409
+        http.post("/api/v1/sources/s/jobs", json=[{"n": i} for i in range(40)])  # to claim
     return {
+        "source": "s",
         "queue": "q",
         "job_id": leased[0]["id"],
         "batch_id": batch["id"],

@@ -168,3 +168,76 @@ async def test_postgres_sweep_reads_an_index_not_every_job(pg_database: str) -> 
     nodes = list(_plan_nodes(json.loads(raw)[0]["Plan"]))
     scans = [n for n in nodes if n.get("Relation Name") == "jobs" and "Scan" in n["Node Type"]]
     assert scans and all(n["Node Type"] != "Seq Scan" for n in scans), scans
+
+
+# -- the ref-ordered claims use their partial indexes, in their order -------------------------
+
+REF_POPULATE = """
+INSERT INTO queues (name, kind) VALUES ('k/a', 'k'), ('k/b', 'k');
+INSERT INTO jobs (queue, ref, ref_kind, state, finished_at)
+     SELECT 'k/a', 'done-' || g, 'k', 'completed', now() FROM generate_series(1, 2000) AS g;
+INSERT INTO jobs (queue, ref, ref_kind)
+     SELECT CASE WHEN g % 2 = 0 THEN 'k/a' ELSE 'k/b' END, lpad(g::text, 6, '0'), 'k'
+       FROM generate_series(1, 400) AS g;
+ANALYZE queues;
+ANALYZE jobs;
+"""
+REF_CLAIMS = {
+    "lease_refs_of_kind": ("(text, integer, text, float8)", "('k', 1, 'w', 30)", "ref_kind"),
+    "lease_refs": ("(text, integer, text, float8)", "('k/a', 1, 'w', 30)", "queue"),
+    "lease_refs_each_of_kind": (
+        "(text, text[], float8)",
+        "('k', ARRAY['w1', 'w2'], 30)",
+        "ref_kind",
+    ),
+    "lease_refs_each": ("(text, text[], float8)", "('k/a', ARRAY['w1', 'w2'], 30)", "queue"),
+}
+REF_INDEXES = {
+    "lease_refs_of_kind": "jobs_ref_claim",
+    "lease_refs": "jobs_queue_ref_claim",
+    "lease_refs_each_of_kind": "jobs_ref_claim",
+    "lease_refs_each": "jobs_queue_ref_claim",
+}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("plan_mode", ["force_custom_plan", "force_generic_plan"])
+@pytest.mark.parametrize("name", sorted(REF_CLAIMS))
+async def test_postgres_ref_claims_use_their_index_without_sorting(
+    pg_database: str, plan_mode: str, name: str
+) -> None:
+    types, values, column = REF_CLAIMS[name]
+    conn = await asyncpg.connect(pg_database)
+    try:
+        await conn.execute(REF_POPULATE)
+        await conn.execute(f"PREPARE claim {types} AS {load_queries('postgres')[name]}")
+        await conn.execute(f"SET plan_cache_mode = {plan_mode}")
+        raw = await conn.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE claim {values}")
+    finally:
+        await conn.close()
+    nodes = list(_plan_nodes(json.loads(raw)[0]["Plan"]))
+    scans = [n for n in nodes if n.get("Relation Name") == "jobs" and "Scan" in n["Node Type"]]
+    (pick,) = [n for n in scans if n.get("Index Name") == REF_INDEXES[name]]
+    assert column in pick["Index Cond"]
+    assert all(n["Node Type"] != "Seq Scan" for n in scans), scans
+    limit = next(n for n in nodes if n["Node Type"] == "Limit")
+    assert all(n["Node Type"] != "Sort" for n in _plan_nodes(limit))
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "index"),
+    [
+        ("claimable_refs_of_kind", {"kind": "k"}, "jobs_ref_claim"),
+        ("claimable_refs", {"queue": "k/a"}, "jobs_queue_ref_claim"),
+    ],
+)
+async def test_sqlite_ref_claims_use_their_index_without_sorting(
+    tmp_path: Path, name: str, params: dict[str, str], index: str
+) -> None:
+    url = parse_database_url(f"sqlite:///{tmp_path}/plan.db")
+    await upgrade(url)
+    query = load_queries("sqlite")[name]
+    with sqlite3.connect(url.sqlite_path) as conn:
+        plan = conn.execute(f"EXPLAIN QUERY PLAN {query}", {**params, "now": 1.0, "limit": 1})
+        text = " | ".join(row[3] for row in plan.fetchall())
+    assert f"USING INDEX {index}" in text and "TEMP B-TREE" not in text, text

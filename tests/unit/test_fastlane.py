@@ -7,13 +7,13 @@ import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
 from litestar import Controller, Litestar, Response, get, head, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
 
 from batchyard.http.app import create_app
 from batchyard.http.asgi import Receive, Scope, Send
@@ -83,6 +83,11 @@ def test_every_fast_route_resolves_in_litestar_to_its_handler() -> None:
         ("POST", "heartbeat"),
         ("POST", "complete"),
         ("POST", "complete_many"),
+        ("GET", "claim_any"),
+        ("GET", "claim"),
+        ("GET", "claim_job"),
+        ("HEAD", "check"),
+        ("POST", "done"),
     }
     for route in routes:
         path = _example_path(route.pattern.pattern)
@@ -264,8 +269,46 @@ async def test_the_probe_answers_match_litestar() -> None:
 
 def test_a_hot_handler_the_lane_cannot_serve_fails_at_start_up() -> None:
     @get("/q/{name:str}", opt=HOT)
-    async def with_query(name: FromPath[str], limit: FromQuery[int] = 10) -> dict[str, Any]:
+    async def with_query(name: FromPath[str], ratio: FromQuery[float] = 1.0) -> dict[str, Any]:
         return {}
 
-    with pytest.raises(FastLaneError, match="limit"):
-        hot_routes(Litestar([with_query]))
+    @get("/r/{name:str}", opt=HOT)
+    async def required(name: FromPath[str], limit: FromQuery[int]) -> dict[str, Any]:
+        return {}
+
+    for handler, name in ((with_query, "ratio"), (required, "limit")):
+        with pytest.raises(FastLaneError, match=name):
+            hot_routes(Litestar([handler]))
+
+
+@get("/given/{name:str}", opt=HOT)
+async def given(
+    name: FromPath[str],
+    token: Annotated[int | None, HeaderParameter(name="X-Token", required=False)] = None,
+    tag: FromQuery[str | None] = None,
+) -> dict[str, Any]:
+    return {"name": name, "token": token, "tag": tag}
+
+
+async def test_header_and_query_parameters_are_read_as_litestar_reads_them() -> None:
+    app = Litestar([given])
+    counter = CountingApp(app)
+    lane = FastLane(app, _engine, 1 << 20)  # type: ignore[arg-type]
+    lane.app = counter
+    requests: list[tuple[dict[str, str], str, int]] = [
+        ({}, "", 0),
+        ({"x-token": "12"}, "?tag=a%20b", 0),
+        ({"x-token": "nope"}, "", 1),  # Litestar's to refuse
+        ({}, "?tag=a&tag=b", 1),  # repeated: Litestar's to judge
+        ({"x-token": ""}, "?tag=", 1),  # empty: Litestar's to judge
+    ]
+    for headers, query, handed_over in requests:
+        before = counter.seen
+        async with (
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=lane), base_url="http://t") as f,
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as s,
+        ):
+            fast = await f.get("/given/x" + query, headers=headers)
+            slow = await s.get("/given/x" + query, headers=headers)
+        assert (fast.status_code, fast.content) == (slow.status_code, slow.content)
+        assert counter.seen - before == handed_over

@@ -51,9 +51,16 @@ def test_every_route_is_declared_through_batchyard_http_openapi() -> None:
 
 
 def test_no_operation_documents_litestars_validation_400(document: dict[str, Any]) -> None:
+    own = []  # a face may answer one of its errors with 400 (a malformed id): a problem
     for method, path, operation in operations(document):
-        assert "400" not in operation["responses"], (method, path)
+        if "400" in operation["responses"]:
+            assert (
+                "urn:batchyard:problem:invalid-input"
+                in operation["responses"]["400"]["description"]
+            )
+            own.append((method, path))
         assert "Validation Exception" not in str(operation), (method, path)
+    assert own == [("post", "/job/available/{source}/{job_id}")]
 
 
 def test_every_error_answer_is_a_problem_document(document: dict[str, Any]) -> None:

@@ -27,6 +27,8 @@ from batchyard.domain.errors import (
 )
 from batchyard.domain.models import Batch, BatchCounts, Completion, Job, Lease, NewJob
 from batchyard.domain.states import BatchState, JobState
+from batchyard.faces.boss.converter import Options as ConverterOptions
+from batchyard.faces.boss.model import BossJob, ClaimedJob, SourceInfo
 from batchyard.faces.keys.model import BatchKey, Process
 
 __all__ = [
@@ -39,10 +41,13 @@ __all__ = [
     "BatchKey",
     "BatchState",
     "BatchyardError",
+    "BossJob",
+    "ClaimedJob",
     "Client",
     "ClientError",
     "Completion",
     "Conflict",
+    "ConverterOptions",
     "InvalidInput",
     "Job",
     "JobState",
@@ -53,6 +58,7 @@ __all__ = [
     "Process",
     "QueueCounts",
     "QueueInfo",
+    "SourceInfo",
     "StaleLease",
     "StoreUnavailable",
     "TransportError",

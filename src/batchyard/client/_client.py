@@ -19,6 +19,7 @@ from batchyard.client._transport import (
     SyncHTTPTransport,
     SyncTransport,
 )
+from batchyard.faces.boss.client import BossApi
 from batchyard.faces.keys import client as keys_client
 from batchyard.faces.keys.client import KeysApi
 from batchyard.faces.native.client import NativeApi
@@ -50,6 +51,7 @@ class BaseClient(NativeApi[R]):
     """What both clients share: the flat native API, the faces' namespaces, the settings."""
 
     keys: KeysApi[R]
+    boss: BossApi[R]
 
     def __init__(self, url: str, runner: R) -> None:
         super().__init__(runner)

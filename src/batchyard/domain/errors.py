@@ -55,6 +55,10 @@ class AlreadyExists(Conflict):
     title = "Already exists"
     code = "already-exists"
 
+    def __init__(self, detail: str, taken: tuple[str, ...] = ()) -> None:
+        super().__init__(detail)
+        self.taken = taken  # the unique values that were taken, when known
+
 
 class StaleLease(Conflict):
     title = "Stale lease"

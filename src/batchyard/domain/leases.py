@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import enum
 
-from batchyard.domain.errors import BatchyardError, NotFound, StaleLease
+from batchyard.domain.errors import BatchyardError, Conflict, NotFound, StaleLease
 from batchyard.domain.models import Job
-from batchyard.domain.states import JobState
+from batchyard.domain.states import JobState, is_terminal
 
 
 class LeaseOp(enum.Enum):
@@ -76,6 +76,26 @@ def settle_refused(
         if already_done(op, token, job, lease_token, error):
             return job
     raise lease_refusal(job_id, token, None if found is None else found[0], queue)
+
+
+def settle_unfinished(
+    ref: str, queue: str, token: int | None, found: tuple[Job, int] | None
+) -> Job:
+    """For a finish of the job ``ref`` of ``queue`` (see ``Store.finish_ref``) that changed no
+    row: the job as it is when finishing it again changes nothing, else raise the refusal.
+
+    ``found``: the job with that ref and its row's lease token, read after the update.
+    """
+    if found is None or found[0].queue != queue:
+        raise NotFound(f"queue {queue!r} has no job {ref!r}")
+    job, lease_token = found
+    if token is None:
+        if is_terminal(job.state):
+            return job
+        raise Conflict(f"job {ref!r} changed while it was being finished; retry")
+    if already_done(LeaseOp.COMPLETE, token, job, lease_token):
+        return job
+    raise lease_refusal(job.id, token, job)
 
 
 def job_id_of_lease(lease_id: str) -> int | None:

@@ -39,6 +39,10 @@ class NewJob(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     unique_key: str | None = None  # enqueueing the same key twice returns the first job
     delay: float = 0.0  # seconds before the job may be claimed
     max_attempts: int | None = None  # None = the queue's default
+    # an id the submitter chose: unique among the jobs of every queue of the queue's kind. A
+    # job with a ref is claimed in ref order (lowest first: Engine.claim_by_ref), never by
+    # the priority order of Engine.claim
+    ref: str | None = None
 
 
 class Lease(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -66,6 +70,7 @@ class Job(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    ref: str | None = None  # see NewJob.ref
 
 
 class Enqueued(msgspec.Struct, frozen=True, kw_only=True, gc=False):

@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from batchyard.domain.errors import InvalidInput, NotFound
+from batchyard.domain.errors import AlreadyExists, InvalidInput, NotFound
 from batchyard.domain.models import NewJob, QueueSpec
 
 MAX_CLAIM = 1000
@@ -122,6 +122,12 @@ def check_new_jobs(jobs: Sequence[NewJob]) -> None:
             raise InvalidInput("max_attempts must be at least 1", field="max_attempts")
         if job.unique_key is not None:
             check_name(job.unique_key, "unique_key")
+        if job.ref is not None:
+            check_name(job.ref, "ref")
+    refs = [job.ref for job in jobs if job.ref is not None]
+    if len(set(refs)) < len(refs):
+        twice = next(ref for ref in refs if refs.count(ref) > 1)
+        raise AlreadyExists(f"ref {twice!r} is given to two jobs", taken=(twice,))
 
 
 def check_claim(

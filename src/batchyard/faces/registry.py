@@ -57,4 +57,5 @@ class Face:
 FACES: tuple[Face, ...] = (
     Face("native", "native", "the engine's own queue API (/api/v1/queues)"),
     Face("keys", "keyspace", "key-space leases (seeds/000, /api/v1/process)"),
+    Face("boss", "boss", "source job queues (seeds/002, /job/… and /api/v1/sources)"),
 )

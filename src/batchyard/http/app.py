@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from litestar import Litestar
+from litestar.datastructures import State
 
 from batchyard.faces.registry import FACES
 from batchyard.http import docs, system
@@ -16,7 +17,7 @@ from batchyard.http.auth import SecretAuth
 from batchyard.http.bodies import RawJsonRequest, check_body_types
 from batchyard.http.deps import DEPENDENCIES
 from batchyard.http.edge import JsonBodies
-from batchyard.http.fastlane import FastLane
+from batchyard.http.fastlane import FastLane, mutating_reads
 from batchyard.http.observe import RequestMetrics
 from batchyard.http.openapi import PLUGINS
 from batchyard.http.problems import EXCEPTION_HANDLERS
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,  # batchyard.logs configures logging, Litestar's loggers too
         openapi_config=docs.openapi_config(),
         plugins=PLUGINS,
+        state=State({"settings": settings}),
     )
 
 
@@ -78,10 +80,13 @@ def create_asgi(settings: Settings | None = None) -> ASGIApp:
     lane (all plain ASGI), in that order."""
     settings = settings or Settings.from_env()
     app = create_app(settings)
-    wrapped: ASGIApp = FastLane(app, lambda: app.state.engine, settings.max_body_bytes)
+    wrapped: ASGIApp = FastLane(
+        app, lambda: app.state.engine, settings.max_body_bytes, lambda: settings
+    )
     wrapped = JsonBodies(wrapped, settings.max_body_bytes)
     if settings.secret:
-        wrapped = SecretAuth(wrapped, settings.secret, settings.public_reads)
+        mutating = mutating_reads(app)
+        wrapped = SecretAuth(wrapped, settings.secret, settings.public_reads, mutating)
     return RequestMetrics(wrapped)
 
 

@@ -10,6 +10,8 @@ With a secret configured, every mutating request must carry it as header ``secre
 from __future__ import annotations
 
 import hmac
+import re
+from collections.abc import Sequence
 
 from batchyard.http.asgi import ASGIApp, Receive, Scope, Send
 from batchyard.http.problems import problem_of, send_problem
@@ -36,10 +38,17 @@ def matches(given: list[bytes], secret: bytes) -> bool:
 
 
 class SecretAuth:
-    def __init__(self, app: ASGIApp, secret: str, public_reads: bool) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        secret: str,
+        public_reads: bool,
+        mutating: Sequence[tuple[str, re.Pattern[str]]] = (),
+    ) -> None:
         self.app = app
         self.secret = secret.encode()
         self.public_reads = public_reads
+        self.mutating = tuple(mutating)  # (method, path regex) of reads that change things
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self._allowed(scope):
@@ -55,7 +64,11 @@ class SecretAuth:
     def _allowed(self, scope: Scope) -> bool:
         if scope["path"] in PUBLIC_PATHS:
             return True
-        return self.public_reads and scope["method"] in READ_METHODS
+        method = scope["method"]
+        if not self.public_reads or method not in READ_METHODS:
+            return False
+        path = scope["path"]
+        return not any(m == method and p.match(path) for m, p in self.mutating)
 
 
 async def _refuse(send: Send, status: int) -> None:

@@ -8,6 +8,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 
 from batchyard.service.engine import Engine
+from batchyard.settings import Settings
 
 
 def provide_engine(state: State) -> Engine:
@@ -15,7 +16,16 @@ def provide_engine(state: State) -> Engine:
     return engine
 
 
-DEPENDENCIES = {"engine": Provide(provide_engine, sync_to_thread=False)}
+def provide_settings(state: State) -> Settings:
+    settings: Settings = state.settings
+    return settings
 
-# how a route handler asks for the engine
+
+DEPENDENCIES = {
+    "engine": Provide(provide_engine, sync_to_thread=False),
+    "settings": Provide(provide_settings, sync_to_thread=False),
+}
+
+# how a route handler asks for the engine, and for the server's settings
 EngineDep: TypeAlias = NamedDependency[Engine]
+SettingsDep: TypeAlias = NamedDependency[Settings]

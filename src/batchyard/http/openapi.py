@@ -1,6 +1,7 @@
 """How a route is declared, so that ``/docs/openapi.json`` describes every answer it gives.
 
-Declare route handlers with :func:`get`, :func:`post` and :func:`delete` from here: they take
+Declare route handlers with :func:`get`, :func:`head`, :func:`post`, :func:`patch` and
+:func:`delete` from here: they take
 Litestar's arguments, plus
 
 - ``errors``: the domain errors (:class:`~batchyard.domain.errors.BatchyardError` classes) the
@@ -167,7 +168,8 @@ class ProblemOperation(Operation):
 
     def __post_init__(self) -> None:
         responses = dict(self.responses or {})
-        responses.pop("400", None)  # Litestar's "Validation Exception": never sent, see above
+        if all(answer.status != 400 for answer in self.declared.answers()):
+            responses.pop("400", None)  # Litestar's "Validation Exception": never sent
         if self.request_body is None:
             responses.pop(str(BODY_TOO_LARGE.status), None)
             responses.pop(str(UNSUPPORTED_MEDIA_TYPE.status), None)
@@ -247,6 +249,35 @@ def post(
     request without a body is answered too (Litestar documents every body as required)."""
     declared = Declared(tuple(errors), public, store, body_optional)
     return litestar.post(path, **_options(declared, responses), **kwargs)
+
+
+def head(
+    path: str | Sequence[str] | None = None,
+    *,
+    errors: Errors = (),
+    public: bool = False,
+    store: bool = True,
+    responses: Responses = None,
+    **kwargs: Any,
+) -> litestar.head:
+    """Litestar's ``head``, documenting the route's problem answers (sent without a body,
+    as every answer to a HEAD request)."""
+    declared = Declared(tuple(errors), public, store)
+    return litestar.head(path, **_options(declared, responses), **kwargs)
+
+
+def patch(
+    path: str | Sequence[str] | None = None,
+    *,
+    errors: Errors = (),
+    public: bool = False,
+    store: bool = True,
+    responses: Responses = None,
+    **kwargs: Any,
+) -> litestar.patch:
+    """Litestar's ``patch``, documenting the route's problem answers."""
+    declared = Declared(tuple(errors), public, store)
+    return litestar.patch(path, **_options(declared, responses), **kwargs)
 
 
 def delete(

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import msgspec
@@ -44,6 +44,7 @@ from batchyard.domain.validation import (
     check_queue_name,
     check_queue_spec,
     check_text,
+    check_token,
 )
 from batchyard.service import idempotency
 from batchyard.service.idempotency import Action, Answer, IdempotentRequest
@@ -311,6 +312,90 @@ class Engine:
         self.wakeups.notify(retried.queue)
         return retried
 
+    # -- jobs with a ref --------------------------------------------------------------------
+    # A job's ref is unique among the jobs of every queue of one kind and names it, with that
+    # kind, here; jobs with a ref are claimed in ref order, lowest first (see Store). Their
+    # lease is their queue's default lease, else ``default_lease`` (None: no expiry).
+    async def claim_by_ref(
+        self,
+        kind: str,
+        queue: str | None,
+        owner: str,
+        limit: int = 1,
+        default_lease: float | None = None,
+    ) -> list[Job]:
+        """Lease up to ``limit`` jobs with a ref, lowest first, of ``queue`` (of that kind,
+        else NotFound) or, for None, of every queue of ``kind`` in one statement."""
+        check_claim(owner, limit, 0.0, default_lease, self.max_wait)
+        check_name(kind, "kind")
+        if queue is not None:
+            await self.get_queue(queue, kind=kind)
+        jobs = await self.store.claim_by_ref(kind, queue, owner, limit, default_lease)
+        for name, count in Counter(job.queue for job in jobs).items():
+            metrics.JOBS_CLAIMED.labels(name).inc(count)
+        return jobs
+
+    async def claim_ref(
+        self, kind: str, ref: str, queue: str, owner: str, default_lease: float | None = None
+    ) -> Job | None:
+        """Lease the job ``ref`` of ``queue`` if it can be claimed now, else None."""
+        _check_ref(kind, ref, queue)
+        check_name(owner, "worker")
+        check_lease_seconds(default_lease)
+        job = await self.store.claim_ref(kind, ref, queue, owner, default_lease)
+        if job is not None:
+            metrics.JOBS_CLAIMED.labels(queue).inc()
+        return job
+
+    async def renew_ref(
+        self, kind: str, ref: str, queue: str, token: int | None = None
+    ) -> Job | None:
+        """Renew the unexpired lease of the job ``ref`` of ``queue`` (held under ``token``,
+        when given) for as long as it was granted; None when there is no such lease."""
+        _check_ref(kind, ref, queue, token)
+        return await self.store.renew_ref(kind, ref, queue, token)
+
+    async def finish_ref(self, kind: str, ref: str, queue: str, token: int | None = None) -> Job:
+        """Complete the job ``ref`` of ``queue`` if leased (under ``token``, when given), or
+        cancel it if it never was; a finished job is answered as it is (see Store)."""
+        _check_ref(kind, ref, queue, token)
+        job, changed = await self.store.finish_ref(kind, ref, queue, token)
+        if changed:
+            metrics.JOBS_FINISHED.labels(queue, job.state.value).inc()
+        return job
+
+    async def get_ref(self, kind: str, ref: str) -> Job:
+        check_name(kind, "kind")
+        check_name(ref, "ref")
+        return await self.store.get_ref(kind, ref)
+
+    async def list_by_ref(
+        self,
+        queue: str,
+        states: Collection[JobState] | None = None,
+        limit: int = 100,
+        after: str = "",
+    ) -> list[Job]:
+        """Jobs of ``queue`` with a ref above ``after``, in ref order, in ``states`` as a
+        reader sees them now (a job whose lease expired is available)."""
+        check_queue_name(queue)
+        check_page(limit, 0)
+        return await self.store.list_by_ref(queue, states, after, limit)
+
+    async def count_expired(self, queue: str) -> int:
+        """Jobs of ``queue`` whose lease expired (claimable again, not claimed yet)."""
+        check_queue_name(queue)
+        return await self.store.count_expired(queue)
+
+    async def update_queue(
+        self, name: str, lease_seconds: float | None, kind: str | None = None
+    ) -> Queue:
+        """Set the queue's default lease (None: none); it holds for the claims from now on."""
+        check_lease_seconds(lease_seconds)
+        await self.get_queue(name, fresh=True, kind=kind)
+        self._queues.pop(name, None)
+        return self._remember(await self.store.update_queue(name, lease_seconds))
+
     # -- idempotent requests ----------------------------------------------------------------
     async def run_once(self, scope: str, key: str, fingerprint: str, action: Action) -> Answer:
         """``action`` done once per ``key`` of ``scope``: see :mod:`.idempotency`."""
@@ -393,3 +478,11 @@ class Engine:
 
     async def close(self) -> None:
         self.wakeups.close()
+
+
+def _check_ref(kind: str, ref: str, queue: str, token: int | None = None) -> None:
+    check_name(kind, "kind")
+    check_name(ref, "ref")
+    check_queue_name(queue)
+    if token is not None:
+        check_token(token)

@@ -8,7 +8,7 @@ forget). Methods raise :mod:`batchyard.domain.errors`, never a driver's exceptio
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -166,6 +166,65 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def sweep(self) -> int:
         """Housekeeping: leases that expired on their last attempt become dead. Returns count."""
+
+    # -- jobs with a ref --------------------------------------------------------------------
+    # A job's ref (NewJob.ref) is unique among the jobs of every queue of its queue's kind
+    # (enqueue raises AlreadyExists, and enqueues none of the jobs, when one is taken), and
+    # names the job, with that kind, in the methods below. Jobs with a ref are claimed in ref
+    # order, lowest first, by these methods only: ``claim`` never hands them out. Their lease
+    # is their queue's default lease, else the ``default_lease`` the caller gives (None: no
+    # expiry). Each method is one statement on PostgreSQL.
+    @abc.abstractmethod
+    async def claim_by_ref(
+        self,
+        kind: str,
+        queue: str | None,
+        owner: str,
+        limit: int,
+        default_lease: float | None,
+    ) -> list[Job]:
+        """Lease up to ``limit`` claimable jobs with a ref, lowest ref first, of ``queue``
+        (None: of every queue of ``kind`` at once, never one queue after another)."""
+
+    @abc.abstractmethod
+    async def claim_ref(
+        self, kind: str, ref: str, queue: str, owner: str, default_lease: float | None
+    ) -> Job | None:
+        """Lease the job ``ref`` of ``queue`` if it is claimable now, else None."""
+
+    @abc.abstractmethod
+    async def renew_ref(self, kind: str, ref: str, queue: str, token: int | None) -> Job | None:
+        """Renew, for as long as it was granted, the lease of the job ``ref`` of ``queue``
+        while it holds one that has not expired (under ``token``, when given); else None."""
+
+    @abc.abstractmethod
+    async def finish_ref(
+        self, kind: str, ref: str, queue: str, token: int | None
+    ) -> tuple[Job, bool]:
+        """Finish the job ``ref`` of ``queue``: complete it when leased (under ``token``, when
+        given), cancel it when it was never leased (only without a token). The job and
+        whether it changed: a finished job is answered as it is when this repeats what was
+        done (no token, or the token that completed it); :class:`NotFound` when the queue
+        has no such job, :class:`StaleLease` when ``token`` is not the current one."""
+
+    @abc.abstractmethod
+    async def get_ref(self, kind: str, ref: str) -> Job:
+        """The job with ``ref`` among the queues of ``kind``; :class:`NotFound` otherwise."""
+
+    @abc.abstractmethod
+    async def list_by_ref(
+        self, queue: str, states: Collection[JobState] | None, after: str, limit: int
+    ) -> list[Job]:
+        """Jobs of ``queue`` with a ref greater than ``after``, in ref order; only those in
+        ``states`` as a reader sees them now (a job whose lease expired counts as available)."""
+
+    @abc.abstractmethod
+    async def count_expired(self, queue: str) -> int:
+        """Jobs of ``queue`` whose lease expired and that were not claimed again yet."""
+
+    @abc.abstractmethod
+    async def update_queue(self, name: str, lease_seconds: float | None) -> Queue:
+        """Set the queue's default lease (None: none); :class:`NotFound` when it is missing."""
 
     # -- batches ----------------------------------------------------------------------------
     @abc.abstractmethod

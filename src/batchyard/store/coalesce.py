@@ -12,16 +12,13 @@ order, or none when the queue ran dry.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from typing import Any, Generic, TypeVar
 
-from batchyard.domain.models import Completion
-
-Run = Callable[[Sequence[Completion]], Awaitable[dict[int, Any]]]
+Item = TypeVar("Item")
 # an item that changed nothing: its answer (a repeat of a completion that happened) or raises
 # its refusal
-Settle = Callable[[Completion], Awaitable[Any]]
-Pending = tuple[Completion, "asyncio.Future[Any]"]
+Settle = Callable[[Item], Awaitable[Any]]
 
 
 class _Rounds:
@@ -52,13 +49,27 @@ class _Rounds:
             self._flushing = False
 
 
-class CompletionCoalescer(_Rounds):
-    def __init__(self, run: Run, settle: Settle) -> None:
-        self._run = run  # completes a list of items, returns the rows that changed by job id
-        self._settle_unchanged = settle  # an item that changed nothing: its answer, or raises
-        self._pending: list[Pending] = []
+def _job_id(item: Any) -> Hashable:
+    job_id: int = item.job_id
+    return job_id
 
-    async def complete(self, item: Completion) -> Any:
+
+class CompletionCoalescer(_Rounds, Generic[Item]):
+    """Single completions (of any kind of ``Item``: a ``Completion`` unless told) that
+    arrive together share one statement; ``key`` names the job an item completes."""
+
+    def __init__(
+        self,
+        run: Callable[[Sequence[Item]], Awaitable[dict[Any, Any]]],
+        settle: Callable[[Item], Awaitable[Any]],
+        key: Callable[[Item], Hashable] = _job_id,
+    ) -> None:
+        self._run = run  # completes a list of items, returns the rows that changed by key
+        self._settle_unchanged = settle  # an item that changed nothing: its answer, or raises
+        self._key = key
+        self._pending: list[tuple[Item, asyncio.Future[Any]]] = []
+
+    async def complete(self, item: Item) -> Any:
         future = self._new_call()
         self._pending.append((item, future))
         return await future
@@ -69,20 +80,21 @@ class CompletionCoalescer(_Rounds):
     async def _flush_round(self) -> None:
         await self._flush(self._take_round())
 
-    def _take_round(self) -> list[Pending]:
-        round_: list[Pending] = []
-        later: list[Pending] = []
-        seen: set[int] = set()
+    def _take_round(self) -> list[tuple[Item, asyncio.Future[Any]]]:
+        round_: list[tuple[Item, asyncio.Future[Any]]] = []
+        later: list[tuple[Item, asyncio.Future[Any]]] = []
+        seen: set[Hashable] = set()
         for pending in self._pending:
             if pending[1].cancelled():
                 continue
-            target = later if pending[0].job_id in seen else round_
+            key = self._key(pending[0])
+            target = later if key in seen else round_
             target.append(pending)
-            seen.add(pending[0].job_id)
+            seen.add(key)
         self._pending = later
         return round_
 
-    async def _flush(self, round_: list[Pending]) -> None:
+    async def _flush(self, round_: list[tuple[Item, asyncio.Future[Any]]]) -> None:
         if not round_:
             return
         try:
@@ -95,13 +107,12 @@ class CompletionCoalescer(_Rounds):
         for item, future in round_:
             await self._settle(item, future, done)
 
-    async def _settle(
-        self, item: Completion, future: asyncio.Future[Any], done: dict[int, Any]
-    ) -> None:
+    async def _settle(self, item: Item, future: asyncio.Future[Any], done: dict[Any, Any]) -> None:
         if future.done():
             return
-        if item.job_id in done:
-            future.set_result(done[item.job_id])
+        key = self._key(item)
+        if key in done:
+            future.set_result(done[key])
             return
         try:
             answer = await self._settle_unchanged(item)

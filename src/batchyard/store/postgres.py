@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Container, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Container, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -32,7 +32,7 @@ from batchyard.domain.errors import (
     StoreUnavailable,
 )
 from batchyard.domain.idempotency import IdempotencyRecord
-from batchyard.domain.leases import LeaseOp, job_id_of_lease, settle_refused
+from batchyard.domain.leases import LeaseOp, job_id_of_lease, settle_refused, settle_unfinished
 from batchyard.domain.models import (
     Batch,
     Completed,
@@ -193,13 +193,20 @@ def _batch(row: Row) -> Batch:
     return rows.batch_from_row(row, _as_dt, _as_is)
 
 
+RefFinish = tuple[str, str, str, int | None]  # kind, ref, queue, token: one finish_ref
+
+
+def _ref_key(item: RefFinish) -> tuple[str, str]:
+    return item[0], item[1]
+
+
 def _changed(status: str) -> int:
     """The row count of a command status such as ``UPDATE 3``."""
     return int(status.rsplit(" ", 1)[-1])
 
 
 def _job_arrays(jobs: Sequence[NewJob]) -> tuple[list[Any], ...]:
-    """Column arrays for ``insert_job``: keys, priorities, payloads, max attempts, delays.
+    """Column arrays for ``insert_job``: keys, priorities, payloads, max attempts, delays, refs.
 
     Payloads go as JSON text: a list inside a jsonb[] parameter would be read as a dimension.
     """
@@ -209,6 +216,7 @@ def _job_arrays(jobs: Sequence[NewJob]) -> tuple[list[Any], ...]:
         [_encode_json(j.payload) for j in jobs],
         [j.max_attempts for j in jobs],
         [float(j.delay) for j in jobs],
+        [j.ref for j in jobs],
     )
 
 
@@ -335,8 +343,18 @@ class PostgresStore(Store):
         self._sql = load_queries("postgres")
         self._pool: Any = None
         self._listener: _Listener | None = None
-        self._singles = CompletionCoalescer(self._complete_each, self._settle_one)
+        self._singles: CompletionCoalescer[Completion] = CompletionCoalescer(
+            self._complete_each, self._settle_one
+        )
         self._claims = ClaimCoalescer(self._claim_for_each, self._give_back)
+        # the same for jobs with a ref: single claims of a queue, of a kind; single finishes
+        self._ref_claims = ClaimCoalescer(self._each_query("lease_refs_each"), self._give_back)
+        self._kind_claims = ClaimCoalescer(
+            self._each_query("lease_refs_each_of_kind"), self._give_back
+        )
+        self._finishes: CompletionCoalescer[RefFinish] = CompletionCoalescer(
+            self._finish_each, self._settle_finish, key=_ref_key
+        )
 
     # -- plumbing ---------------------------------------------------------------------------
     @asynccontextmanager
@@ -473,9 +491,14 @@ class PostgresStore(Store):
         self, conn: Any, queue: str, jobs: Sequence[NewJob], batch_id: int | None
     ) -> list[Enqueued]:
         """Insert ``jobs`` in one statement; fetch the existing jobs of taken keys."""
-        inserted: list[Row] = await conn.fetch(
-            self._sql["insert_job"], queue, batch_id, *_job_arrays(jobs)
-        )
+        try:
+            inserted: list[Row] = await conn.fetch(
+                self._sql["insert_job"], queue, batch_id, *_job_arrays(jobs)
+            )
+        except _exc.UniqueViolationError as exc:
+            if exc.constraint_name != "jobs_ref":
+                raise
+            raise await self._ref_taken(conn, queue, jobs) from None
         fresh = {r["unique_key"] for r in inserted}
         taken = list({j.unique_key for j in jobs if j.unique_key is not None} - fresh)
         existing: dict[str, Row] = {}
@@ -483,6 +506,17 @@ class PostgresStore(Store):
             found = await conn.fetch(self._sql["get_job_by_key"], queue, taken)
             existing = {r["unique_key"]: r for r in found}
         return _match_enqueued(jobs, inserted, existing)
+
+    async def _ref_taken(self, conn: Any, queue: str, jobs: Sequence[NewJob]) -> AlreadyExists:
+        """The error for an insert refused by ``jobs_ref``, naming the refs that were taken
+        (when the connection can still tell: outside a transaction)."""
+        refs = [job.ref for job in jobs if job.ref is not None]
+        taken: tuple[str, ...] = ()
+        if not conn.is_in_transaction():
+            found = await conn.fetch(self._sql["taken_refs"], queue, refs)
+            taken = tuple(row["ref"] for row in found)
+        names = ", ".join(repr(ref) for ref in taken or refs[:1])
+        return AlreadyExists(f"ref {names} is already taken", taken=taken or tuple(refs[:1]))
 
     async def enqueue(
         self, queue: str, jobs: Sequence[NewJob], batch_id: int | None = None
@@ -674,6 +708,84 @@ class PostgresStore(Store):
         async with self._connection() as conn:
             status: str = await conn.execute(self._sql["sweep_expired"])
         return _changed(status)
+
+    # -- jobs with a ref --------------------------------------------------------------------
+    def _each_query(self, name: str) -> Callable[[str, list[str], float | None], Any]:
+        """The run of a claim coalescer over query ``name`` ($1 its key, $2 owners, $3 lease)."""
+
+        async def run(key: str, owners: list[str], lease: float | None) -> list[Row]:
+            return await self._fetch(name, key, owners, lease)
+
+        return run
+
+    async def claim_by_ref(
+        self,
+        kind: str,
+        queue: str | None,
+        owner: str,
+        limit: int,
+        default_lease: float | None,
+    ) -> list[Job]:
+        if limit == 1:  # independent of any other: may share a statement (coalesce.py)
+            coalescer = self._kind_claims if queue is None else self._ref_claims
+            row = await coalescer.claim(kind if queue is None else queue, owner, default_lease)
+            return [] if row is None else [_job(row)]
+        if queue is None:
+            found = await self._fetch("lease_refs_of_kind", kind, limit, owner, default_lease)
+        else:
+            found = await self._fetch("lease_refs", queue, limit, owner, default_lease)
+        return [_job(row) for row in found]
+
+    async def claim_ref(
+        self, kind: str, ref: str, queue: str, owner: str, default_lease: float | None
+    ) -> Job | None:
+        row = await self._fetchrow("claim_ref", kind, ref, queue, owner, default_lease)
+        return None if row is None else _job(row)
+
+    async def renew_ref(self, kind: str, ref: str, queue: str, token: int | None) -> Job | None:
+        row = await self._fetchrow("renew_ref", kind, ref, queue, token)
+        return None if row is None else _job(row)
+
+    async def finish_ref(
+        self, kind: str, ref: str, queue: str, token: int | None
+    ) -> tuple[Job, bool]:
+        finished: tuple[Job, bool] = await self._finishes.complete((kind, ref, queue, token))
+        return finished
+
+    async def _finish_each(self, items: Sequence[RefFinish]) -> dict[Any, tuple[Job, bool]]:
+        """Finish every item that can be, in one statement; those that changed, by key."""
+        kinds, refs, queues, tokens = (list(column) for column in zip(*items, strict=True))
+        found = await self._fetch("finish_refs", kinds, refs, queues, tokens)
+        return {(row["ref_kind"], row["ref"]): (_job(row), True) for row in found}
+
+    async def _settle_finish(self, item: RefFinish) -> tuple[Job, bool]:
+        """An item that changed nothing: the job as it is if that was a repeat, else raise."""
+        kind, ref, queue, token = item
+        row = await self._fetchrow("get_ref", kind, ref)
+        found = None if row is None else (_job(row), row["lease_token"])
+        return settle_unfinished(ref, queue, token, found), False
+
+    async def get_ref(self, kind: str, ref: str) -> Job:
+        row = await self._fetchrow("get_ref", kind, ref)
+        if row is None:
+            raise NotFound(f"no job of kind {kind!r} has ref {ref!r}")
+        return _job(row)
+
+    async def list_by_ref(
+        self, queue: str, states: Collection[JobState] | None, after: str, limit: int
+    ) -> list[Job]:
+        wanted = None if states is None else [state.value for state in states]
+        return [_job(r) for r in await self._fetch("list_by_ref", queue, wanted, after, limit)]
+
+    async def count_expired(self, queue: str) -> int:
+        row = await self._fetchrow("count_expired", queue)
+        return 0 if row is None else int(row["n"])
+
+    async def update_queue(self, name: str, lease_seconds: float | None) -> Queue:
+        row = await self._fetchrow("update_queue", name, lease_seconds)
+        if row is None:
+            raise NotFound(f"queue {name!r} does not exist")
+        return _queue(row)
 
     # -- batches ----------------------------------------------------------------------------
     async def create_batch(

@@ -43,7 +43,7 @@ _STATES = {state.value: state for state in JobState}
 JOB_COLUMNS = (
     "id", "queue", "batch_id", "unique_key", "priority", "payload", "state", "attempts",
     "max_attempts", "run_at", "lease_owner", "lease_token", "lease_id", "claimed_at",
-    "lease_expires_at", "result", "error", "created_at", "updated_at", "finished_at",
+    "lease_expires_at", "result", "error", "created_at", "updated_at", "finished_at", "ref",
 )  # fmt: skip
 JobMapper = Callable[[Any], Job]
 
@@ -57,7 +57,7 @@ def job_mapper(at: Mapping[str, int | str], to_dt: ToDatetime, from_json: FromJs
     """
     (i_id, i_queue, i_batch, i_key, i_prio, i_payload, i_state, i_attempts, i_max, i_run_at,
      i_owner, i_token, i_lease_id, i_claimed, i_expires, i_result, i_error, i_created,
-     i_updated, i_finished) = (at[name] for name in JOB_COLUMNS)  # fmt: skip
+     i_updated, i_finished, i_ref) = (at[name] for name in JOB_COLUMNS)  # fmt: skip
     available = JobState.AVAILABLE
 
     def job(row: Any) -> Job:
@@ -91,6 +91,7 @@ def job_mapper(at: Mapping[str, int | str], to_dt: ToDatetime, from_json: FromJs
             created_at=to_dt(row[i_created]),
             updated_at=to_dt(row[i_updated]),
             finished_at=None if finished is None else to_dt(finished),
+            ref=row[i_ref],
         )
 
     return job

@@ -15,7 +15,7 @@ import logging
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Container, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Container, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,7 +35,7 @@ from batchyard.domain.errors import (
     StoreUnavailable,
 )
 from batchyard.domain.idempotency import IdempotencyRecord
-from batchyard.domain.leases import LeaseOp, job_id_of_lease, settle_refused
+from batchyard.domain.leases import LeaseOp, job_id_of_lease, settle_refused, settle_unfinished
 from batchyard.domain.models import (
     Batch,
     Completed,
@@ -260,7 +260,12 @@ class SqliteStore(Store):
             if row is not None and jobs:  # nothing to hand back: one executemany, no mapping
                 rows_ = [self._job_params(spec.name, job, None, now) for job in jobs]
                 before = self.conn.total_changes  # (rowcount is 0 for RETURNING statements)
-                self.conn.executemany(self._sql["insert_job"], rows_)
+                try:
+                    self.conn.executemany(self._sql["insert_job"], rows_)
+                except sqlite3.IntegrityError as exc:
+                    if "jobs.ref" not in str(exc):
+                        raise
+                    raise AlreadyExists("a ref of these jobs is already taken") from None
                 added = self.conn.total_changes - before  # no triggers fire: no batch
                 self._tally({(spec.name, None, _AVAILABLE): added})
         return None if row is None else rows.queue_from_row(row, _to_dt, _from_json)
@@ -329,6 +334,7 @@ class SqliteStore(Store):
             "max_attempts": job.max_attempts,
             "run_at": now + max(job.delay, 0.0),
             "now": now,
+            "ref": job.ref,
         }
 
     def _insert_jobs(
@@ -337,7 +343,7 @@ class SqliteStore(Store):
         result: list[Enqueued] = []
         for job in jobs:
             params = self._job_params(queue, job, batch_id, now)
-            inserted = self._job("insert_job", params)
+            inserted = self._insert_job(params)
             if inserted is not None:
                 result.append(Enqueued(job=inserted, created=True))
                 continue
@@ -346,6 +352,16 @@ class SqliteStore(Store):
             result.append(Enqueued(job=existing, created=False))
         self._tally({(queue, None, _AVAILABLE): sum(1 for e in result if e.created)})
         return result
+
+    def _insert_job(self, params: Record) -> Job | None:
+        """Insert one job (None: its unique key is taken); AlreadyExists when its ref is."""
+        try:
+            return self._job("insert_job", params)
+        except sqlite3.IntegrityError as exc:
+            if "jobs.ref" not in str(exc):
+                raise
+            ref = str(params["ref"])
+            raise AlreadyExists(f"ref {ref!r} is already taken", taken=(ref,)) from None
 
     def _enqueue(self, queue: str, jobs: Sequence[NewJob], batch_id: int | None) -> list[Enqueued]:
         with self._write():
@@ -627,6 +643,115 @@ class SqliteStore(Store):
 
     async def sweep(self) -> int:
         return await self._run(self._sweep)
+
+    # -- jobs with a ref --------------------------------------------------------------------
+    def _claim_by_ref(
+        self, kind: str, queue: str | None, owner: str, limit: int, lease: float | None
+    ) -> list[Job]:
+        now = time.time()
+        with self._write() as conn:
+            if queue is None:
+                pick = {"kind": kind, "now": now, "limit": limit}
+                picked = conn.execute(self._sql["claimable_refs_of_kind"], pick).fetchall()
+            else:
+                pick = {"queue": queue, "now": now, "limit": limit}
+                picked = conn.execute(self._sql["claimable_refs"], pick).fetchall()
+            if not picked:
+                return []
+            ids = [row[0] for row in picked]
+            params = {"ids": _encode(ids).decode(), "owner": owner, "now": now}
+            params.update(default_lease=lease, far_future=FAR_FUTURE)
+            leased = {job.id: job for job in self._jobs("lease_refs", params)}
+            self._tally(Counter((q, state, _ACTIVE) for _, q, state in picked))
+        return [leased[i] for i in ids]
+
+    async def claim_by_ref(
+        self,
+        kind: str,
+        queue: str | None,
+        owner: str,
+        limit: int,
+        default_lease: float | None,
+    ) -> list[Job]:
+        return await self._run(self._claim_by_ref, kind, queue, owner, limit, default_lease)
+
+    def _ref_params(self, kind: str, ref: str, queue: str, **more: Any) -> dict[str, Any]:
+        return {"kind": kind, "ref": ref, "queue": queue, "now": time.time(), **more}
+
+    def _claim_ref(
+        self, kind: str, ref: str, queue: str, owner: str, lease: float | None
+    ) -> Job | None:
+        params = self._ref_params(kind, ref, queue, owner=owner, default_lease=lease)
+        params["far_future"] = FAR_FUTURE
+        with self._write():
+            before = self._one("ref_state", params)
+            job = self._job("claim_ref", params)
+            if job is not None and before is not None:
+                self._tally_one(job, before["state"])
+            return job
+
+    async def claim_ref(
+        self, kind: str, ref: str, queue: str, owner: str, default_lease: float | None
+    ) -> Job | None:
+        return await self._run(self._claim_ref, kind, ref, queue, owner, default_lease)
+
+    def _renew_ref(self, kind: str, ref: str, queue: str, token: int | None) -> Job | None:
+        params = self._ref_params(kind, ref, queue, token=token, far_future=FAR_FUTURE)
+        with self._write():
+            return self._job("renew_ref", params)
+
+    async def renew_ref(self, kind: str, ref: str, queue: str, token: int | None) -> Job | None:
+        return await self._run(self._renew_ref, kind, ref, queue, token)
+
+    def _finish_ref(self, kind: str, ref: str, queue: str, token: int | None) -> tuple[Job, bool]:
+        params = self._ref_params(kind, ref, queue, token=token)
+        with self._write():
+            job = self._job("finish_ref", params)
+            if job is not None:  # completed: it was active; cancelled: it was available
+                self._tally_one(job, _ACTIVE if job.state is JobState.COMPLETED else _AVAILABLE)
+                return job, True
+            row = self._one("get_ref", params)
+        found = None if row is None else (_record_job(row), row["lease_token"])
+        return settle_unfinished(ref, queue, token, found), False
+
+    async def finish_ref(
+        self, kind: str, ref: str, queue: str, token: int | None
+    ) -> tuple[Job, bool]:
+        return await self._run(self._finish_ref, kind, ref, queue, token)
+
+    def _get_ref(self, kind: str, ref: str) -> Job:
+        job = self._job("get_ref", {"kind": kind, "ref": ref})
+        if job is None:
+            raise NotFound(f"no job of kind {kind!r} has ref {ref!r}")
+        return job
+
+    async def get_ref(self, kind: str, ref: str) -> Job:
+        return await self._run(self._get_ref, kind, ref)
+
+    async def list_by_ref(
+        self, queue: str, states: Collection[JobState] | None, after: str, limit: int
+    ) -> list[Job]:
+        wanted = None if states is None else _encode([state.value for state in states]).decode()
+        params: dict[str, Any] = {"queue": queue, "states": wanted, "after": after}
+        params.update(limit=limit, now=time.time())
+        return await self._run(self._jobs, "list_by_ref", params)
+
+    async def count_expired(self, queue: str) -> int:
+        def run() -> int:
+            row = self._one("count_expired", {"queue": queue, "now": time.time()})
+            return 0 if row is None else int(row["n"])
+
+        return await self._run(run)
+
+    def _update_queue(self, name: str, lease_seconds: float | None) -> Queue:
+        with self._write():
+            row = self._one("update_queue", {"name": name, "lease_seconds": lease_seconds})
+        if row is None:
+            raise NotFound(f"queue {name!r} does not exist")
+        return rows.queue_from_row(row, _to_dt, _from_json)
+
+    async def update_queue(self, name: str, lease_seconds: float | None) -> Queue:
+        return await self._run(self._update_queue, name, lease_seconds)
 
     # -- batches ----------------------------------------------------------------------------
     def _create_batch(

@@ -41,15 +41,17 @@ SELECT state, count(*) AS n FROM jobs WHERE queue = $1 GROUP BY state;
 -- name: insert_job
 -- Many jobs in one statement. Rows are inserted in input order (ids grow with it); a taken
 -- unique key inserts nothing (get_job_by_key fetches the existing job). A missing queue (or
--- batch) violates the foreign key: the store reports NotFound.
+-- batch) violates the foreign key: the store reports NotFound; a taken ref violates jobs_ref
+-- (AlreadyExists) and inserts none of them.
 WITH inserted AS (
     INSERT INTO jobs (queue, batch_id, unique_key, priority, payload, state, attempts,
-                      max_attempts, run_at, created_at, updated_at)
+                      max_attempts, run_at, created_at, updated_at, ref, ref_kind)
     SELECT $1, $2, i.unique_key, i.priority, i.payload::jsonb, 'available', 0,
            coalesce(i.max_attempts, (SELECT max_attempts FROM queues WHERE name = $1)),
-           now() + make_interval(secs => greatest(i.delay, 0)), now(), now()
-      FROM unnest($3::text[], $4::integer[], $5::text[], $6::integer[], $7::float8[])
-           WITH ORDINALITY AS i (unique_key, priority, payload, max_attempts, delay, ord)
+           now() + make_interval(secs => greatest(i.delay, 0)), now(), now(),
+           i.ref, CASE WHEN i.ref IS NOT NULL THEN (SELECT kind FROM queues WHERE name = $1) END
+      FROM unnest($3::text[], $4::integer[], $5::text[], $6::integer[], $7::float8[], $8::text[])
+           WITH ORDINALITY AS i (unique_key, priority, payload, max_attempts, delay, ref, ord)
      ORDER BY i.ord
     ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
     RETURNING *
@@ -69,7 +71,7 @@ SELECT * FROM jobs WHERE queue = $1 AND unique_key = ANY($2::text[]);
 -- order: priority desc, the run_at the job was picked by, id.
 WITH picked AS MATERIALIZED (
     SELECT id, run_at, priority FROM jobs
-     WHERE queue = $1 AND run_at <= now()
+     WHERE queue = $1 AND ref IS NULL AND run_at <= now()
        AND (state = 'available' OR (state = 'active' AND lease_expires_at IS NOT NULL))
        AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
      ORDER BY priority DESC, run_at, id
@@ -100,7 +102,7 @@ SELECT claimed.* FROM claimed JOIN picked USING (id)
 -- $3 lease seconds. `slot` is the claimer's position in $2.
 WITH picked AS MATERIALIZED (
     SELECT id, run_at, priority FROM jobs
-     WHERE queue = $1 AND run_at <= now()
+     WHERE queue = $1 AND ref IS NULL AND run_at <= now()
        AND (state = 'available' OR (state = 'active' AND lease_expires_at IS NOT NULL))
        AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
      ORDER BY priority DESC, run_at, id
@@ -323,3 +325,154 @@ DELETE FROM idempotency_keys
  WHERE (scope, key) IN (SELECT scope, key FROM idempotency_keys
                          WHERE expires_at <= coalesce($1::timestamptz, now())
                          ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED);
+
+-- name: update_queue
+-- $1 name, $2 the default lease of its claims (NULL: none)
+UPDATE queues SET lease_seconds = $2 WHERE name = $1 RETURNING *;
+
+-- name: taken_refs
+-- $1 queue, $2 refs: those already taken among the queues of its kind
+SELECT ref FROM jobs
+ WHERE ref_kind = (SELECT kind FROM queues WHERE name = $1) AND ref = ANY($2::text[])
+   AND ref IS NOT NULL;
+
+-- name: lease_refs_of_kind
+-- postgres only: the ref-ordered claim over every queue of a kind, in one statement (SQLite:
+-- claimable_refs_of_kind, then lease_refs, in one transaction): $1 kind, $2 limit,
+-- $3 owner, $4 the lease of jobs whose queue has no default lease (NULL: no expiry). Picks
+-- over jobs_ref_claim, in its order; each job's lease is its queue's default.
+WITH picked AS MATERIALIZED (
+    SELECT id FROM jobs
+     WHERE ref_kind = $1 AND ref IS NOT NULL AND run_at <= now()
+       AND (state = 'available' OR (state = 'active' AND lease_expires_at IS NOT NULL))
+       AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
+     ORDER BY ref
+     LIMIT $2
+       FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE jobs SET
+        state = 'active',
+        attempts = attempts + 1,
+        lease_owner = $3,
+        lease_token = lease_token + 1,
+        lease_id = batchyard_lease_id(jobs.id),
+        claimed_at = now(),
+        lease_expires_at = now() + make_interval(secs => coalesce(q.lease_seconds, $4::float8)),
+        lease_seconds = coalesce(q.lease_seconds, $4::float8),
+        run_at = coalesce(now() + make_interval(secs => coalesce(q.lease_seconds, $4::float8)),
+                          '9999-12-31T23:59:59Z'::timestamptz),
+        updated_at = now()
+      FROM queues AS q
+     WHERE jobs.id = ANY (ARRAY(SELECT id FROM picked)) AND q.name = jobs.queue
+    RETURNING jobs.*
+)
+SELECT * FROM claimed ORDER BY ref;
+
+-- name: lease_refs
+-- same as lease_refs_of_kind, with: WHERE ref_kind = $1 AND ref IS NOT NULL => WHERE queue = $1 AND ref IS NOT NULL
+
+-- name: claim_ref
+-- $1 kind, $2 ref, $3 the job's queue, $4 owner, $5 lease as in lease_refs_of_kind: the job,
+-- if it can be claimed now.
+UPDATE jobs SET
+    state = 'active',
+    attempts = attempts + 1,
+    lease_owner = $4,
+    lease_token = lease_token + 1,
+    lease_id = batchyard_lease_id(jobs.id),
+    claimed_at = now(),
+    lease_expires_at = now() + make_interval(secs => coalesce(q.lease_seconds, $5::float8)),
+    lease_seconds = coalesce(q.lease_seconds, $5::float8),
+    run_at = coalesce(now() + make_interval(secs => coalesce(q.lease_seconds, $5::float8)),
+                      '9999-12-31T23:59:59Z'::timestamptz),
+    updated_at = now()
+  FROM queues AS q
+ WHERE jobs.ref_kind = $1 AND jobs.ref = $2 AND jobs.queue = $3 AND q.name = jobs.queue
+   AND jobs.state IN ('available', 'active') AND jobs.run_at <= now()
+   AND (jobs.state = 'available' OR jobs.max_attempts IS NULL OR jobs.attempts < jobs.max_attempts)
+RETURNING jobs.*;
+
+-- name: renew_ref
+-- $1 kind, $2 ref, $3 the job's queue, $4 token (NULL: whoever holds it): renews a lease that
+-- has not expired for as long as it was granted.
+UPDATE jobs SET
+    lease_expires_at = now() + make_interval(secs => lease_seconds),
+    run_at = coalesce(now() + make_interval(secs => lease_seconds),
+                      '9999-12-31T23:59:59Z'::timestamptz),
+    updated_at = now()
+ WHERE ref_kind = $1 AND ref = $2 AND queue = $3 AND state = 'active'
+   AND (lease_expires_at IS NULL OR lease_expires_at > now())
+   AND ($4::bigint IS NULL OR lease_token = $4)
+RETURNING *;
+
+-- name: get_ref
+SELECT * FROM jobs WHERE ref_kind = $1 AND ref = $2;
+
+-- name: list_by_ref
+-- $1 queue, $2 states as a reader sees them now (NULL: all; a job whose lease expired counts
+-- as available), $3 after this ref, $4 limit
+SELECT * FROM jobs
+ WHERE queue = $1 AND ref IS NOT NULL AND ref > $3
+   AND ($2::text[] IS NULL
+        OR (CASE WHEN state = 'active' AND lease_expires_at <= now() THEN 'available'
+                 ELSE state END) = ANY($2::text[]))
+ ORDER BY ref
+ LIMIT $4;
+
+-- name: count_expired
+-- jobs of queue $1 whose lease has expired, not claimed again yet
+SELECT count(*) AS n FROM jobs
+ WHERE queue = $1 AND state = 'active' AND lease_expires_at <= now();
+
+-- name: lease_refs_each_of_kind
+-- postgres only: single ref-ordered claims over a kind that arrived together, in one statement
+-- (as claim_next): $1 kind, $2 the claimers' names (one job each, handed out in ref order),
+-- $3 the lease of jobs whose queue has no default lease. `slot` is the claimer's position in $2.
+WITH picked AS MATERIALIZED (
+    SELECT id, ref FROM jobs
+     WHERE ref_kind = $1 AND ref IS NOT NULL AND run_at <= now()
+       AND (state = 'available' OR (state = 'active' AND lease_expires_at IS NOT NULL))
+       AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
+     ORDER BY ref
+     LIMIT cardinality($2::text[])
+       FOR UPDATE SKIP LOCKED
+), slots AS MATERIALIZED (
+    SELECT id, row_number() OVER (ORDER BY ref) AS slot FROM picked
+), claimed AS (
+    UPDATE jobs SET
+        state = 'active',
+        attempts = attempts + 1,
+        lease_owner = ($2::text[])[(SELECT slot FROM slots WHERE slots.id = jobs.id)],
+        lease_token = lease_token + 1,
+        lease_id = batchyard_lease_id(jobs.id),
+        claimed_at = now(),
+        lease_expires_at = now() + make_interval(secs => coalesce(q.lease_seconds, $3::float8)),
+        lease_seconds = coalesce(q.lease_seconds, $3::float8),
+        run_at = coalesce(now() + make_interval(secs => coalesce(q.lease_seconds, $3::float8)),
+                          '9999-12-31T23:59:59Z'::timestamptz),
+        updated_at = now()
+      FROM queues AS q
+     WHERE jobs.id = ANY (ARRAY(SELECT id FROM slots)) AND q.name = jobs.queue
+    RETURNING jobs.*
+)
+SELECT claimed.*, slots.slot FROM claimed JOIN slots USING (id) ORDER BY slots.slot;
+
+-- name: lease_refs_each
+-- same as lease_refs_each_of_kind, with: WHERE ref_kind = $1 AND ref IS NOT NULL => WHERE queue = $1 AND ref IS NOT NULL
+
+-- name: finish_refs
+-- postgres only: finishes of jobs with a ref that arrived together (one alone too), in one
+-- statement (SQLite: finish_ref, one at a time): $1 kinds, $2 refs, $3 queues, $4 tokens
+-- (NULL: whoever holds it). Item by item: a leased job is completed (under that token), one
+-- never leased cancelled (only without a token). Items that change nothing are settled one
+-- by one (get_ref).
+UPDATE jobs SET
+    state = CASE WHEN jobs.state = 'active' THEN 'completed' ELSE 'cancelled' END,
+    lease_expires_at = NULL,
+    finished_at = now(),
+    updated_at = now()
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS i (kind, ref, queue, token)
+ WHERE jobs.ref_kind = i.kind AND jobs.ref = i.ref AND jobs.queue = i.queue
+   AND ((jobs.state = 'active' AND (i.token IS NULL OR jobs.lease_token = i.token))
+        OR (jobs.state = 'available' AND i.token IS NULL))
+RETURNING jobs.*;

@@ -39,11 +39,13 @@ ON CONFLICT (queue, state) DO UPDATE SET n = n + excluded.n;
 SELECT state FROM jobs WHERE id = :id;
 
 -- name: insert_job
+-- a taken ref (jobs_ref) raises, and the store reports AlreadyExists
 INSERT INTO jobs (queue, batch_id, unique_key, priority, payload, state, attempts,
-                  max_attempts, run_at, created_at, updated_at)
+                  max_attempts, run_at, created_at, updated_at, ref, ref_kind)
 VALUES (:queue, :batch_id, :unique_key, :priority, :payload, 'available', 0,
         coalesce(:max_attempts, (SELECT max_attempts FROM queues WHERE name = :queue)),
-        :run_at, :now, :now)
+        :run_at, :now, :now,
+        :ref, CASE WHEN :ref IS NOT NULL THEN (SELECT kind FROM queues WHERE name = :queue) END)
 ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
 RETURNING *;
 
@@ -54,7 +56,7 @@ SELECT * FROM jobs WHERE queue = :queue AND unique_key = :unique_key;
 -- sqlite only: the claim's pick (PostgreSQL picks inside its claim statements), with each job's
 -- state before the claim for the counts
 SELECT id, state FROM jobs
- WHERE queue = :queue AND run_at <= :now
+ WHERE queue = :queue AND ref IS NULL AND run_at <= :now
    AND (state = 'available' OR (state = 'active' AND lease_expires_at IS NOT NULL))
    AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
  ORDER BY priority DESC, run_at, id
@@ -271,3 +273,114 @@ DELETE FROM bulk_enqueues WHERE id = :id;
 SELECT b.id, b.queue, b.batch_id, b.done, j.jobs
   FROM bulk_enqueues AS b JOIN bulk_enqueue_jobs AS j ON j.bulk_id = b.id
  ORDER BY b.id;
+
+-- name: update_queue
+UPDATE queues SET lease_seconds = :lease_seconds WHERE name = :name RETURNING *;
+
+-- name: taken_refs
+SELECT ref FROM jobs
+ WHERE ref_kind = (SELECT kind FROM queues WHERE name = :queue)
+   AND ref IN (SELECT value FROM json_each(:refs)) AND ref IS NOT NULL;
+
+-- name: claimable_refs_of_kind
+-- sqlite only: the pick of the ref-ordered claim over every queue of a kind (over
+-- jobs_ref_claim, in its order), with each job's queue and state before the claim
+SELECT id, queue, state FROM jobs
+ WHERE ref_kind = :kind AND ref IS NOT NULL AND run_at <= :now
+   AND (state = 'available' OR (state = 'active' AND lease_expires_at IS NOT NULL))
+   AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
+ ORDER BY ref
+ LIMIT :limit;
+
+-- name: claimable_refs
+-- sqlite only: the same pick within one queue (over jobs_queue_ref_claim)
+SELECT id, queue, state FROM jobs
+ WHERE queue = :queue AND ref IS NOT NULL AND run_at <= :now
+   AND (state = 'available' OR (state = 'active' AND lease_expires_at IS NOT NULL))
+   AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
+ ORDER BY ref
+ LIMIT :limit;
+
+-- name: lease_refs
+-- sqlite only: lease the picked jobs, each for its queue's default lease (else :default_lease;
+-- NULL: no expiry)
+UPDATE jobs SET
+    state = 'active',
+    attempts = attempts + 1,
+    lease_owner = :owner,
+    lease_token = lease_token + 1,
+    lease_id = printf('%08x-%04x-8%03x-%04x-%012x', jobs.id >> 16, jobs.id & 65535,
+        random() & 4095, (random() & 16383) | 32768, random() & 281474976710655),
+    claimed_at = :now,
+    lease_expires_at = :now + coalesce(q.lease_seconds, :default_lease),
+    lease_seconds = coalesce(q.lease_seconds, :default_lease),
+    run_at = coalesce(:now + coalesce(q.lease_seconds, :default_lease), :far_future),
+    updated_at = :now
+  FROM queues AS q
+ WHERE jobs.id IN (SELECT value FROM json_each(:ids)) AND q.name = jobs.queue
+RETURNING *;
+
+-- name: ref_state
+-- sqlite only: the id, queue and state of the job with a ref (inside a write transaction)
+SELECT id, queue, state FROM jobs WHERE ref_kind = :kind AND ref = :ref;
+
+-- name: claim_ref
+UPDATE jobs SET
+    state = 'active',
+    attempts = attempts + 1,
+    lease_owner = :owner,
+    lease_token = lease_token + 1,
+    lease_id = printf('%08x-%04x-8%03x-%04x-%012x', jobs.id >> 16, jobs.id & 65535,
+        random() & 4095, (random() & 16383) | 32768, random() & 281474976710655),
+    claimed_at = :now,
+    lease_expires_at = :now + coalesce(q.lease_seconds, :default_lease),
+    lease_seconds = coalesce(q.lease_seconds, :default_lease),
+    run_at = coalesce(:now + coalesce(q.lease_seconds, :default_lease), :far_future),
+    updated_at = :now
+  FROM queues AS q
+ WHERE jobs.ref_kind = :kind AND jobs.ref = :ref AND jobs.queue = :queue AND q.name = jobs.queue
+   AND jobs.state IN ('available', 'active') AND jobs.run_at <= :now
+   AND (jobs.state = 'available' OR jobs.max_attempts IS NULL OR jobs.attempts < jobs.max_attempts)
+RETURNING *;
+
+-- name: renew_ref
+UPDATE jobs SET
+    lease_expires_at = :now + lease_seconds,
+    run_at = coalesce(:now + lease_seconds, :far_future),
+    updated_at = :now
+ WHERE ref_kind = :kind AND ref = :ref AND queue = :queue AND state = 'active'
+   AND (lease_expires_at IS NULL OR lease_expires_at > :now)
+   AND (:token IS NULL OR lease_token = :token)
+RETURNING *;
+
+-- name: finish_ref
+-- sqlite only: (PostgreSQL: finish_refs, for many at once) a leased job is completed (under
+-- :token, when given), one never leased cancelled (only without a token)
+UPDATE jobs SET
+    state = CASE WHEN state = 'active' THEN 'completed' ELSE 'cancelled' END,
+    lease_expires_at = NULL,
+    finished_at = :now,
+    updated_at = :now
+ WHERE ref_kind = :kind AND ref = :ref AND queue = :queue
+   AND ((state = 'active' AND (:token IS NULL OR lease_token = :token))
+        OR (state = 'available' AND :token IS NULL))
+RETURNING *;
+
+-- name: get_ref
+SELECT * FROM jobs WHERE ref_kind = :kind AND ref = :ref;
+
+-- name: list_by_ref
+-- :states a JSON array of states as a reader sees them now (NULL: all; a job whose lease
+-- expired counts as available)
+SELECT * FROM jobs
+ WHERE queue = :queue AND ref IS NOT NULL AND ref > :after
+   AND (:states IS NULL
+        OR (CASE WHEN state = 'active' AND lease_expires_at <= :now THEN 'available'
+                 ELSE state END) IN (SELECT value FROM json_each(:states)))
+ ORDER BY ref
+ LIMIT :limit;
+
+-- name: count_expired
+SELECT count(*) AS n FROM jobs
+ WHERE queue = :queue AND state = 'active' AND lease_expires_at IS NOT NULL
+   AND run_at <= :now;
