@@ -340,10 +340,13 @@ SELECT ref FROM jobs
 -- postgres only: the ref-ordered claim over every queue of a kind, in one statement (SQLite:
 -- claimable_refs_of_kind, then lease_refs, in one transaction): $1 kind, $2 limit,
 -- $3 owner, $4 the lease of jobs whose queue has no default lease (NULL: no expiry). Picks
--- over jobs_ref_claim, in its order; each job's lease is its queue's default.
+-- over jobs_ref_claim, in its order; each job's lease is its queue's default. `ref >= ''` (true
+-- of every ref) makes the index condition a range: without statistics (a table filled since
+-- the last ANALYZE) the planner then still walks the index in order, instead of reading every
+-- claimable job into a bitmap and sorting them all for each claim.
 WITH picked AS MATERIALIZED (
     SELECT id FROM jobs
-     WHERE ref_kind = $1 AND ref IS NOT NULL AND run_at <= now()
+     WHERE ref_kind = $1 AND ref IS NOT NULL AND ref >= '' AND run_at <= now()
        AND (state = 'available' OR (state = 'active' AND lease_expires_at IS NOT NULL))
        AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
      ORDER BY ref
@@ -430,7 +433,7 @@ SELECT count(*) AS n FROM jobs
 -- $3 the lease of jobs whose queue has no default lease. `slot` is the claimer's position in $2.
 WITH picked AS MATERIALIZED (
     SELECT id, ref FROM jobs
-     WHERE ref_kind = $1 AND ref IS NOT NULL AND run_at <= now()
+     WHERE ref_kind = $1 AND ref IS NOT NULL AND ref >= '' AND run_at <= now()
        AND (state = 'available' OR (state = 'active' AND lease_expires_at IS NOT NULL))
        AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
      ORDER BY ref
