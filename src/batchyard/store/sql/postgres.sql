@@ -340,10 +340,14 @@ SELECT ref FROM jobs
 -- postgres only: the ref-ordered claim over every queue of a kind, in one statement (SQLite:
 -- claimable_refs_of_kind, then lease_refs, in one transaction): $1 kind, $2 limit,
 -- $3 owner, $4 the lease of jobs whose queue has no default lease (NULL: no expiry). Picks
--- over jobs_ref_claim, in its order; each job's lease is its queue's default.
+-- over jobs_ref_claim, in its order; each job's lease is its queue's default, looked up by
+-- primary key per job claimed (no join over every queue of the kind). `ref >= ''` (true
+-- of every ref) makes the index condition a range: without statistics (a table filled since
+-- the last ANALYZE) the planner then still walks the index in order, instead of reading every
+-- claimable job into a bitmap and sorting them all for each claim.
 WITH picked AS MATERIALIZED (
     SELECT id FROM jobs
-     WHERE ref_kind = $1 AND ref IS NOT NULL AND run_at <= now()
+     WHERE ref_kind = $1 AND ref IS NOT NULL AND ref >= '' AND run_at <= now()
        AND (state = 'available' OR (state = 'active' AND lease_expires_at IS NOT NULL))
        AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
      ORDER BY ref
@@ -357,13 +361,15 @@ WITH picked AS MATERIALIZED (
         lease_token = lease_token + 1,
         lease_id = batchyard_lease_id(jobs.id),
         claimed_at = now(),
-        lease_expires_at = now() + make_interval(secs => coalesce(q.lease_seconds, $4::float8)),
-        lease_seconds = coalesce(q.lease_seconds, $4::float8),
-        run_at = coalesce(now() + make_interval(secs => coalesce(q.lease_seconds, $4::float8)),
+        lease_expires_at = now() + make_interval(secs => coalesce(
+            (SELECT q.lease_seconds FROM queues AS q WHERE q.name = jobs.queue), $4::float8)),
+        lease_seconds = coalesce(
+            (SELECT q.lease_seconds FROM queues AS q WHERE q.name = jobs.queue), $4::float8),
+        run_at = coalesce(now() + make_interval(secs => coalesce(
+            (SELECT q.lease_seconds FROM queues AS q WHERE q.name = jobs.queue), $4::float8)),
                           '9999-12-31T23:59:59Z'::timestamptz),
         updated_at = now()
-      FROM queues AS q
-     WHERE jobs.id = ANY (ARRAY(SELECT id FROM picked)) AND q.name = jobs.queue
+     WHERE jobs.id = ANY (ARRAY(SELECT id FROM picked))
     RETURNING jobs.*
 )
 SELECT * FROM claimed ORDER BY ref;
@@ -381,13 +387,15 @@ UPDATE jobs SET
     lease_token = lease_token + 1,
     lease_id = batchyard_lease_id(jobs.id),
     claimed_at = now(),
-    lease_expires_at = now() + make_interval(secs => coalesce(q.lease_seconds, $5::float8)),
-    lease_seconds = coalesce(q.lease_seconds, $5::float8),
-    run_at = coalesce(now() + make_interval(secs => coalesce(q.lease_seconds, $5::float8)),
+    lease_expires_at = now() + make_interval(secs => coalesce(
+        (SELECT q.lease_seconds FROM queues AS q WHERE q.name = jobs.queue), $5::float8)),
+    lease_seconds = coalesce(
+        (SELECT q.lease_seconds FROM queues AS q WHERE q.name = jobs.queue), $5::float8),
+    run_at = coalesce(now() + make_interval(secs => coalesce(
+        (SELECT q.lease_seconds FROM queues AS q WHERE q.name = jobs.queue), $5::float8)),
                       '9999-12-31T23:59:59Z'::timestamptz),
     updated_at = now()
-  FROM queues AS q
- WHERE jobs.ref_kind = $1 AND jobs.ref = $2 AND jobs.queue = $3 AND q.name = jobs.queue
+ WHERE jobs.ref_kind = $1 AND jobs.ref = $2 AND jobs.queue = $3
    AND jobs.state IN ('available', 'active') AND jobs.run_at <= now()
    AND (jobs.state = 'available' OR jobs.max_attempts IS NULL OR jobs.attempts < jobs.max_attempts)
 RETURNING jobs.*;
@@ -430,7 +438,7 @@ SELECT count(*) AS n FROM jobs
 -- $3 the lease of jobs whose queue has no default lease. `slot` is the claimer's position in $2.
 WITH picked AS MATERIALIZED (
     SELECT id, ref FROM jobs
-     WHERE ref_kind = $1 AND ref IS NOT NULL AND run_at <= now()
+     WHERE ref_kind = $1 AND ref IS NOT NULL AND ref >= '' AND run_at <= now()
        AND (state = 'available' OR (state = 'active' AND lease_expires_at IS NOT NULL))
        AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
      ORDER BY ref
@@ -446,13 +454,15 @@ WITH picked AS MATERIALIZED (
         lease_token = lease_token + 1,
         lease_id = batchyard_lease_id(jobs.id),
         claimed_at = now(),
-        lease_expires_at = now() + make_interval(secs => coalesce(q.lease_seconds, $3::float8)),
-        lease_seconds = coalesce(q.lease_seconds, $3::float8),
-        run_at = coalesce(now() + make_interval(secs => coalesce(q.lease_seconds, $3::float8)),
+        lease_expires_at = now() + make_interval(secs => coalesce(
+            (SELECT q.lease_seconds FROM queues AS q WHERE q.name = jobs.queue), $3::float8)),
+        lease_seconds = coalesce(
+            (SELECT q.lease_seconds FROM queues AS q WHERE q.name = jobs.queue), $3::float8),
+        run_at = coalesce(now() + make_interval(secs => coalesce(
+            (SELECT q.lease_seconds FROM queues AS q WHERE q.name = jobs.queue), $3::float8)),
                           '9999-12-31T23:59:59Z'::timestamptz),
         updated_at = now()
-      FROM queues AS q
-     WHERE jobs.id = ANY (ARRAY(SELECT id FROM slots)) AND q.name = jobs.queue
+     WHERE jobs.id = ANY (ARRAY(SELECT id FROM slots))
     RETURNING jobs.*
 )
 SELECT claimed.*, slots.slot FROM claimed JOIN slots USING (id) ORDER BY slots.slot;
