@@ -748,6 +748,69 @@ async def bench_boss_any(backend: str, plan: Plan) -> list[Result]:
     return results
 
 
+async def bench_boss_any_engine(backend: str, plan: Plan) -> list[Result]:
+    """boss-any in process (the face's service over the engine, no HTTP): the same
+    comparison with less noise; each split on a fresh database, alternating."""
+    results = []
+    for run in range(plan.boss_any_runs):
+        splits = BOSS_SOURCE_SPLITS if run % 2 == 0 else BOSS_SOURCE_SPLITS[::-1]
+        for sources, _ in splits:
+            async with fresh_database(backend) as url:
+                results.append(await _boss_any_engine_once(backend, plan, url, sources))
+    return results
+
+
+async def _boss_any_engine_once(backend: str, plan: Plan, url: str, sources: int) -> Result:
+    from batchyard.faces.boss import service as boss
+
+    store = await open_store(url)
+    engine = Engine(store)
+    per = plan.boss_any_jobs // sources
+    try:
+        for index in range(sources):
+            for start in range(0, per, BULK):
+                documents = [{"i": start + k} for k in range(min(BULK, per - start))]
+                await boss.submit_many(engine, f"src{index:03d}", documents)
+        rec, deadline = Recorder(), time.monotonic() + plan.max_seconds
+
+        async def body(w: int) -> int:
+            done = 0
+            while time.monotonic() < deadline:
+                t0 = time.perf_counter()
+                try:
+                    claim = await boss.claim(engine, 600.0)
+                except Exception:  # NotFound: drained
+                    break
+                await boss.done(engine, claim.job.source, claim.job.id, claim.token)
+                rec.add("claim+done", time.perf_counter() - t0)
+                done += 1
+            return done
+
+        with CpuMeter(None) as cpu:
+            done, seconds = await _run_workers(plan.workers["engine"], body)
+    finally:
+        await store.close()
+    result = Result(
+        backend,
+        "engine",
+        f"boss any-source {sources}x{per}",
+        plan.workers["engine"],
+        sources * per,
+        done,
+        seconds,
+        0,
+        None,
+        time.monotonic() > deadline,
+        rec.stats(),
+        cpu.host_busy,
+        cpu.server_s,
+        None,
+        "ok",
+    )
+    print(_one_line(result), flush=True)
+    return result
+
+
 async def _boss_any_once(
     backend: str, plan: Plan, splits: Sequence[tuple[int, int]]
 ) -> list[Result]:
@@ -863,6 +926,8 @@ async def bench_backend(backend: str, layers: Sequence[str], plan: Plan) -> list
                         results.append(
                             await run_boss(target, backend, plan, scenario, split, "src000")
                         )
+    if "engine" in layers and "boss-any" in plan.scenarios:
+        results += await bench_boss_any_engine(backend, plan)
     if "http" in layers and "boss-any" in plan.scenarios:
         results += await bench_boss_any(backend, plan)
     return results
@@ -967,10 +1032,12 @@ def print_table(results: Sequence[Result]) -> None:
             )
 
 
-def _median_rate(results: Sequence[Result], backend: str, prefix: str) -> float | None:
-    """The median jobs/s of the runs of a scenario (None: it did not run)."""
+def _median_rate(results: Sequence[Result], where: tuple[str, str], prefix: str) -> float | None:
+    """The median jobs/s of the runs of a scenario on (backend, layer); None: it did not run."""
     rates = sorted(
-        r.jobs_per_s for r in results if r.backend == backend and r.scenario.startswith(prefix)
+        r.jobs_per_s
+        for r in results
+        if (r.backend, r.layer) == where and r.scenario.startswith(prefix)
     )
     if not rates:
         return None
@@ -982,7 +1049,7 @@ def boss_ratios(results: Sequence[Result]) -> list[dict[str, Any]]:
     """Per backend: Boss n=1 over native n=1 (target ≥ 0.9), and the any-source claim over one
     source over the same claim over 100 sources (target ≤ 1.3)."""
     ratios = []
-    for backend in sorted({r.backend for r in results}):
+    for where in sorted({(r.backend, r.layer) for r in results}):
         pairs = (
             ("boss/native n=1", "boss claim+done", "claim+complete n=1", 0.9, True),
             (
@@ -994,14 +1061,15 @@ def boss_ratios(results: Sequence[Result]) -> list[dict[str, Any]]:
             ),
         )
         for name, top, bottom, target, at_least in pairs:
-            a, b = _median_rate(results, backend, top), _median_rate(results, backend, bottom)
+            a, b = _median_rate(results, where, top), _median_rate(results, where, bottom)
             if a is None or b is None or b == 0:
                 continue
             ratio = a / b
             ok = ratio >= target if at_least else ratio <= target
             ratios.append(
                 {
-                    "backend": backend,
+                    "backend": where[0],
+                    "layer": where[1],
                     "ratio": name,
                     "value": ratio,
                     "ok": ok,
@@ -1021,7 +1089,7 @@ def print_ratios(results: Sequence[Result]) -> None:
         mark = "✓" if r["ok"] else "✗"
         a, b = r["of"]
         print(
-            f"  {mark} {r['backend']:<8} {r['ratio']:<27} {r['value']:.2f} "
+            f"  {mark} {r['backend']:<8} {r['layer']:<6} {r['ratio']:<27} {r['value']:.2f} "
             f"({a:,.0f} / {b:,.0f} jobs/s; target {r['target']})"
         )
 
