@@ -54,9 +54,6 @@ Count = Annotated[int, msgspec.Meta(ge=0, le=INT64)]
 class InvalidId(InvalidInput):
     """A run or job id in the path that is not an integer (400, as in the original)."""
 
-    code = "invalid-id"
-    title = "Invalid id"
-
 
 # -- answers ---------------------------------------------------------------------------------
 class Run(msgspec.Struct, kw_only=True):
