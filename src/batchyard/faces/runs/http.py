@@ -12,6 +12,7 @@ import re
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody
 
 from batchyard.domain.errors import Conflict, NotFound, StaleLease
@@ -49,6 +50,7 @@ register_status(InvalidId, 400)
 WRONG_SECRET_IS_401 = re.compile(r"^/api/(run|job)(/|$)")
 
 PathId = Annotated[str, FromPath]
+NOTHING_PENDING = ResponseSpec(None, description="no job was Pending (within wait)")
 # bodies are decoded by the service (leniently); DecodedAs tells the document their type
 
 
@@ -180,6 +182,7 @@ class JobsController(Controller):
         status_code=200,
         errors=(NotFound,),
         body_optional=True,
+        responses={204: NOTHING_PENDING},
     )
     async def claim(
         self, engine: EngineDep, settings: SettingsDep, data: ClaimBody = None
