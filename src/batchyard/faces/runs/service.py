@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from functools import cache
+from typing import Any, TypeVar, cast
 
 import msgspec
+import msgspec.inspect
 
 from batchyard.domain.errors import Conflict, InvalidInput, NotFound
 from batchyard.domain.models import (
@@ -66,22 +68,45 @@ WARN = JobMatch(state=JobState.COMPLETED, result={"status": "Warn"})
 
 # -- decoding the face's bodies and queries ------------------------------------------------------
 def decode(data: Any, kind: type[T]) -> T:
-    """A body or query as ``kind``, leniently (booleans and numbers may come as strings, as
-    the oa client sends them); 422 naming the field, as ``jobs[2].layer``."""
+    """A body as ``kind``; booleans may come as the strings ``"true"`` and ``"false"`` (as the
+    oa client sends them), nothing else changes type. 422 naming the field (``jobs[2].layer``)."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise InvalidInput("the body must be a JSON object")
     status = data.get("status")
-    if isinstance(status, str) and status not in STATUSES and kind not in _STATUS_LISTS:
+    if isinstance(status, str) and status not in STATUSES:
         raise InvalidInput(f"invalid status {status!r}: one of {', '.join(STATUSES)}", "status")
+    for name in _bool_fields(cast(Any, kind)):
+        if data.get(name) in ("true", "false"):
+            data = {**data, name: data[name] == "true"}
+    return _convert(data, kind, strict=True)
+
+
+def decode_query(params: dict[str, str], kind: type[T]) -> T:
+    """Query parameters (strings) as ``kind``."""
+    return _convert(params, kind, strict=False)
+
+
+def _convert(data: Any, kind: type[T], strict: bool) -> T:
     try:
-        return msgspec.convert(data, kind, strict=False)
+        return msgspec.convert(data, kind, strict=strict)
     except msgspec.ValidationError as exc:
         raise InvalidInput(str(exc), field=_field_of(str(exc))) from exc
 
 
-_STATUS_LISTS: tuple[type, ...] = (ListRunsQuery, ListJobsQuery)  # comma lists: parse_statuses
+@cache
+def _bool_fields(kind: type[Any]) -> tuple[str, ...]:
+    info = msgspec.inspect.type_info(kind)
+    if not isinstance(info, msgspec.inspect.StructType):
+        return ()
+    return tuple(f.name for f in info.fields if _takes_bool(f.type))
+
+
+def _takes_bool(kind: msgspec.inspect.Type) -> bool:
+    if isinstance(kind, msgspec.inspect.UnionType):
+        return any(isinstance(t, msgspec.inspect.BoolType) for t in kind.types)
+    return isinstance(kind, msgspec.inspect.BoolType)
 
 
 def _field_of(message: str) -> str | None:
