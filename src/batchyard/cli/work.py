@@ -380,7 +380,7 @@ class Worker:
             running = list(self._running)
         if running and self._stopping():
             warn(
-                f"stopping: waiting for {len(running)} running command(s) to finish "
+                f"stopping: waiting for the {len(running)} job(s) in hand "
                 "(signal again to pass the signal on to them)"
             )
         for thread in running:
@@ -396,12 +396,16 @@ def run_job(job: Claimed, command: Sequence[str], signals: supervisor.SignalForw
         became = job.finish(code, output.tail)
         warn(f"{job.label}: exit code {code}: {became}")
 
+    def give_back() -> None:  # claimed while the worker was stopping: never started
+        job.release()
+        warn(f"{job.label}: released (not started)")
+
     held = supervisor.HeldLease(
         name=job.label,
         env=job.env,
         lease_seconds=job.lease_seconds,
         renew=job.renew,
-        give_back=job.release,
+        give_back=give_back,
         finish=finish,
     )
     io = supervisor.ChildIO(stdin=job.document, output=output.write)
