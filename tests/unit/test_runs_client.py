@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from batchyard.client import AsyncClient, Client, Conflict, NotFound
-from batchyard.faces.runs.client import NewRunJob, RunsApi
+from batchyard.faces.runs.client import RunsApi
+from batchyard.faces.runs.model import JobSpec
 
 T0 = "2026-12-03T13:00:00.123456Z"
 SOURCE = "https://raw.githubusercontent.com/openaddresses/openaddresses/master/sources/us/dc/statewide.json"
@@ -97,7 +98,7 @@ def test_runs_routes(runs: RunsApi[Any], server: Recorder) -> None:
     jobs = [
         SOURCE,
         {"source": SOURCE, "layer": "a", "name": "b"},
-        NewRunJob(source="s", layer="l", name="n"),
+        JobSpec(source="s", layer="l", name="n"),
     ]
     added = runs.add_jobs(4, jobs)
     assert added.jobs == [9, 10] and added.errors[0].error == "404"

@@ -47,7 +47,9 @@ from batchyard.client import (
     StoreUnavailable,
     TransportError,
 )
-from batchyard.faces.runs.client import ClaimedRunJob, FinishStatus, RunJob
+from batchyard.faces.runs.client import FinishStatus
+from batchyard.faces.runs.model import Claimed as ClaimedRunJob
+from batchyard.faces.runs.model import RunJob
 
 T = TypeVar("T")
 

@@ -21,7 +21,8 @@ from rich.text import Text
 from batchyard.cli import _common
 from batchyard.cli._common import JsonOption, Server, server_command
 from batchyard.client import Client
-from batchyard.faces.runs.client import JobInput, LogLine, Run, RunJob
+from batchyard.faces.runs.client import JobInput
+from batchyard.faces.runs.model import FINISHED, LogLine, Run, RunJob
 
 FOLLOW_INTERVAL = 1.0  # seconds between two looks at a followed job's log
 LOG_PAGE = 1000
@@ -259,7 +260,8 @@ def follow(client: Client, job: int, as_json: bool, interval: float = FOLLOW_INT
     """Print the job's log as it grows, until the job is finished (and its log read)."""
     after: int | None = None
     while True:
-        finished = client.runs.get_job(job).finished  # before reading: its last lines are in
+        # whether it was finished before the log is read: then its last lines are in
+        finished = client.runs.get_job(job).status in FINISHED
         lines = client.runs.log(job, after=after, limit=LOG_PAGE)
         _print_lines(lines, as_json)
         if lines:

@@ -1,8 +1,7 @@
 """Runs and jobs from Python: ``client.runs.create_run()``, ``client.runs.claim(...)`` and the
-rest of the face (the same methods, as coroutines, on ``AsyncClient``).
-
-The records below are the face's wire form (``/work/runs-spec.md``): what the routes answer,
-decoded as they come. ``claim`` returns None when no job became available within ``wait``.
+rest of the face (the same methods, as coroutines, on ``AsyncClient``). The answers are the
+face's own records (:mod:`batchyard.faces.runs.model`); ``claim`` returns None when no job
+became available within ``wait``.
 """
 
 from __future__ import annotations
@@ -16,106 +15,27 @@ from msgspec import UNSET, UnsetType
 
 from batchyard.client._ops import Call, Namespace, R, decode, operation, parse_as
 from batchyard.client._transport import ApiRequest, ApiResponse
+from batchyard.faces.runs.model import (
+    Claimed,
+    JobList,
+    JobsCreated,
+    JobSpec,
+    Lease,
+    LogLine,
+    Run,
+    RunCount,
+    RunJob,
+    RunJobs,
+    RunList,
+    Status,
+)
 
 API = "/api"
 CLAIM_TIMEOUT_MARGIN = 10.0  # a long-polling claim gets at least wait + this many seconds
 NO_CONTENT = frozenset({204})
 
-Status = Literal["Pending", "Running", "Success", "Fail", "Warn"]
 FinishStatus = Literal["Success", "Warn", "Fail"]
-STATUSES: tuple[Status, ...] = ("Pending", "Running", "Success", "Fail", "Warn")
-FINISHED: frozenset[str] = frozenset({"Success", "Fail", "Warn"})
-
-
-class Run(msgspec.Struct, frozen=True, kw_only=True):
-    id: int
-    created: datetime
-    live: bool
-    github: dict[str, Any] | None
-    closed: bool
-    status: str  # Pending, Success or Fail: derived from the run's jobs
-
-
-class RunJob(msgspec.Struct, frozen=True, kw_only=True):
-    """A job of a run (not a native queue's :class:`~batchyard.domain.models.Job`)."""
-
-    id: int
-    run: int
-    created: datetime
-    source: str
-    source_name: str
-    layer: str
-    name: str
-    status: str
-    output: dict[str, Any] = msgspec.field(default_factory=dict)
-    loglink: str | None = None
-    version: str | None = None
-    count: int | None = None
-    stats: dict[str, Any] = msgspec.field(default_factory=dict)
-    size: int | None = None
-
-    @property
-    def finished(self) -> bool:
-        return self.status in FINISHED
-
-
-class LogLine(msgspec.Struct, frozen=True, kw_only=True):
-    id: int
-    timestamp: datetime
-    message: str
-
-
-class RunPage(msgspec.Struct, frozen=True, kw_only=True):
-    total: int
-    runs: list[Run]
-
-
-class JobPage(msgspec.Struct, frozen=True, kw_only=True):
-    total: int
-    jobs: list[RunJob]
-
-
-class RunJobs(msgspec.Struct, frozen=True, kw_only=True):
-    run: int
-    jobs: list[RunJob]
-
-
-class RunCount(msgspec.Struct, frozen=True, kw_only=True):
-    run: int
-    status: dict[str, int]  # every status → number of the run's jobs in it
-
-
-class JobError(msgspec.Struct, frozen=True, kw_only=True):
-    job: str  # the source URL that could not be made into jobs
-    error: str
-
-
-class AddedJobs(msgspec.Struct, frozen=True, kw_only=True):
-    run: int
-    jobs: list[int]
-    errors: list[JobError] = msgspec.field(default_factory=list)
-
-
-class ClaimedRunJob(msgspec.Struct, frozen=True, kw_only=True):
-    """A job a worker claimed: Running now, its lease named by ``token``."""
-
-    job: RunJob
-    token: int
-    lease_seconds: float | None
-
-
-class Renewed(msgspec.Struct, frozen=True, kw_only=True):
-    token: int
-    lease_seconds: float | None
-
-
-class NewRunJob(msgspec.Struct, frozen=True, kw_only=True):
-    source: str
-    layer: str
-    name: str
-
-
-JobInput = NewRunJob | Mapping[str, Any] | str  # a job, or a source URL (one job per layer/name)
+JobInput = JobSpec | Mapping[str, Any] | str  # a job, or a source URL (one job per layer/name)
 
 _run = parse_as(Run)
 _job = parse_as(RunJob)
@@ -148,13 +68,13 @@ def _set(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _job_body(job: JobInput) -> Any:
-    if isinstance(job, NewRunJob):
+    if isinstance(job, JobSpec):
         return {"source": job.source, "layer": job.layer, "name": job.name}
     return job if isinstance(job, str) else dict(job)
 
 
-def _parse_claim(response: ApiResponse) -> ClaimedRunJob | None:
-    return None if response.status == 204 else decode(ClaimedRunJob, response)
+def _parse_claim(response: ApiResponse) -> Claimed | None:
+    return None if response.status == 204 else decode(Claimed, response)
 
 
 def _parse_run_jobs(response: ApiResponse) -> list[RunJob]:
@@ -162,7 +82,7 @@ def _parse_run_jobs(response: ApiResponse) -> list[RunJob]:
 
 
 def _parse_count(response: ApiResponse) -> dict[str, int]:
-    return decode(RunCount, response).status
+    return msgspec.structs.asdict(decode(RunCount, response).status)
 
 
 Listing = str | Sequence[str] | None  # a status, a comma list, or a list of statuses
@@ -182,7 +102,7 @@ class RunsApi(Namespace[R]):
         after: datetime | str | None = None,
         limit: int | None = None,
         page: int | None = None,
-    ) -> Call[RunPage]:
+    ) -> Call[RunList]:
         """Runs, newest first, with the total that match."""
         params = _params(
             {
@@ -194,7 +114,7 @@ class RunsApi(Namespace[R]):
                 "page": page,
             }
         )
-        return Call(ApiRequest("GET", _path("run"), params=params), parse_as(RunPage))
+        return Call(ApiRequest("GET", _path("run"), params=params), parse_as(RunList))
 
     @operation
     def get_run(self, run: int) -> Call[Run]:
@@ -230,11 +150,11 @@ class RunsApi(Namespace[R]):
         return Call(ApiRequest("PATCH", _path("run", run), body), _run)
 
     @operation
-    def add_jobs(self, run: int, jobs: Sequence[JobInput]) -> Call[AddedJobs]:
+    def add_jobs(self, run: int, jobs: Sequence[JobInput]) -> Call[JobsCreated]:
         """Add jobs in one transaction, then close the run (Conflict: it is closed already).
         A source URL becomes one job per layer and name; one that fails is in ``errors``."""
         body = {"jobs": [_job_body(job) for job in jobs]}
-        return Call(ApiRequest("POST", _path("run", run, "jobs"), body), parse_as(AddedJobs))
+        return Call(ApiRequest("POST", _path("run", run, "jobs"), body), parse_as(JobsCreated))
 
     @operation
     def delete_run(self, run: int) -> Call[Run]:
@@ -251,7 +171,7 @@ class RunsApi(Namespace[R]):
         layer: str | None = None,
         limit: int | None = None,
         page: int | None = None,
-    ) -> Call[JobPage]:
+    ) -> Call[JobList]:
         """Jobs, newest first, with the total that match."""
         params = _params(
             {
@@ -263,7 +183,7 @@ class RunsApi(Namespace[R]):
                 "page": page,
             }
         )
-        return Call(ApiRequest("GET", _path("job"), params=params), parse_as(JobPage))
+        return Call(ApiRequest("GET", _path("job"), params=params), parse_as(JobList))
 
     @operation
     def get_job(self, job: int) -> Call[RunJob]:
@@ -328,7 +248,7 @@ class RunsApi(Namespace[R]):
         run: int | None = None,
         wait: float = 0.0,
         lease_seconds: float | None = None,
-    ) -> Call[ClaimedRunJob | None]:
+    ) -> Call[Claimed | None]:
         """The oldest Pending job (of ``run``, or of any run), now Running and yours; None
         when none became available within ``wait`` seconds."""
         body = _set(
@@ -344,10 +264,10 @@ class RunsApi(Namespace[R]):
         return Call(request, _parse_claim, NO_CONTENT)
 
     @operation
-    def heartbeat(self, job: int, token: int) -> Call[Renewed]:
+    def heartbeat(self, job: int, token: int) -> Call[Lease]:
         """Renew the lease (StaleLease/Conflict: it is no longer yours)."""
         body = {"token": token}
-        return Call(ApiRequest("POST", _path("job", job, "heartbeat"), body), parse_as(Renewed))
+        return Call(ApiRequest("POST", _path("job", job, "heartbeat"), body), parse_as(Lease))
 
     @operation
     def finish(
