@@ -478,7 +478,8 @@ def work(
 
     Exit code 0: Success; 3: Warn; anything else: Fail (with the end of its output).
 
-    SIGINT/SIGTERM: stop claiming, let running commands finish (again: pass it on to them).
+    SIGINT/SIGTERM: stop claiming, let running commands finish (again: pass it on to them),
+    then exit 128 + the signal's number.
     """
     if queue is None and run is None:
         _common.fail("give --queue Q, --queue runs or --run R", code=2)

@@ -122,7 +122,7 @@ def create(
     live: Annotated[bool, typer.Option("--live", help="A live run.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Create a run; add its jobs with ``batchyard run add-jobs``."""
+    """Create a run (then add its jobs with: batchyard run add-jobs RUN FILE)."""
     with server.client() as client:
         run = client.runs.create_run(live=live)
     _print_run(run, as_json)
@@ -172,8 +172,10 @@ def add_jobs(
     ],
     as_json: JsonOption = False,
 ) -> None:
-    """Add jobs to a run in one request, then close it. A source URL becomes one job per layer
-    and name of its source file. Exit status 1 when some could not be added (listed)."""
+    """Add jobs to a run in one request, then close the run.
+
+    A source URL becomes one job per layer and name of its source file. Exit status 1 when
+    some could not be added (each is listed on stderr; the others are added)."""
     jobs = read_jobs(file)
     if not jobs:
         _common.fail(f"no jobs in {file}; nothing added", code=2)
