@@ -40,6 +40,7 @@ EXIT_NOT_FOUND = 127
 FIRST_BACKOFF = 0.2
 MAX_BACKOFF = 5.0
 MIN_HEARTBEAT_INTERVAL = 0.05
+MAX_LINE_BYTES = 65_536  # a longer line of a child's output is passed on in pieces
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -223,10 +224,11 @@ def _talk(child: subprocess.Popen[bytes], io: ChildIO) -> int:
             target=_feed, args=(child.stdin, io.stdin), name="child-stdin", daemon=True
         )
         feeder.start()
-    if io.output is not None and child.stdout is not None:
-        with child.stdout:
-            for line in child.stdout:
-                io.output(line)
+    output, stdout = io.output, child.stdout
+    if output is not None and stdout is not None:
+        with stdout:
+            for line in iter(lambda: stdout.readline(MAX_LINE_BYTES), b""):
+                output(line)
     returncode = child.wait()
     if feeder is not None:
         feeder.join()
