@@ -154,7 +154,6 @@ async def patch_run(engine: Engine, run_id: int, body: PatchRun) -> Run:
 
 
 async def list_runs(engine: Engine, query: ListRunsQuery) -> RunList:
-    await _queue(engine)
     outcomes = None
     if query.status is not None:
         outcomes = frozenset(OUTCOME_OF[s] for s in parse_statuses(query.status) if s in OUTCOME_OF)
@@ -201,6 +200,9 @@ async def add_jobs(engine: Engine, run_id: int, body: AddJobs, hosts: Sequence[s
     if (await _batch(engine, run_id)).sealed:
         raise Conflict("run is closed: it takes no more jobs")
     urls = [job for job in body.jobs if isinstance(job, str)]
+    for at, item in enumerate(body.jobs):
+        if isinstance(item, str) and not explode.is_url(item):
+            raise InvalidInput(f"jobs[{at}] is neither a source URL nor a job", f"jobs[{at}]")
     exploded = dict(zip(urls, await explode.explode_all(urls, hosts), strict=True))
     specs: list[JobSpec] = []
     errors: list[JobError] = []
@@ -252,7 +254,6 @@ def _matches(statuses: Sequence[Status]) -> tuple[JobMatch, ...]:
 
 
 async def list_jobs(engine: Engine, query: ListJobsQuery) -> JobList:
-    await _queue(engine)
     payload: dict[str, Any] = {}
     if query.source is not None:
         payload["source" if "://" in query.source else "source_name"] = query.source
@@ -334,8 +335,8 @@ async def rerun(engine: Engine, job_id: int) -> Run:
 def _lease(job: Job) -> Lease:
     assert job.lease is not None, "a claimed job holds a lease"
     seconds = None
-    if job.lease.expires_at is not None:
-        seconds = round((job.lease.expires_at - job.lease.claimed_at).total_seconds(), 3)
+    if job.lease.expires_at is not None:  # granted (or renewed) when the job was last updated
+        seconds = round((job.lease.expires_at - job.updated_at).total_seconds(), 3)
     return Lease(token=job.lease.token, lease_seconds=seconds)
 
 
