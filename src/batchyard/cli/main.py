@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from batchyard import __version__
-from batchyard.cli import db, serve
+from batchyard.cli import db, serve, work
 from batchyard.faces.registry import FACES
 
 app = typer.Typer(
@@ -16,6 +16,7 @@ app = typer.Typer(
 )
 app.command("serve")(serve.serve)
 app.add_typer(db.app, name="db")
+app.command("work", context_settings={"allow_interspersed_args": False})(work.work)
 for face in FACES:
     face.register_cli(app)
 

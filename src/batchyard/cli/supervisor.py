@@ -6,10 +6,17 @@ as a :class:`HeldLease` (what the child sees, how to renew it, how to give it ba
 lease from a background thread every third of its length, passes SIGINT and SIGTERM on to the
 child, gives the lease back however the child ends, and answers the child's exit code (128 + S
 for a child killed by signal S, as shells do).
+
+A command that supervises many children at once (``batchyard work --concurrency K``) shares one
+:class:`SignalForwarder` between them and may ask it to forward only from the second signal on
+(the first one then means "stop taking work, let the children finish"); it hands the child its
+input and takes its output line by line with :class:`ChildIO`, and reports how the child ended
+with :attr:`HeldLease.finish` instead of giving the lease back.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -19,7 +26,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
-from typing import TypeVar
+from typing import IO, TypeVar
 
 import typer
 
@@ -33,6 +40,7 @@ EXIT_NOT_FOUND = 127
 FIRST_BACKOFF = 0.2
 MAX_BACKOFF = 5.0
 MIN_HEARTBEAT_INTERVAL = 0.05
+MAX_LINE_BYTES = 65_536  # a longer line of a child's output is passed on in pieces
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -41,11 +49,17 @@ def warn(prog: str, message: str) -> None:
 
 
 class SignalForwarder:
-    """Remembers SIGINT/SIGTERM and forwards them to the child once there is one."""
+    """Remembers SIGINT/SIGTERM and forwards them to the children there are.
 
-    def __init__(self) -> None:
+    ``forward_from``: the first signal that is passed on (1: every one; 2: the first one is only
+    remembered, as "stop", and the second and later ones go to the children).
+    """
+
+    def __init__(self, forward_from: int = 1) -> None:
         self.received: int | None = None
-        self.child: subprocess.Popen[bytes] | None = None
+        self.count = 0  # signals received
+        self._forward_from = forward_from
+        self._children: set[subprocess.Popen[bytes]] = set()
         self._previous = {sig: signal.getsignal(sig) for sig in FORWARDED_SIGNALS}
 
     def install(self) -> None:
@@ -56,15 +70,26 @@ class SignalForwarder:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
 
+    @property
+    def forwarding(self) -> bool:
+        return self.received is not None and self.count >= self._forward_from
+
     def adopt(self, child: subprocess.Popen[bytes]) -> None:
-        self.child = child
-        if self.received is not None:  # arrived while the child was starting
+        self._children.add(child)
+        if self.forwarding and self.received is not None:  # arrived while the child was starting
             child.send_signal(self.received)
+
+    def disown(self, child: subprocess.Popen[bytes]) -> None:
+        self._children.discard(child)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.received = signum
-        if self.child is not None and self.child.poll() is None:
-            self.child.send_signal(signum)
+        self.count += 1
+        if not self.forwarding:
+            return
+        for child in tuple(self._children):  # other threads adopt and disown meanwhile
+            if child.poll() is None:
+                child.send_signal(signum)
 
     @property
     def exit_code(self) -> int:
@@ -73,9 +98,9 @@ class SignalForwarder:
 
 
 @contextmanager
-def forwarding_signals() -> Iterator[SignalForwarder]:
-    """SIGINT/SIGTERM are remembered (and passed to the child) while the block runs."""
-    signals = SignalForwarder()
+def forwarding_signals(forward_from: int = 1) -> Iterator[SignalForwarder]:
+    """SIGINT/SIGTERM are remembered (and passed to the children) while the block runs."""
+    signals = SignalForwarder(forward_from)
     signals.install()
     try:
         yield signals
@@ -92,6 +117,20 @@ class HeldLease:
     lease_seconds: float | None  # None: it never expires, nothing to renew
     renew: Callable[[], object]  # one heartbeat; NotFound/Conflict: the lease is lost
     give_back: Callable[[], object]  # release it, however the child ended
+    # when set, called with the child's exit code instead of give_back once the child has run
+    # (give_back is then only for a lease whose child never started)
+    finish: Callable[[int], object] | None = None
+
+
+@dataclass(frozen=True)
+class ChildIO:
+    """What the child reads and where its output goes (by default: the supervisor's own)."""
+
+    stdin: bytes | None = None  # written to the child's stdin, which is then closed
+    output: Callable[[bytes], object] | None = None  # each line of its stdout and stderr
+
+
+NO_IO = ChildIO()
 
 
 class Heartbeat:
@@ -142,18 +181,64 @@ def exit_code_of(returncode: int) -> int:
 
 
 def run_child(
-    prog: str, command: Sequence[str], env: Mapping[str, str], signals: SignalForwarder
+    prog: str,
+    command: Sequence[str],
+    env: Mapping[str, str],
+    signals: SignalForwarder,
+    io: ChildIO | None = None,
 ) -> int:
+    io = io or NO_IO
+
+    def complain(message: str) -> None:
+        warn(prog, message)
+        if io.output is not None:
+            io.output(f"{prog}: {message}\n".encode())
+
+    piped = subprocess.PIPE if io.output is not None else None
     try:
-        child = subprocess.Popen(list(command), env={**os.environ, **env})
+        child = subprocess.Popen(
+            list(command),
+            env={**os.environ, **env},
+            stdin=None if io.stdin is None else subprocess.PIPE,
+            stdout=piped,
+            stderr=None if piped is None else subprocess.STDOUT,
+        )
     except FileNotFoundError:
-        warn(prog, f"command not found: {command[0]}")
+        complain(f"command not found: {command[0]}")
         return EXIT_NOT_FOUND
     except OSError as exc:
-        warn(prog, f"cannot run {command[0]}: {exc.strerror or exc}")
+        complain(f"cannot run {command[0]}: {exc.strerror or exc}")
         return EXIT_NOT_EXECUTABLE
     signals.adopt(child)
-    return exit_code_of(child.wait())
+    try:
+        return exit_code_of(_talk(child, io))
+    finally:
+        signals.disown(child)
+
+
+def _talk(child: subprocess.Popen[bytes], io: ChildIO) -> int:
+    """Feed the child its input, pass its output on line by line, wait for it to end."""
+    feeder = None
+    if io.stdin is not None and child.stdin is not None:
+        feeder = threading.Thread(
+            target=_feed, args=(child.stdin, io.stdin), name="child-stdin", daemon=True
+        )
+        feeder.start()
+    output, stdout = io.output, child.stdout
+    if output is not None and stdout is not None:
+        with stdout:
+            for line in iter(lambda: stdout.readline(MAX_LINE_BYTES), b""):
+                output(line)
+    returncode = child.wait()
+    if feeder is not None:
+        feeder.join()
+    return returncode
+
+
+def _feed(pipe: IO[bytes], data: bytes) -> None:
+    """Write ``data`` and close the pipe (a child that exits without reading it is fine)."""
+    with contextlib.suppress(BrokenPipeError, OSError), pipe:
+        pipe.write(data)
 
 
 def give_back_quietly(prog: str, lease: HeldLease) -> None:
@@ -163,17 +248,36 @@ def give_back_quietly(prog: str, lease: HeldLease) -> None:
         warn(prog, f"could not release {lease.name}: {exc.detail}")
 
 
-def run_under_lease(
-    prog: str, lease: HeldLease, command: Sequence[str], signals: SignalForwarder
-) -> int:
-    """Run ``command`` holding ``lease``; the child's exit code. The lease is given back."""
-    try:
-        if signals.received is not None:  # a signal came while the lease was being acquired
-            return signals.exit_code
-        with heartbeating(prog, lease):
-            return run_child(prog, command, lease.env, signals)
-    finally:
+def finish_quietly(prog: str, lease: HeldLease, code: int) -> None:
+    if lease.finish is None:
         give_back_quietly(prog, lease)
+        return
+    try:
+        lease.finish(code)
+    except BatchyardError as exc:
+        warn(prog, f"could not report {lease.name} finished: {exc.detail}")
+
+
+def run_under_lease(
+    prog: str,
+    lease: HeldLease,
+    command: Sequence[str],
+    signals: SignalForwarder,
+    io: ChildIO | None = None,
+) -> int:
+    """Run ``command`` holding ``lease``; the child's exit code. The lease is given back (or,
+    with ``lease.finish``, reported finished)."""
+    if signals.received is not None:  # a signal came while the lease was being acquired
+        give_back_quietly(prog, lease)
+        return signals.exit_code
+    try:
+        with heartbeating(prog, lease):
+            code = run_child(prog, command, lease.env, signals, io)
+    except BaseException:
+        give_back_quietly(prog, lease)
+        raise
+    finish_quietly(prog, lease, code)
+    return code
 
 
 def acquire_waiting(

@@ -24,6 +24,7 @@ from batchyard.faces.keys import client as keys_client
 from batchyard.faces.keys.client import KeysApi
 from batchyard.faces.native.client import NativeApi
 from batchyard.faces.registry import FACES
+from batchyard.faces.runs.client import RunsApi
 
 T = TypeVar("T")
 
@@ -52,6 +53,7 @@ class BaseClient(NativeApi[R]):
 
     keys: KeysApi[R]
     boss: BossApi[R]
+    runs: RunsApi[R]
 
     def __init__(self, url: str, runner: R) -> None:
         super().__init__(runner)
