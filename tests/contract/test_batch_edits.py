@@ -3,7 +3,6 @@ operator whatever holds them; finds with filters; job logs. Every store, the sam
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -22,12 +21,7 @@ from batchyard.domain.models import (
 )
 from batchyard.domain.states import BatchState, JobState
 from batchyard.store.base import Store
-
-
-async def _assert_counts_true(store: Store, queue: str) -> None:
-    real = Counter(j.state.value for j in await store.list_jobs(queue, limit=1000))
-    counts = (await store.queue_stats(queue)).counts
-    assert counts == {state.value: real[state.value] for state in JobState}
+from tests.contract.counts import assert_counts_true
 
 
 def _token(job: Job) -> int:
@@ -52,7 +46,7 @@ async def test_a_batch_filled_later_and_sealed(store: Store) -> None:
     assert again.counts.total == 3 and not again.sealed and len(more) == 1
     with pytest.raises(NotFound):
         await store.add_to_batch(10**9, [NewJob()], True)
-    await _assert_counts_true(store, "q")
+    await assert_counts_true(store, "q")
 
 
 async def test_a_batch_is_deleted_only_when_its_jobs_are_finished(store: Store) -> None:
@@ -72,7 +66,7 @@ async def test_a_batch_is_deleted_only_when_its_jobs_are_finished(store: Store) 
     with pytest.raises(NotFound):
         await store.get_job(jobs[0].id)
     assert [j.payload for j in await store.list_jobs("q")] == ["other"]
-    await _assert_counts_true(store, "q")
+    await assert_counts_true(store, "q")
 
 
 async def test_claims_within_one_batch(store: Store) -> None:
@@ -85,7 +79,7 @@ async def test_claims_within_one_batch(store: Store) -> None:
     assert await store.claim_in_batch("q", first.id, "w", 5, 30.0) == []
     assert [j.payload for j in await store.claim("q", "w", 5, None)] == ["b1"]
     assert (await store.get_batch(second.id)).counts.active == 1
-    await _assert_counts_true(store, "q")
+    await assert_counts_true(store, "q")
 
 
 async def test_an_edit_moves_a_job_and_takes_its_lease(store: Store) -> None:
@@ -116,7 +110,7 @@ async def test_an_edit_moves_a_job_and_takes_its_lease(store: Store) -> None:
     dead = await store.edit_job(job.id, JobEdit(state=JobState.DEAD, error="by hand"))
     assert dead.state is JobState.DEAD and dead.error == "by hand"
     assert (await store.get_batch(batch.id)).outcome is BatchOutcome.FAILED
-    await _assert_counts_true(store, "q")
+    await assert_counts_true(store, "q")
 
 
 async def test_an_edit_with_a_token_is_fenced(store: Store) -> None:
@@ -133,7 +127,7 @@ async def test_an_edit_with_a_token_is_fenced(store: Store) -> None:
         await store.edit_job(held.id, JobEdit(state=JobState.DEAD, token=_token(done)))
     with pytest.raises(NotFound):
         await store.edit_job(10**9, JobEdit(state=JobState.DEAD))
-    await _assert_counts_true(store, "q")
+    await assert_counts_true(store, "q")
 
 
 async def test_an_edit_replaces_a_result_that_is_not_an_object(store: Store) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -16,12 +15,7 @@ from batchyard.store.base import Store
 from batchyard.store.factory import open_store
 from batchyard.store.migrate import upgrade
 from batchyard.store.url import parse_database_url
-
-
-async def _assert_counts_true(store: Store, queue: str) -> None:
-    real = Counter(j.state.value for j in await store.list_jobs(queue, limit=1000))
-    counts = (await store.queue_stats(queue)).counts
-    assert counts == {state.value: real[state.value] for state in JobState}
+from tests.contract.counts import assert_counts_true
 
 
 def _token(job: Job) -> int:
@@ -33,13 +27,13 @@ async def test_counts_follow_every_write(store: Store) -> None:
     await store.create_queue(
         QueueSpec(name="q", max_attempts=2), [NewJob(payload=i) for i in range(5)]
     )
-    await _assert_counts_true(store, "q")
+    await assert_counts_true(store, "q")
     await store.enqueue("q", [NewJob(unique_key="u"), NewJob(unique_key="u"), NewJob(delay=60)])
     await store.create_batch("q", [NewJob(payload="b1"), NewJob(payload="b2")])
-    await _assert_counts_true(store, "q")
+    await assert_counts_true(store, "q")
     one = await store.claim("q", "w", 1, None)
     many = await store.claim("q", "w", 3, None)
-    await _assert_counts_true(store, "q")
+    await assert_counts_true(store, "q")
     await store.heartbeat(one[0].id, _token(one[0]), 30)
     await store.complete([Completion(job_id=one[0].id, token=_token(one[0]))])
     await store.complete_brief([Completion(job_id=many[0].id, token=_token(many[0]))])
@@ -47,10 +41,10 @@ async def test_counts_follow_every_write(store: Store) -> None:
         await store.complete_brief(
             [Completion(job_id=many[1].id, token=_token(many[1])), Completion(job_id=1, token=99)]
         )
-    await _assert_counts_true(store, "q")
+    await assert_counts_true(store, "q")
     await store.fail(many[1].id, _token(many[1]), "again", 0.0)
     await store.fail(many[2].id, _token(many[2]), "gone", None)
-    await _assert_counts_true(store, "q")
+    await assert_counts_true(store, "q")
     (given,) = await store.list_jobs("q", state=JobState.AVAILABLE, limit=1)
     claimed = await store.claim_job(given.id, "w", None)
     assert claimed is not None
@@ -59,10 +53,10 @@ async def test_counts_follow_every_write(store: Store) -> None:
     await store.cancel(claimed.id)  # already cancelled: nothing moves
     (active,) = await store.claim("q", "w", 1, None)
     await store.cancel(active.id)
-    await _assert_counts_true(store, "q")
+    await assert_counts_true(store, "q")
     await store.retry(claimed.id)
     await store.retry(many[2].id)
-    await _assert_counts_true(store, "q")
+    await assert_counts_true(store, "q")
 
 
 async def test_counts_follow_expiry_reclaims_and_the_sweep(store: Store) -> None:
@@ -76,7 +70,7 @@ async def test_counts_follow_expiry_reclaims_and_the_sweep(store: Store) -> None
     assert len(await store.claim("y", "w2", 5, 30)) == 1  # active -> active: no move
     assert await store.sweep() == 1  # x's job used its one attempt: dead
     for queue in ("x", "y"):
-        await _assert_counts_true(store, queue)
+        await assert_counts_true(store, queue)
 
 
 async def test_counts_of_a_requeueing_queue(store: Store) -> None:
@@ -86,7 +80,7 @@ async def test_counts_of_a_requeueing_queue(store: Store) -> None:
     jobs = await store.claim("k", "w", 3, None)
     await store.complete_brief([Completion(job_id=j.id, token=_token(j)) for j in jobs[:2]])
     await store.complete([Completion(job_id=jobs[2].id, token=_token(jobs[2]))])
-    await _assert_counts_true(store, "k")
+    await assert_counts_true(store, "k")
     assert (await store.queue_stats("k")).counts["available"] == 3
 
 
@@ -106,6 +100,6 @@ async def test_counts_carry_over_the_sqlite_upgrade_from_row_triggers(tmp_path: 
     try:
         assert (await store.queue_stats("q")).counts["completed"] == 1
         await store.claim("q", "w", 2, None)
-        await _assert_counts_true(store, "q")
+        await assert_counts_true(store, "q")
     finally:
         await store.close()

@@ -15,7 +15,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Collection, Container, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import msgspec
@@ -58,6 +58,7 @@ from batchyard.store.rows import Row
 from batchyard.store.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CHANNEL = "batchyard_jobs"
 CONNECT_TIMEOUT = 10.0  # seconds to open one connection
@@ -196,6 +197,13 @@ def _queue(row: Row) -> Queue:
 
 def _batch(row: Row) -> Batch:
     return rows.batch_from_row(row, _as_dt, _as_is)
+
+
+def _page(found: list[Row], of: Callable[[Row], T]) -> tuple[int, list[T]]:
+    """A find's answer: how many match in all (on every row), and the page (rows with an id:
+    an empty page is one row without)."""
+    total = found[0]["n_matched"] if found else 0
+    return total, [of(row) for row in found if row["id"] is not None]
 
 
 def _log_line(row: Row) -> LogLine:
@@ -724,8 +732,7 @@ class PostgresStore(Store):
             query.limit,
             query.offset,
         )
-        total = found[0]["n_matched"] if found else 0
-        return total, [_job(r) for r in found if r["id"] is not None]
+        return _page(found, _job)
 
     async def append_log(self, job_id: int, lines: Sequence[str]) -> list[LogLine]:
         found = await self._fetch("append_log", job_id, list(lines))
@@ -892,8 +899,7 @@ class PostgresStore(Store):
             query.limit,
             query.offset,
         )
-        total = found[0]["n_matched"] if found else 0
-        return total, [_batch(r) for r in found if r["id"] is not None]
+        return _page(found, _batch)
 
     async def get_batch(self, batch_id: int) -> Batch:
         row = await self._fetchrow("get_batch", batch_id)

@@ -470,12 +470,15 @@ class SqliteStore(Store):
             conn.execute("ROLLBACK")
             raise
 
-    def _claim(self, queue: str, owner: str, limit: int, lease: float | None) -> list[Job]:
+    def _claim(
+        self, queue: str, owner: str, limit: int, lease: float | None, batch_id: int | None = None
+    ) -> list[Job]:
         now = time.time()
         expires_at, lease_run_at = _lease_times(now, lease)
         with self._write() as conn:
-            pick = {"queue": queue, "now": now, "limit": limit}
-            picked = conn.execute(self._sql["claimable"], pick).fetchall()
+            pick = {"queue": queue, "now": now, "limit": limit, "batch_id": batch_id}
+            name = "claimable" if batch_id is None else "claimable_in_batch"
+            picked = conn.execute(self._sql[name], pick).fetchall()
             if not picked:
                 return []
             ids = [row[0] for row in picked]
@@ -506,28 +509,10 @@ class SqliteStore(Store):
     async def claim_job(self, job_id: int, owner: str, lease_seconds: float | None) -> Job | None:
         return await self._run(self._claim_job, job_id, owner, lease_seconds)
 
-    def _claim_in_batch(
-        self, queue: str, batch_id: int, owner: str, limit: int, lease: float | None
-    ) -> list[Job]:
-        now = time.time()
-        expires_at, lease_run_at = _lease_times(now, lease)
-        with self._write() as conn:
-            pick = {"queue": queue, "batch_id": batch_id, "now": now, "limit": limit}
-            picked = conn.execute(self._sql["claimable_in_batch"], pick).fetchall()
-            if not picked:
-                return []
-            ids = [row[0] for row in picked]
-            params = {"ids": _encode(ids).decode(), "owner": owner, "now": now}
-            params.update(expires_at=expires_at, lease_run_at=lease_run_at, lease_seconds=lease)
-            leased = {job.id: job for job in self._jobs("lease_jobs", params)}
-            before = Counter(map(itemgetter(1), picked))
-            self._tally({(queue, state, _ACTIVE): n for state, n in before.items()})
-        return [leased[i] for i in ids]
-
     async def claim_in_batch(
         self, queue: str, batch_id: int, owner: str, limit: int, lease_seconds: float | None
     ) -> list[Job]:
-        return await self._run(self._claim_in_batch, queue, batch_id, owner, limit, lease_seconds)
+        return await self._run(self._claim, queue, owner, limit, lease_seconds, batch_id)
 
     def _leased_update(
         self, name: str, job_id: int, token: int, queue: str | None, params: dict[str, Any]

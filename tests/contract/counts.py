@@ -1,0 +1,15 @@
+"""What the contract tests check of every store's counts."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from batchyard.domain.states import JobState
+from batchyard.store.base import Store
+
+
+async def assert_counts_true(store: Store, queue: str) -> None:
+    """The queue's counts equal its jobs' real states."""
+    real = Counter(j.state.value for j in await store.list_jobs(queue, limit=1000))
+    counts = (await store.queue_stats(queue)).counts
+    assert counts == {state.value: real[state.value] for state in JobState}
