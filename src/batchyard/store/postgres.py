@@ -723,12 +723,11 @@ class PostgresStore(Store):
     async def find_jobs(self, query: JobQuery) -> tuple[int, list[Job]]:
         matches = None if query.matches is None else msgspec.to_builtins(query.matches)
         found = await self._fetch(
-            "find_jobs",
+            "find_jobs" if query.newest_first else "find_jobs_in_id_order",
             query.queue,
             query.batch_id,
             matches,
             query.payload,
-            query.newest_first,
             query.limit,
             query.offset,
         )

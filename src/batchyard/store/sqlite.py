@@ -669,8 +669,9 @@ class SqliteStore(Store):
         matches = None if query.matches is None else _encode(query.matches).decode()
         params: dict[str, Any] = {"queue": query.queue, "batch_id": query.batch_id}
         params.update(matches=matches, payload=_json_or_none(query.payload))
-        params.update(newest_first=query.newest_first, limit=query.limit, offset=query.offset)
-        cursor = self.conn.execute(self._sql["find_jobs"], params)
+        params.update(limit=query.limit, offset=query.offset)
+        name = "find_jobs" if query.newest_first else "find_jobs_in_id_order"
+        cursor = self.conn.execute(self._sql[name], params)
         found = cursor.fetchall()
         total = found[0][0] if found else 0
         at_id = [column[0] for column in cursor.description].index("id")

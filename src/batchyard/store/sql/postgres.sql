@@ -552,8 +552,11 @@ WITH matched AS (
 SELECT (SELECT count(*) FROM matched) AS n_matched, page.*
   FROM (SELECT 1) AS one LEFT JOIN (
         SELECT * FROM matched
-         ORDER BY CASE WHEN $5 THEN -id ELSE id END
-         LIMIT $6 OFFSET $7) AS page ON true;
+         ORDER BY id DESC
+         LIMIT $5 OFFSET $6) AS page ON true;
+
+-- name: find_jobs_in_id_order
+-- same as find_jobs, with: ORDER BY id DESC => ORDER BY id
 
 -- name: find_batches
 -- Engine.find_batches, answered like find_jobs, newest first. $2: outcomes (NULL: any);

@@ -441,8 +441,11 @@ WITH matched AS (
 SELECT (SELECT count(*) FROM matched) AS n_matched, page.*
   FROM (SELECT 1) AS one LEFT JOIN (
         SELECT * FROM matched
-         ORDER BY CASE WHEN :newest_first THEN -id ELSE id END
+         ORDER BY id DESC
          LIMIT :limit OFFSET :offset) AS page ON true;
+
+-- name: find_jobs_in_id_order
+-- same as find_jobs, with: ORDER BY id DESC => ORDER BY id
 
 -- name: find_batches
 -- Engine.find_batches, answered like find_jobs, newest first. :outcomes: a JSON array of
