@@ -305,7 +305,7 @@ def test_runs_are_filtered_by_status(server: Server) -> None:
     with server.client() as http:
         empty = create_run(http)["id"]  # Success
         pending, _ = run_with_jobs(http, [spec()])
-        failed, [job] = run_with_jobs(http, [spec(), spec("us/ma/boston")])
+        failed, [job, _] = run_with_jobs(http, [spec(), spec("us/ma/boston")])
         patch_job(http, job, status="Fail")
         done, [finished] = run_with_jobs(http, [spec()])
         patch_job(http, finished, status="Warn")
