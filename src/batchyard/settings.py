@@ -39,16 +39,15 @@ class Settings:
     log_format: Literal["text", "json"] = "text"
     # source job queues (faces/boss): the lease of a claim when its source sets none
     boss_lease_seconds: float = 600.0
+    # runs and jobs (faces/runs): the lease of a worker's claim when it asks for none, and the
+    # hosts whose source files a run's jobs may name (comma separated; host or host:port)
+    runs_lease_seconds: float = 300.0
+    runs_source_hosts: str = "raw.githubusercontent.com,github.com"
 
     def __post_init__(self) -> None:
         check_ttl(self.idempotency_ttl_seconds, ENV_PREFIX + "IDEMPOTENCY_TTL_SECONDS")
-        lease = self.boss_lease_seconds
-        if not (math.isfinite(lease) and 0 < lease <= MAX_LEASE_SECONDS):
-            raise InvalidInput(
-                f"invalid boss_lease_seconds {lease!r} ({ENV_PREFIX}BOSS_LEASE_SECONDS): "
-                f"expected seconds, more than 0 and at most {MAX_LEASE_SECONDS}",
-                field="boss_lease_seconds",
-            )
+        for name in ("boss_lease_seconds", "runs_lease_seconds"):
+            _check_lease(name, getattr(self, name))
         for name, allowed in CHOICES.items():
             value = str(getattr(self, name)).strip().lower()
             if value not in allowed:
@@ -74,6 +73,15 @@ class Settings:
     @property
     def binds_loopback(self) -> bool:
         return self.host in LOOPBACK_HOSTS or self.host.startswith("127.")
+
+
+def _check_lease(name: str, lease: float) -> None:
+    if not (math.isfinite(lease) and 0 < lease <= MAX_LEASE_SECONDS):
+        raise InvalidInput(
+            f"invalid {name} {lease!r} ({ENV_PREFIX}{name.upper()}): "
+            f"expected seconds, more than 0 and at most {MAX_LEASE_SECONDS}",
+            field=name,
+        )
 
 
 def _coerce(name: str, type_name: str, raw: str) -> Any:

@@ -16,9 +16,13 @@ SRC = Path(batchyard.__file__).parent
 CORE = ("domain", "store", "service")
 # the faces' queue kinds (but the engine's own), and words of their vocabularies: the core
 # must contain none of them ("face" itself is the engine's word for any of them)
-VOCABULARY = ("key[ -]space", "batch_key", "process_name", "seeds/", "boss", "deveui", "exchange")
+VOCABULARY = (
+    *("key[ -]space", "batch_key", "process_name", "seeds/", "boss", "deveui", "exchange"),
+    *("openaddresses", "source_name", "loglink", "github"),
+)
+ENGLISH_KINDS = frozenset({"native", "runs"})  # kinds that are plain words: their vocabulary
 FACE_WORDS = re.compile(
-    "|".join([*(f.queue_kind for f in FACES if f.queue_kind != "native"), *VOCABULARY]),
+    "|".join([*(f.queue_kind for f in FACES if f.queue_kind not in ENGLISH_KINDS), *VOCABULARY]),
     re.IGNORECASE,
 )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 import msgspec
@@ -117,6 +118,82 @@ class Batch(msgspec.Struct, frozen=True, kw_only=True):
     meta: dict[str, Any]
     created_at: datetime
     completed_at: datetime | None
+    sealed: bool = False  # a sealed batch takes no more jobs (Engine.add_to_batch)
+
+    @property
+    def outcome(self) -> BatchOutcome:
+        return outcome_of(self.counts)
+
+
+class BatchOutcome(StrEnum):
+    """What a batch's jobs came to so far."""
+
+    FAILED = "failed"  # some job is dead or cancelled (whatever the others are doing)
+    PENDING = "pending"  # none failed, some is not finished
+    SUCCEEDED = "succeeded"  # every job completed (or the batch is empty)
+
+
+def outcome_of(counts: BatchCounts) -> BatchOutcome:
+    if counts.dead or counts.cancelled:
+        return BatchOutcome.FAILED
+    if counts.unfinished:
+        return BatchOutcome.PENDING
+    return BatchOutcome.SUCCEEDED
+
+
+class BatchQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """Which batches of a queue :meth:`Engine.find_batches` answers, newest first."""
+
+    queue: str
+    outcomes: frozenset[BatchOutcome] | None = None  # None: any
+    meta: dict[str, Any] | None = None  # top-level meta values the batch must have
+    created_before: datetime | None = None
+    created_after: datetime | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+class JobMatch(msgspec.Struct, frozen=True, kw_only=True):
+    """Jobs in ``state`` whose result has (at its top level) every value of ``result``."""
+
+    state: JobState
+    result: dict[str, Any] | None = None
+
+
+class JobQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """Which jobs of a queue :meth:`Engine.find_jobs` answers."""
+
+    queue: str
+    batch_id: int | None = None
+    matches: tuple[JobMatch, ...] | None = None  # a job matching any of them; None: any job
+    payload: dict[str, Any] | None = None  # top-level payload values the job must have
+    newest_first: bool = True  # else id order
+    limit: int = 100
+    offset: int = 0
+
+
+class JobEdit(msgspec.Struct, frozen=True, kw_only=True):
+    """An operator's (or a face's) change to one job, whatever holds it (Engine.edit_job).
+
+    ``state``: move the job there from any state (None: stay). Every move takes the lease
+    from whoever held it (the token grows), so a worker's later heartbeat or finish is stale.
+    To ``active``: leased to ``owner`` without expiry. ``result``: top-level values merged
+    into the job's result. ``error``: recorded with a move to ``dead``. ``token``: only if
+    the job is active under this lease token (StaleLease otherwise).
+    """
+
+    state: JobState | None = None
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    owner: str = "operator"
+    token: int | None = None
+
+
+class LogLine(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    id: int
+    job_id: int
+    at: datetime
+    message: str
 
 
 class QueueStats(msgspec.Struct, frozen=True, kw_only=True):

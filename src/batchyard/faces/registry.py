@@ -6,6 +6,7 @@ Each face package follows one convention, so the registry only names it:
   ``BACKGROUND`` (coroutine functions ``task(engine)`` the server runs while it is up). Its
   handlers are declared with ``get``/``post``/``delete`` from :mod:`batchyard.http.openapi`,
   naming the errors each may answer, so that the OpenAPI document describes every answer;
+  optionally ``WRONG_SECRET_IS_401``, a path regex where a wrong secret is answered 401;
 - ``cli.py``: ``register(app)``, adding the face's commands to the root ``batchyard`` app;
 - ``client.py``: ``NAMESPACE``, the face's client operations (a :class:`~batchyard.client._ops.
   Namespace` subclass, reached as ``client.<face name>``), or None for the flat native API.
@@ -16,6 +17,7 @@ The parts are imported when first asked for, so the CLI and the client never loa
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from types import ModuleType
@@ -46,6 +48,12 @@ class Face:
         tasks: Sequence[BackgroundTask] = getattr(self.part("http"), "BACKGROUND", ())
         return tasks
 
+    def wrong_secret_is_401(self) -> re.Pattern[str] | None:
+        """The face's paths where a wrong secret is answered 401 like a missing one (its
+        ``http.WRONG_SECRET_IS_401``; elsewhere 403)."""
+        pattern: re.Pattern[str] | None = getattr(self.part("http"), "WRONG_SECRET_IS_401", None)
+        return pattern
+
     def register_cli(self, app: typer.Typer) -> None:
         self.part("cli").register(app)
 
@@ -58,4 +66,5 @@ FACES: tuple[Face, ...] = (
     Face("native", "native", "the engine's own queue API (/api/v1/queues)"),
     Face("keys", "keyspace", "key-space leases (seeds/000, /api/v1/process)"),
     Face("boss", "boss", "source job queues (seeds/002, /job/… and /api/v1/sources)"),
+    Face("runs", "runs", "runs and jobs (seeds/001, /api/run and /api/job)"),
 )

@@ -86,7 +86,14 @@ def create_asgi(settings: Settings | None = None) -> ASGIApp:
     wrapped = JsonBodies(wrapped, settings.max_body_bytes)
     if settings.secret:
         mutating = mutating_reads(app)
-        wrapped = SecretAuth(wrapped, settings.secret, settings.public_reads, mutating)
+        wrong_is_401 = [face.wrong_secret_is_401() for face in FACES]
+        wrapped = SecretAuth(
+            wrapped,
+            settings.secret,
+            settings.public_reads,
+            mutating,
+            [pattern for pattern in wrong_is_401 if pattern is not None],
+        )
     return RequestMetrics(wrapped)
 
 

@@ -44,11 +44,14 @@ class SecretAuth:
         secret: str,
         public_reads: bool,
         mutating: Sequence[tuple[str, re.Pattern[str]]] = (),
+        wrong_is_401: Sequence[re.Pattern[str]] = (),
     ) -> None:
         self.app = app
         self.secret = secret.encode()
         self.public_reads = public_reads
         self.mutating = tuple(mutating)  # (method, path regex) of reads that change things
+        # paths whose face answers a wrong secret as a missing one (seeds/001: 401 for both)
+        self.wrong_is_401 = tuple(wrong_is_401)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self._allowed(scope):
@@ -58,8 +61,8 @@ class SecretAuth:
         if matches(given, self.secret):
             await self.app(scope, receive, send)
             return
-        status = 403 if given else 401
-        await _refuse(send, status)
+        wrong = 401 if any(p.match(scope["path"]) for p in self.wrong_is_401) else 403
+        await _refuse(send, wrong if given else 401)
 
     def _allowed(self, scope: Scope) -> bool:
         if scope["path"] in PUBLIC_PATHS:

@@ -77,6 +77,9 @@ class Problem(msgspec.Struct, kw_only=True):
     title: str
     status: Annotated[int, msgspec.Meta(ge=400, le=599)]
     detail: Annotated[str, msgspec.Meta(description="what is wrong, in words")]
+    message: Annotated[
+        str, msgspec.Meta(description="the detail again (for clients that print it)")
+    ]
     field: str | msgspec.UnsetType | None = msgspec.UNSET  # invalid input: the field to blame
     retry_after: int | msgspec.UnsetType = msgspec.UNSET  # seconds, as in Retry-After
 
@@ -100,6 +103,7 @@ class Answer:
             "title": self.title,
             "status": self.status,
             "detail": "…",
+            "message": "…",
         }
         if self.retry_after:
             value["retry_after"] = 1

@@ -70,7 +70,9 @@ def problem_of(
     status: int, title: str, detail: str, code: str | None = None, **extra: Any
 ) -> Problem:
     kind = problem_type(code or HTTP_CODES.get(status, "error"))
+    # "message": the detail again, for clients that print body.message (the oa CLI of seeds/001)
     body = {"type": kind, "title": title, "status": status, "detail": detail, **extra}
+    body["message"] = detail
     headers = {}
     if "retry_after" in extra:
         headers["Retry-After"] = str(extra["retry_after"])

@@ -15,14 +15,18 @@ from batchyard import metrics
 from batchyard.burstlog import BurstLogger
 from batchyard.cooperative import in_slices
 from batchyard.domain.backoff import attempts_left, retry_delay
-from batchyard.domain.errors import Conflict, NotFound, StoreUnavailable
+from batchyard.domain.errors import Conflict, InvalidInput, NotFound, StoreUnavailable
 from batchyard.domain.idempotency import DEFAULT_TTL_SECONDS, check_ttl
 from batchyard.domain.models import (
     Batch,
+    BatchQuery,
     Completed,
     Completion,
     Enqueued,
     Job,
+    JobEdit,
+    JobQuery,
+    LogLine,
     NewJob,
     Queue,
     QueueSpec,
@@ -30,6 +34,7 @@ from batchyard.domain.models import (
 )
 from batchyard.domain.states import JobState, can_move
 from batchyard.domain.validation import (
+    MAX_LIST,
     check_claim,
     check_delay,
     check_id,
@@ -56,7 +61,17 @@ log = logging.getLogger("batchyard.engine")
 POLL_INTERVAL = 1.0  # long-polls re-check at least this often (delayed jobs, other processes)
 QUEUE_CACHE_SECONDS = 5.0
 PURGE_CHUNK = 1000  # expired idempotency keys deleted per transaction
+MAX_LOG_LINES = 10_000  # lines per append
+MAX_OFFSET = 1_000_000  # the deepest page a find reaches by offset
 PURGE_CHUNKS = 100  # at most this many chunks per housekeeping round; the rest comes next round
+
+
+def _check_offset_page(limit: int, offset: int) -> None:
+    """A page of a find: ``limit`` 0 counts only."""
+    if not 0 <= limit <= MAX_LIST:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LIST}", field="limit")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise InvalidInput(f"the page starts beyond job {MAX_OFFSET}", field="page")
 
 
 class Engine:
@@ -165,10 +180,12 @@ class Engine:
         wait: float = 0.0,
         lease_seconds: float | None = None,
         kind: str | None = None,
+        batch_id: int | None = None,
     ) -> list[Job]:
         """Lease up to ``limit`` jobs, waiting up to ``wait`` s for the first to arrive.
 
         ``kind``: the queue must be of that kind (else NotFound), as in the lease methods below.
+        ``batch_id``: only jobs of that batch of the queue.
         """
         check_claim(owner, limit, wait, lease_seconds, self.max_wait)
         settings = await self.get_queue(queue, kind=kind)
@@ -176,13 +193,21 @@ class Engine:
             lease_seconds = settings.lease_seconds
         deadline = time.monotonic() + wait
         while True:
-            jobs = await self.store.claim(queue, owner, limit, lease_seconds)
+            jobs = await self._claim_now(queue, owner, limit, lease_seconds, batch_id)
             remaining = deadline - time.monotonic()
             if jobs or remaining <= 0 or self.wakeups.closing:
                 if jobs:  # a series only for a queue that has jobs, so it exists
                     metrics.JOBS_CLAIMED.labels(queue).inc(len(jobs))
                 return jobs
             await self.wakeups.wait(queue, min(remaining, POLL_INTERVAL))
+
+    async def _claim_now(
+        self, queue: str, owner: str, limit: int, lease: float | None, batch_id: int | None
+    ) -> list[Job]:
+        if batch_id is None:
+            return await self.store.claim(queue, owner, limit, lease)
+        check_id(batch_id, "batch")
+        return await self.store.claim_in_batch(queue, batch_id, owner, limit, lease)
 
     async def claim_job(self, job_id: int, owner: str, lease_seconds: float | None) -> Job | None:
         check_job_id(job_id)
@@ -312,6 +337,40 @@ class Engine:
         self.wakeups.notify(retried.queue)
         return retried
 
+    async def edit_job(self, job_id: int, edit: JobEdit, queue: str | None = None) -> Job:
+        """Change one job whatever holds it (see :class:`JobEdit`): an operator's override,
+        or a face's own bookkeeping. NotFound for a job of another ``queue`` (when given)."""
+        await self.get_job(job_id, queue)
+        check_json_value(edit.result, "result")
+        if edit.error is not None:
+            check_text(edit.error, "error")
+        check_name(edit.owner, "worker")
+        if edit.token is not None:
+            check_token(edit.token)
+        job = await self.store.edit_job(job_id, edit)
+        if job.state is JobState.AVAILABLE:
+            self.wakeups.notify(job.queue)
+        return job
+
+    # -- job logs ---------------------------------------------------------------------------
+    async def append_log(
+        self, job_id: int, lines: Sequence[str], queue: str | None = None
+    ) -> list[LogLine]:
+        """Append lines to a job's log (at most MAX_LOG_LINES per call)."""
+        if len(lines) > MAX_LOG_LINES:
+            raise InvalidInput(f"at most {MAX_LOG_LINES} lines per request", field="lines")
+        for line in lines:
+            check_text(line, "lines")
+        await self.get_job(job_id, queue)
+        return await self.store.append_log(job_id, lines) if lines else []
+
+    async def read_log(
+        self, job_id: int, after: int = 0, limit: int = 1000, queue: str | None = None
+    ) -> list[LogLine]:
+        await self.get_job(job_id, queue)
+        check_page(limit, after)
+        return await self.store.read_log(job_id, after, limit)
+
     # -- jobs with a ref --------------------------------------------------------------------
     # A job's ref is unique among the jobs of every queue of one kind and names it, with that
     # kind, here; jobs with a ref are claimed in ref order, lowest first (see Store). Their
@@ -430,6 +489,51 @@ class Engine:
     async def batch_jobs(self, batch_id: int) -> list[Job]:
         check_id(batch_id, "batch")
         return await self.store.batch_jobs(batch_id)
+
+    async def find_jobs(self, query: JobQuery) -> tuple[int, list[Job]]:
+        """How many jobs match ``query`` in all, and its page of them."""
+        check_queue_name(query.queue)
+        _check_offset_page(query.limit, query.offset)
+        check_json_value(query.payload, "payload")
+        return await self.store.find_jobs(query)
+
+    # -- batches filled later ---------------------------------------------------------------
+    async def add_to_batch(
+        self, batch_id: int, jobs: Sequence[NewJob], seal: bool = False, queue: str | None = None
+    ) -> tuple[Batch, list[Job]]:
+        """Add jobs to a batch that is not sealed, in one transaction (sealing it when
+        ``seal``); Conflict when it is sealed."""
+        batch = await self.get_batch(batch_id, queue)
+        check_new_jobs(jobs)
+        batch, created = await self.store.add_to_batch(batch_id, jobs, seal)
+        if created:
+            metrics.JOBS_ENQUEUED.labels(batch.queue).inc(len(created))
+            self.wakeups.notify(batch.queue)
+        return batch, created
+
+    async def update_batch(
+        self,
+        batch_id: int,
+        meta: dict[str, Any] | None = None,
+        sealed: bool | None = None,
+        queue: str | None = None,
+    ) -> Batch:
+        """Merge ``meta`` into the batch's meta (top-level keys); seal or unseal it."""
+        await self.get_batch(batch_id, queue)
+        check_json_value(meta, "meta")
+        return await self.store.update_batch(batch_id, meta or {}, sealed)
+
+    async def delete_batch(self, batch_id: int, queue: str | None = None) -> Batch:
+        """Delete a batch and its jobs; Conflict while some job is not finished."""
+        await self.get_batch(batch_id, queue)
+        return await self.store.delete_batch(batch_id)
+
+    async def find_batches(self, query: BatchQuery) -> tuple[int, list[Batch]]:
+        """How many batches match ``query`` in all, and its page of them, newest first."""
+        check_queue_name(query.queue)
+        _check_offset_page(query.limit, query.offset)
+        check_json_value(query.meta, "meta")
+        return await self.store.find_batches(query)
 
     async def ping(self) -> None:
         """Raise StoreUnavailable when the database does not answer."""

@@ -15,10 +15,14 @@ from typing import Any
 from batchyard.domain.idempotency import IdempotencyRecord
 from batchyard.domain.models import (
     Batch,
+    BatchQuery,
     Completed,
     Completion,
     Enqueued,
     Job,
+    JobEdit,
+    JobQuery,
+    LogLine,
     NewJob,
     Queue,
     QueueSpec,
@@ -94,6 +98,12 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
+    async def claim_in_batch(
+        self, queue: str, batch_id: int, owner: str, limit: int, lease_seconds: float | None
+    ) -> list[Job]:
+        """:meth:`claim`, of the jobs of one batch of ``queue`` only."""
+
+    @abc.abstractmethod
     async def claim_job(self, job_id: int, owner: str, lease_seconds: float | None) -> Job | None:
         """Lease one given job if it is claimable now, else return None."""
 
@@ -147,7 +157,25 @@ class Store(abc.ABC):
         """Make a dead or cancelled job available now; None when it is in another state."""
 
     @abc.abstractmethod
+    async def edit_job(self, job_id: int, edit: JobEdit) -> Job:
+        """Apply ``edit`` (see :class:`JobEdit`) in one statement; NotFound, or StaleLease when
+        ``edit.token`` is given and the job is not active under it."""
+
+    @abc.abstractmethod
     async def get_job(self, job_id: int) -> Job: ...
+
+    @abc.abstractmethod
+    async def find_jobs(self, query: JobQuery) -> tuple[int, list[Job]]:
+        """How many jobs match ``query`` in all, and its page of them."""
+
+    # -- job logs ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def append_log(self, job_id: int, lines: Sequence[str]) -> list[LogLine]:
+        """Append lines to the job's log in one transaction (NotFound: no such job)."""
+
+    @abc.abstractmethod
+    async def read_log(self, job_id: int, after: int, limit: int) -> list[LogLine]:
+        """Up to ``limit`` lines of the job's log with an id above ``after``, in order."""
 
     @abc.abstractmethod
     async def find_by_lease(self, lease_id: str) -> Job:
@@ -232,6 +260,28 @@ class Store(abc.ABC):
         self, queue: str, jobs: Sequence[NewJob], meta: dict[str, Any] | None = None
     ) -> tuple[Batch, list[Job]]:
         """Create a batch and all its jobs atomically. An empty batch is completed at once."""
+
+    @abc.abstractmethod
+    async def add_to_batch(
+        self, batch_id: int, jobs: Sequence[NewJob], seal: bool
+    ) -> tuple[Batch, list[Job]]:
+        """Add jobs to an unsealed batch in one transaction, sealing it too when ``seal``.
+
+        :class:`Conflict` when it is sealed, :class:`NotFound` when it does not exist.
+        """
+
+    @abc.abstractmethod
+    async def update_batch(self, batch_id: int, meta: dict[str, Any], sealed: bool | None) -> Batch:
+        """Merge ``meta`` into the batch's (top-level keys) and set ``sealed`` (None: as is)."""
+
+    @abc.abstractmethod
+    async def delete_batch(self, batch_id: int) -> Batch:
+        """Delete a batch whose jobs are all finished, with its jobs; :class:`Conflict` while
+        some job is not finished."""
+
+    @abc.abstractmethod
+    async def find_batches(self, query: BatchQuery) -> tuple[int, list[Batch]]:
+        """How many batches match ``query`` in all, and its page of them, newest first."""
 
     @abc.abstractmethod
     async def get_batch(self, batch_id: int) -> Batch: ...

@@ -29,16 +29,21 @@ from batchyard.domain.errors import (
     Conflict,
     InvalidInput,
     NotFound,
+    StaleLease,
     StoreUnavailable,
 )
 from batchyard.domain.idempotency import IdempotencyRecord
 from batchyard.domain.leases import LeaseOp, job_id_of_lease, settle_refused, settle_unfinished
 from batchyard.domain.models import (
     Batch,
+    BatchQuery,
     Completed,
     Completion,
     Enqueued,
     Job,
+    JobEdit,
+    JobQuery,
+    LogLine,
     NewJob,
     Queue,
     QueueSpec,
@@ -191,6 +196,10 @@ def _queue(row: Row) -> Queue:
 
 def _batch(row: Row) -> Batch:
     return rows.batch_from_row(row, _as_dt, _as_is)
+
+
+def _log_line(row: Row) -> LogLine:
+    return LogLine(id=row["id"], job_id=row["job_id"], at=_as_dt(row["at"]), message=row["message"])
 
 
 RefFinish = tuple[str, str, str, int | None]  # kind, ref, queue, token: one finish_ref
@@ -556,6 +565,14 @@ class PostgresStore(Store):
         row = await self._fetchrow("claim_job", job_id, owner, lease_seconds)
         return None if row is None else _job(row)
 
+    async def claim_in_batch(
+        self, queue: str, batch_id: int, owner: str, limit: int, lease_seconds: float | None
+    ) -> list[Job]:
+        found = await self._fetch(
+            "lease_jobs_in_batch", queue, limit, owner, lease_seconds, batch_id
+        )
+        return [_job(r) for r in found]
+
     async def _leased(
         self,
         name: str,
@@ -684,6 +701,39 @@ class PostgresStore(Store):
             raise NotFound(f"job {job_id} does not exist")
         return _job(row)
 
+    async def edit_job(self, job_id: int, edit: JobEdit) -> Job:
+        state = None if edit.state is None else edit.state.value
+        args = (job_id, state, edit.result, edit.error, edit.owner, edit.token)
+        async with self._connection() as conn:
+            row = await conn.fetchrow(self._sql["edit_job"], *args)
+            if row is None:
+                if await conn.fetchrow(self._sql["get_job"], job_id) is None:
+                    raise NotFound(f"job {job_id} does not exist")
+                raise StaleLease(f"job {job_id} is not leased under token {edit.token}")
+        return _job(row)
+
+    async def find_jobs(self, query: JobQuery) -> tuple[int, list[Job]]:
+        matches = None if query.matches is None else msgspec.to_builtins(query.matches)
+        found = await self._fetch(
+            "find_jobs",
+            query.queue,
+            query.batch_id,
+            matches,
+            query.payload,
+            query.newest_first,
+            query.limit,
+            query.offset,
+        )
+        total = found[0]["n_matched"] if found else 0
+        return total, [_job(r) for r in found if r["id"] is not None]
+
+    async def append_log(self, job_id: int, lines: Sequence[str]) -> list[LogLine]:
+        found = await self._fetch("append_log", job_id, list(lines))
+        return sorted((_log_line(r) for r in found), key=lambda line: line.id)
+
+    async def read_log(self, job_id: int, after: int, limit: int) -> list[LogLine]:
+        return [_log_line(r) for r in await self._fetch("read_log", job_id, after, limit)]
+
     async def find_by_lease(self, lease_id: str) -> Job:
         job_id = job_id_of_lease(lease_id)
         row = None if job_id is None else await self._fetchrow("find_by_lease", job_id, lease_id)
@@ -797,6 +847,53 @@ class PostgresStore(Store):
             created = await self._insert_jobs(conn, queue, jobs, row["id"]) if jobs else []
             batch = await conn.fetchrow(self._sql["get_batch"], row["id"])
         return _batch(batch), [item.job for item in created]
+
+    async def add_to_batch(
+        self, batch_id: int, jobs: Sequence[NewJob], seal: bool
+    ) -> tuple[Batch, list[Job]]:
+        async with self._transaction() as conn:
+            locked = await conn.fetchrow(self._sql["lock_batch"], batch_id)
+            if locked is None:
+                raise NotFound(f"batch {batch_id} does not exist")
+            if locked["sealed"]:
+                raise Conflict(f"batch {batch_id} is sealed: it takes no more jobs")
+            created = await self._insert_jobs(conn, locked["queue"], jobs, batch_id) if jobs else []
+            if seal:
+                await conn.fetchrow(self._sql["update_batch"], batch_id, {}, True)
+            batch = await conn.fetchrow(self._sql["get_batch"], batch_id)
+        return _batch(batch), [item.job for item in created]
+
+    async def update_batch(self, batch_id: int, meta: dict[str, Any], sealed: bool | None) -> Batch:
+        row = await self._fetchrow("update_batch", batch_id, meta, sealed)
+        if row is None:
+            raise NotFound(f"batch {batch_id} does not exist")
+        return _batch(row)
+
+    async def delete_batch(self, batch_id: int) -> Batch:
+        async with self._transaction() as conn:
+            locked = await conn.fetchrow(self._sql["lock_batch"], batch_id)
+            if locked is None:
+                raise NotFound(f"batch {batch_id} does not exist")
+            batch = _batch(locked)
+            if batch.counts.unfinished:
+                raise Conflict(f"batch {batch_id} has jobs that are not finished")
+            await conn.fetchrow(self._sql["delete_batch"], batch_id)
+        return batch
+
+    async def find_batches(self, query: BatchQuery) -> tuple[int, list[Batch]]:
+        outcomes = None if query.outcomes is None else sorted(query.outcomes)
+        found = await self._fetch(
+            "find_batches",
+            query.queue,
+            outcomes,
+            query.meta,
+            query.created_before,
+            query.created_after,
+            query.limit,
+            query.offset,
+        )
+        total = found[0]["n_matched"] if found else 0
+        return total, [_batch(r) for r in found if r["id"] is not None]
 
     async def get_batch(self, batch_id: int) -> Batch:
         row = await self._fetchrow("get_batch", batch_id)

@@ -1,8 +1,8 @@
 """Named SQL queries, one ``.sql`` file per dialect, each query under a ``-- name: x`` header.
 
 A query may be a variant of an earlier one that differs in a single clause, written as one line
-``-- same as complete, with: RETURNING * => RETURNING id, queue, state``: the text of
-``complete`` with that clause (present exactly once) replaced.
+``-- same as complete, with: RETURNING * => RETURNING id, queue, state`` (after comments of its
+own, if any): the text of ``complete`` with that clause (present exactly once) replaced.
 """
 
 from __future__ import annotations
@@ -26,7 +26,14 @@ def parse_queries(text: str) -> dict[str, str]:
 
 
 def _variant(name: str, body: str, known: dict[str, str]) -> str | None:
-    found = _VARIANT.match(body)
+    """The text of a variant (its comments, then the varied query); None: not a variant."""
+    lines = body.splitlines()
+    notes = 0
+    while notes < len(lines) - 1 and lines[notes].startswith("--"):
+        if _VARIANT.match(lines[notes]):
+            break
+        notes += 1
+    found = _VARIANT.match(lines[notes]) if lines else None
     if found is None:
         return None
     base, old, new = found.groups()
@@ -34,7 +41,7 @@ def _variant(name: str, body: str, known: dict[str, str]) -> str | None:
         raise ValueError(f"query {name!r} varies {base!r}, which comes later or not at all")
     if known[base].count(old) != 1:
         raise ValueError(f"query {name!r}: {old!r} is not exactly once in {base!r}")
-    return known[base].replace(old, new)
+    return "\n".join([*lines[:notes], known[base].replace(old, new)])
 
 
 @cache

@@ -118,6 +118,7 @@ def batch_from_row(row: Row, to_dt: ToDatetime, from_json: FromJson) -> Batch:
         meta=from_json(row["meta"]),
         created_at=to_dt(row["created_at"]),
         completed_at=_maybe(row["completed_at"], to_dt),
+        sealed=bool(row["sealed"]),
     )
 
 

@@ -32,16 +32,21 @@ from batchyard.domain.errors import (
     Conflict,
     InvalidInput,
     NotFound,
+    StaleLease,
     StoreUnavailable,
 )
 from batchyard.domain.idempotency import IdempotencyRecord
 from batchyard.domain.leases import LeaseOp, job_id_of_lease, settle_refused, settle_unfinished
 from batchyard.domain.models import (
     Batch,
+    BatchQuery,
     Completed,
     Completion,
     Enqueued,
     Job,
+    JobEdit,
+    JobQuery,
+    LogLine,
     NewJob,
     Queue,
     QueueSpec,
@@ -89,6 +94,28 @@ def _records(cursor: sqlite3.Cursor, names: tuple[str, ...] | None = None) -> li
     if names is None or len(names) != len(found[0]):  # unknown, or the schema changed
         names = tuple(column[0] for column in cursor.description)
     return [dict(zip(names, row, strict=True)) for row in found]
+
+
+def _merged_result(stored: str | None, values: dict[str, Any] | None) -> str | None:
+    """The job's result with ``values`` merged at the top level (a result that is not an
+    object is replaced by them)."""
+    if values is None:
+        return stored
+    current = None if stored is None else _decode(stored)
+    base = current if isinstance(current, dict) else {}
+    return _encode({**base, **values}).decode()
+
+
+def _json_or_none(value: Any) -> str | None:
+    return None if value is None else _encode(value).decode()
+
+
+def _epoch_or_none(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def _log_line(row: Record) -> LogLine:
+    return LogLine(id=row["id"], job_id=row["job_id"], at=_to_dt(row["at"]), message=row["message"])
 
 
 def _lease_times(now: float, lease_seconds: float | None) -> tuple[float | None, float]:
@@ -174,7 +201,9 @@ class SqliteStore(Store):
 
     def _jobs_of(self, cursor: sqlite3.Cursor) -> list[Job]:
         """The cursor's ``jobs`` rows as jobs, mapped straight from the row tuples."""
-        found = cursor.fetchall()
+        return self._map_jobs(cursor.fetchall(), cursor)
+
+    def _map_jobs(self, found: list[Any], cursor: sqlite3.Cursor) -> list[Job]:
         if not found:
             return []
         names = tuple(column[0] for column in cursor.description)
@@ -477,6 +506,29 @@ class SqliteStore(Store):
     async def claim_job(self, job_id: int, owner: str, lease_seconds: float | None) -> Job | None:
         return await self._run(self._claim_job, job_id, owner, lease_seconds)
 
+    def _claim_in_batch(
+        self, queue: str, batch_id: int, owner: str, limit: int, lease: float | None
+    ) -> list[Job]:
+        now = time.time()
+        expires_at, lease_run_at = _lease_times(now, lease)
+        with self._write() as conn:
+            pick = {"queue": queue, "batch_id": batch_id, "now": now, "limit": limit}
+            picked = conn.execute(self._sql["claimable_in_batch"], pick).fetchall()
+            if not picked:
+                return []
+            ids = [row[0] for row in picked]
+            params = {"ids": _encode(ids).decode(), "owner": owner, "now": now}
+            params.update(expires_at=expires_at, lease_run_at=lease_run_at, lease_seconds=lease)
+            leased = {job.id: job for job in self._jobs("lease_jobs", params)}
+            before = Counter(map(itemgetter(1), picked))
+            self._tally({(queue, state, _ACTIVE): n for state, n in before.items()})
+        return [leased[i] for i in ids]
+
+    async def claim_in_batch(
+        self, queue: str, batch_id: int, owner: str, limit: int, lease_seconds: float | None
+    ) -> list[Job]:
+        return await self._run(self._claim_in_batch, queue, batch_id, owner, limit, lease_seconds)
+
     def _leased_update(
         self, name: str, job_id: int, token: int, queue: str | None, params: dict[str, Any]
     ) -> Job:
@@ -607,6 +659,58 @@ class SqliteStore(Store):
 
     async def get_job(self, job_id: int) -> Job:
         return await self._run(self._get_job, job_id)
+
+    def _edit_job(self, job_id: int, edit: JobEdit) -> Job:
+        with self._write():
+            row = self._one("get_job", {"id": job_id})
+            if row is None:
+                raise NotFound(f"job {job_id} does not exist")
+            old = row["state"]
+            if edit.token is not None and (old != _ACTIVE or row["lease_token"] != edit.token):
+                raise StaleLease(f"job {job_id} is not leased under token {edit.token}")
+            state = old if edit.state is None else edit.state.value
+            params = {"id": job_id, "state": state, "moved": int(state != old), "now": time.time()}
+            params.update(error=edit.error, owner=edit.owner, far_future=FAR_FUTURE)
+            params["result"] = _merged_result(row["result"], edit.result)
+            job = self._job("edit_job", params)
+            assert job is not None
+            self._tally_one(job, old)
+            return job
+
+    async def edit_job(self, job_id: int, edit: JobEdit) -> Job:
+        return await self._run(self._edit_job, job_id, edit)
+
+    def _find_jobs(self, query: JobQuery) -> tuple[int, list[Job]]:
+        matches = None if query.matches is None else _encode(query.matches).decode()
+        params: dict[str, Any] = {"queue": query.queue, "batch_id": query.batch_id}
+        params.update(matches=matches, payload=_json_or_none(query.payload))
+        params.update(newest_first=query.newest_first, limit=query.limit, offset=query.offset)
+        cursor = self.conn.execute(self._sql["find_jobs"], params)
+        found = cursor.fetchall()
+        total = found[0][0] if found else 0
+        at_id = [column[0] for column in cursor.description].index("id")
+        return total, self._map_jobs([r for r in found if r[at_id] is not None], cursor)
+
+    async def find_jobs(self, query: JobQuery) -> tuple[int, list[Job]]:
+        return await self._run(self._find_jobs, query)
+
+    # -- job logs ---------------------------------------------------------------------------
+    def _append_log(self, job_id: int, lines: Sequence[str]) -> list[LogLine]:
+        with self._write():
+            self._get_job(job_id)
+            params = {"job_id": job_id, "now": time.time(), "lines": _encode(lines).decode()}
+            found = self._all("append_log", params)
+        return sorted((_log_line(r) for r in found), key=lambda line: line.id)
+
+    async def append_log(self, job_id: int, lines: Sequence[str]) -> list[LogLine]:
+        return await self._run(self._append_log, job_id, lines)
+
+    async def read_log(self, job_id: int, after: int, limit: int) -> list[LogLine]:
+        def run() -> list[LogLine]:
+            params = {"job_id": job_id, "after": after, "limit": limit}
+            return [_log_line(r) for r in self._all("read_log", params)]
+
+        return await self._run(run)
 
     def _find_by_lease(self, lease_id: str) -> Job:
         job_id = job_id_of_lease(lease_id)
@@ -772,6 +876,71 @@ class SqliteStore(Store):
         self, queue: str, jobs: Sequence[NewJob], meta: dict[str, Any] | None = None
     ) -> tuple[Batch, list[Job]]:
         return await self._run(self._create_batch, queue, jobs, meta or {})
+
+    def _add_to_batch(
+        self, batch_id: int, jobs: Sequence[NewJob], seal: bool
+    ) -> tuple[Batch, list[Job]]:
+        with self._write():
+            batch = self._get_batch(batch_id)
+            if batch.sealed:
+                raise Conflict(f"batch {batch_id} is sealed: it takes no more jobs")
+            created = self._insert_jobs(batch.queue, jobs, batch_id, time.time())
+            if seal:
+                self._one(
+                    "update_batch",
+                    {"id": batch_id, "meta": _encode(batch.meta).decode(), "sealed": True},
+                )
+            return self._get_batch(batch_id), [item.job for item in created]
+
+    async def add_to_batch(
+        self, batch_id: int, jobs: Sequence[NewJob], seal: bool
+    ) -> tuple[Batch, list[Job]]:
+        return await self._run(self._add_to_batch, batch_id, jobs, seal)
+
+    def _update_batch(self, batch_id: int, meta: dict[str, Any], sealed: bool | None) -> Batch:
+        with self._write():
+            batch = self._get_batch(batch_id)
+            merged = _encode({**batch.meta, **meta}).decode()
+            row = self._one("update_batch", {"id": batch_id, "meta": merged, "sealed": sealed})
+            assert row is not None
+            return rows.batch_from_row(row, _to_dt, _from_json)
+
+    async def update_batch(self, batch_id: int, meta: dict[str, Any], sealed: bool | None) -> Batch:
+        return await self._run(self._update_batch, batch_id, meta, sealed)
+
+    def _delete_batch(self, batch_id: int) -> Batch:
+        with self._write() as conn:
+            batch = self._get_batch(batch_id)
+            if batch.counts.unfinished:
+                raise Conflict(f"batch {batch_id} has jobs that are not finished")
+            gone = [
+                {"queue": r["queue"], "state": r["state"], "n": -r["n"]}
+                for r in self._all("batch_states", {"id": batch_id})
+            ]
+            self._all("delete_batch_jobs", {"id": batch_id})
+            if gone:
+                conn.executemany(self._sql["tally"], gone)
+            self._all("delete_batch", {"id": batch_id})
+            return batch
+
+    async def delete_batch(self, batch_id: int) -> Batch:
+        return await self._run(self._delete_batch, batch_id)
+
+    def _find_batches(self, query: BatchQuery) -> tuple[int, list[Batch]]:
+        outcomes = None if query.outcomes is None else _encode(sorted(query.outcomes)).decode()
+        params: dict[str, Any] = {"queue": query.queue, "outcomes": outcomes}
+        params.update(meta=_json_or_none(query.meta), limit=query.limit, offset=query.offset)
+        params.update(
+            created_before=_epoch_or_none(query.created_before),
+            created_after=_epoch_or_none(query.created_after),
+        )
+        found = self._all("find_batches", params)
+        total = found[0]["n_matched"] if found else 0
+        batches = [rows.batch_from_row(r, _to_dt, _from_json) for r in found if r["id"]]
+        return total, batches
+
+    async def find_batches(self, query: BatchQuery) -> tuple[int, list[Batch]]:
+        return await self._run(self._find_batches, query)
 
     def _get_batch(self, batch_id: int) -> Batch:
         row = self._one("get_batch", {"id": batch_id})

@@ -486,3 +486,108 @@ UPDATE jobs SET
    AND ((jobs.state = 'active' AND (i.token IS NULL OR jobs.lease_token = i.token))
         OR (jobs.state = 'available' AND i.token IS NULL))
 RETURNING jobs.*;
+
+-- name: lease_jobs_in_batch
+-- postgres only: SQLite picks first (claimable_in_batch), then leases with lease_jobs
+-- same as lease_jobs, with: WHERE queue = $1 AND ref IS NULL => WHERE queue = $1 AND batch_id = $5 AND ref IS NULL
+
+-- name: edit_job
+-- Engine.edit_job: $1 id, $2 state (NULL: stay), $3 result values merged at the top level
+-- (NULL: none), $4 error (for a move to dead or cancelled), $5 owner (for a move to active),
+-- $6 token (NULL: whatever holds the job; else only while it is active under that token).
+-- A move to another state takes the lease from whoever held it (the token grows).
+WITH target AS (
+    SELECT id, state AS old_state, coalesce($2, state) AS state,
+           coalesce($2, state) <> state AS moved
+      FROM jobs WHERE id = $1 FOR UPDATE
+), edited AS (
+    UPDATE jobs SET
+        state = t.state,
+        result = CASE WHEN $3::jsonb IS NULL THEN jobs.result
+                      WHEN jsonb_typeof(jobs.result) = 'object' THEN jobs.result || $3::jsonb
+                      ELSE $3::jsonb END,
+        error = CASE WHEN NOT t.moved THEN jobs.error
+                     WHEN t.state IN ('dead', 'cancelled') THEN $4 END,
+        attempts = CASE WHEN NOT t.moved THEN jobs.attempts
+                        WHEN t.state = 'available' THEN 0
+                        WHEN t.state = 'active' THEN jobs.attempts + 1 ELSE jobs.attempts END,
+        lease_token = jobs.lease_token + t.moved::int,
+        lease_owner = CASE WHEN NOT t.moved THEN jobs.lease_owner WHEN t.state = 'active' THEN $5
+                           WHEN t.state = 'available' THEN NULL ELSE jobs.lease_owner END,
+        lease_id = CASE WHEN NOT t.moved THEN jobs.lease_id
+                        WHEN t.state = 'active' THEN batchyard_lease_id(jobs.id)
+                        WHEN t.state = 'available' THEN NULL ELSE jobs.lease_id END,
+        claimed_at = CASE WHEN NOT t.moved THEN jobs.claimed_at WHEN t.state = 'active' THEN now()
+                          WHEN t.state = 'available' THEN NULL ELSE jobs.claimed_at END,
+        lease_expires_at = CASE WHEN NOT t.moved THEN jobs.lease_expires_at END,
+        lease_seconds = CASE WHEN NOT t.moved THEN jobs.lease_seconds END,
+        run_at = CASE WHEN NOT t.moved THEN jobs.run_at
+                      WHEN t.state = 'active' THEN '9999-12-31T23:59:59Z'::timestamptz
+                      ELSE now() END,
+        finished_at = CASE WHEN NOT t.moved THEN jobs.finished_at
+                           WHEN t.state IN ('completed', 'dead', 'cancelled') THEN now() END,
+        updated_at = now()
+      FROM target AS t
+     WHERE jobs.id = t.id
+       AND ($6::bigint IS NULL OR (t.old_state = 'active' AND jobs.lease_token = $6))
+    RETURNING jobs.*
+), notified AS MATERIALIZED (
+    SELECT pg_notify('batchyard_jobs', queue) FROM edited WHERE state = 'available'
+)
+SELECT * FROM edited WHERE (SELECT count(*) FROM notified) >= 0;
+
+-- name: find_jobs
+-- Engine.find_jobs: the page and, on every row (one row with no job when the page is empty),
+-- how many jobs match in all. $3: a JSON array of {"state", "result"?} (NULL: any job);
+-- $4: top-level payload values (NULL: any)
+WITH matched AS (
+    SELECT * FROM jobs
+     WHERE queue = $1 AND ($2::bigint IS NULL OR batch_id = $2)
+       AND ($3::jsonb IS NULL OR EXISTS (
+            SELECT 1 FROM jsonb_array_elements($3::jsonb) AS m
+             WHERE jobs.state = m ->> 'state'
+               AND (coalesce(m -> 'result', 'null') = 'null' OR jobs.result @> (m -> 'result'))))
+       AND ($4::jsonb IS NULL OR jobs.payload @> $4::jsonb)
+)
+SELECT (SELECT count(*) FROM matched) AS n_matched, page.*
+  FROM (SELECT 1) AS one LEFT JOIN (
+        SELECT * FROM matched
+         ORDER BY CASE WHEN $5 THEN -id ELSE id END
+         LIMIT $6 OFFSET $7) AS page ON true;
+
+-- name: find_batches
+-- Engine.find_batches, answered like find_jobs, newest first. $2: outcomes (NULL: any);
+-- $3: top-level meta values (NULL: any)
+WITH matched AS (
+    SELECT * FROM batches
+     WHERE queue = $1
+       AND ($2::text[] IS NULL OR (CASE WHEN dead + cancelled > 0 THEN 'failed'
+                                        WHEN available + active > 0 THEN 'pending'
+                                        ELSE 'succeeded' END) = ANY ($2::text[]))
+       AND ($3::jsonb IS NULL OR meta @> $3::jsonb)
+       AND ($4::timestamptz IS NULL OR created_at < $4)
+       AND ($5::timestamptz IS NULL OR created_at > $5)
+)
+SELECT (SELECT count(*) FROM matched) AS n_matched, page.*
+  FROM (SELECT 1) AS one LEFT JOIN (
+        SELECT * FROM matched ORDER BY id DESC LIMIT $6 OFFSET $7) AS page ON true;
+
+-- name: lock_batch
+-- the batch a write is about to fill or delete, locked for that transaction
+SELECT * FROM batches WHERE id = $1 FOR UPDATE;
+
+-- name: update_batch
+UPDATE batches SET meta = meta || $2::jsonb, sealed = coalesce($3, sealed)
+ WHERE id = $1 RETURNING *;
+
+-- name: delete_batch
+-- its jobs and their logs go with it (foreign keys)
+DELETE FROM batches WHERE id = $1 RETURNING *;
+
+-- name: append_log
+INSERT INTO job_logs (job_id, message)
+SELECT $1, line FROM unnest($2::text[]) WITH ORDINALITY AS given (line, n) ORDER BY n
+RETURNING *;
+
+-- name: read_log
+SELECT * FROM job_logs WHERE job_id = $1 AND id > $2 ORDER BY id LIMIT $3;

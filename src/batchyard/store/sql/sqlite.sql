@@ -384,3 +384,109 @@ SELECT * FROM jobs
 SELECT count(*) AS n FROM jobs
  WHERE queue = :queue AND state = 'active' AND lease_expires_at IS NOT NULL
    AND run_at <= :now;
+
+-- name: claimable_in_batch
+-- sqlite only: the pick of a claim within one batch
+-- same as claimable, with: WHERE queue = :queue AND => WHERE queue = :queue AND batch_id = :batch_id AND
+
+-- name: edit_job
+-- Engine.edit_job, after the store read the job (:moved: whether :state is another state than
+-- the job's) and merged :result. A move takes the lease from whoever held it (the token grows).
+UPDATE jobs SET
+    state = :state,
+    result = :result,
+    error = CASE WHEN NOT :moved THEN error WHEN :state IN ('dead', 'cancelled') THEN :error END,
+    attempts = CASE WHEN NOT :moved THEN attempts
+                    WHEN :state = 'available' THEN 0
+                    WHEN :state = 'active' THEN attempts + 1 ELSE attempts END,
+    lease_token = lease_token + :moved,
+    lease_owner = CASE WHEN NOT :moved THEN lease_owner WHEN :state = 'active' THEN :owner
+                       WHEN :state = 'available' THEN NULL ELSE lease_owner END,
+    lease_id = CASE WHEN NOT :moved THEN lease_id
+                    WHEN :state = 'active' THEN printf('%08x-%04x-8%03x-%04x-%012x', id >> 16,
+                        id & 65535, random() & 4095, (random() & 16383) | 32768,
+                        random() & 281474976710655)
+                    WHEN :state = 'available' THEN NULL ELSE lease_id END,
+    claimed_at = CASE WHEN NOT :moved THEN claimed_at WHEN :state = 'active' THEN :now
+                      WHEN :state = 'available' THEN NULL ELSE claimed_at END,
+    lease_expires_at = CASE WHEN NOT :moved THEN lease_expires_at END,
+    lease_seconds = CASE WHEN NOT :moved THEN lease_seconds END,
+    run_at = CASE WHEN NOT :moved THEN run_at WHEN :state = 'active' THEN :far_future
+                  ELSE :now END,
+    finished_at = CASE WHEN NOT :moved THEN finished_at
+                       WHEN :state IN ('completed', 'dead', 'cancelled') THEN :now END,
+    updated_at = :now
+ WHERE id = :id
+RETURNING *;
+
+-- name: find_jobs
+-- Engine.find_jobs: the page and, on every row (one row with no job when the page is empty),
+-- how many jobs match in all. :matches: a JSON array of {"state", "result"?} (NULL: any job);
+-- :payload: a JSON object of top-level values (NULL: any)
+WITH matched AS (
+    SELECT * FROM jobs
+     WHERE queue = :queue AND (:batch_id IS NULL OR batch_id = :batch_id)
+       AND (:matches IS NULL OR EXISTS (
+            SELECT 1 FROM json_each(:matches) AS m
+             WHERE jobs.state = m.value ->> '$.state'
+               AND NOT EXISTS (
+                    SELECT 1 FROM json_each(m.value, '$.result') AS f
+                     WHERE jobs.result -> ('$."' || f.key || '"')
+                           IS NOT m.value -> ('$.result."' || f.key || '"'))))
+       AND (:payload IS NULL OR NOT EXISTS (
+            SELECT 1 FROM json_each(:payload) AS f
+             WHERE jobs.payload -> ('$."' || f.key || '"')
+                   IS NOT :payload -> ('$."' || f.key || '"')))
+)
+SELECT (SELECT count(*) FROM matched) AS n_matched, page.*
+  FROM (SELECT 1) AS one LEFT JOIN (
+        SELECT * FROM matched
+         ORDER BY CASE WHEN :newest_first THEN -id ELSE id END
+         LIMIT :limit OFFSET :offset) AS page ON true;
+
+-- name: find_batches
+-- Engine.find_batches, answered like find_jobs, newest first. :outcomes: a JSON array of
+-- outcomes (NULL: any); :meta: a JSON object of top-level values (NULL: any)
+WITH matched AS (
+    SELECT * FROM batches
+     WHERE queue = :queue
+       AND (:outcomes IS NULL OR (CASE WHEN dead + cancelled > 0 THEN 'failed'
+                                       WHEN available + active > 0 THEN 'pending'
+                                       ELSE 'succeeded' END)
+                                 IN (SELECT value FROM json_each(:outcomes)))
+       AND (:meta IS NULL OR NOT EXISTS (
+            SELECT 1 FROM json_each(:meta) AS f
+             WHERE batches.meta -> ('$."' || f.key || '"')
+                   IS NOT :meta -> ('$."' || f.key || '"')))
+       AND (:created_before IS NULL OR created_at < :created_before)
+       AND (:created_after IS NULL OR created_at > :created_after)
+)
+SELECT (SELECT count(*) FROM matched) AS n_matched, page.*
+  FROM (SELECT 1) AS one LEFT JOIN (
+        SELECT * FROM matched ORDER BY id DESC LIMIT :limit OFFSET :offset) AS page ON true;
+
+-- name: lock_batch
+-- the batch a write is about to fill or delete (PostgreSQL locks it: FOR UPDATE)
+SELECT * FROM batches WHERE id = :id;
+
+-- name: update_batch
+UPDATE batches SET meta = :meta, sealed = coalesce(:sealed, sealed) WHERE id = :id RETURNING *;
+
+-- name: batch_states
+-- sqlite only: how many jobs of the batch are in each state (to tally a deletion)
+SELECT queue, state, count(*) AS n FROM jobs WHERE batch_id = :id GROUP BY queue, state;
+
+-- name: delete_batch_jobs
+-- sqlite only: the batch's jobs go before it (their logs with them, by foreign key)
+DELETE FROM jobs WHERE batch_id = :id;
+
+-- name: delete_batch
+DELETE FROM batches WHERE id = :id RETURNING *;
+
+-- name: append_log
+INSERT INTO job_logs (job_id, at, message)
+SELECT :job_id, :now, value FROM json_each(:lines) ORDER BY key
+RETURNING *;
+
+-- name: read_log
+SELECT * FROM job_logs WHERE job_id = :job_id AND id > :after ORDER BY id LIMIT :limit;
