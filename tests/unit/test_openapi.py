@@ -4,7 +4,6 @@ gives (the schemathesis run in tests/acceptance checks it against the real serve
 from __future__ import annotations
 
 import re
-
 from collections.abc import Iterator
 from typing import Any
 

@@ -368,7 +368,9 @@ class Engine:
         self, job_id: int, after: int = 0, limit: int = 1000, queue: str | None = None
     ) -> list[LogLine]:
         await self.get_job(job_id, queue)
-        check_page(limit, after)
+        if not 1 <= limit <= MAX_LOG_LINES:
+            raise InvalidInput(f"limit must be between 1 and {MAX_LOG_LINES}", field="limit")
+        check_page(1, after)
         return await self.store.read_log(job_id, after, limit)
 
     # -- jobs with a ref --------------------------------------------------------------------

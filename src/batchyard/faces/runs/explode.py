@@ -30,6 +30,16 @@ def allowed_hosts(setting: str) -> tuple[str, ...]:
     return tuple(host.strip().lower() for host in setting.split(",") if host.strip())
 
 
+def is_url(text: str) -> bool:
+    """An http or https URL with a host (whether it may be fetched is check_url's)."""
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 (raises ValueError for a port out of range)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in text
+
+
 def check_url(url: str, hosts: Sequence[str]) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:

@@ -82,7 +82,7 @@ class RunsController(Controller):
 
     @get("/", summary="Runs, newest first (filters: status, live, before, after; paged)")
     async def list_runs(self, engine: EngineDep, request: Request[Any, Any, Any]) -> RunList:
-        return await service.list_runs(engine, service.decode(_query(request), ListRunsQuery))
+        return await service.list_runs(engine, service.decode_query(_query(request), ListRunsQuery))
 
     @post("/", summary="Create a run", status_code=201, body_optional=True)
     async def create_run(self, engine: EngineDep, data: CreateRunBody = None) -> Run:
@@ -134,7 +134,7 @@ class JobsController(Controller):
 
     @get("/", summary="Jobs, newest first (filters: run, status, source, layer; paged)")
     async def list_jobs(self, engine: EngineDep, request: Request[Any, Any, Any]) -> JobList:
-        return await service.list_jobs(engine, service.decode(_query(request), ListJobsQuery))
+        return await service.list_jobs(engine, service.decode_query(_query(request), ListJobsQuery))
 
     @get("/{job:str}", summary="A job", errors=(NotFound, InvalidId))
     async def get_job(self, engine: EngineDep, job: PathId) -> RunJob:
@@ -150,7 +150,7 @@ class JobsController(Controller):
     async def read_log(
         self, engine: EngineDep, job: PathId, request: Request[Any, Any, Any]
     ) -> list[LogLine]:
-        query = service.decode(_query(request), LogQuery)
+        query = service.decode_query(_query(request), LogQuery)
         return await service.read_log(engine, _job(job), query.after, query.limit)
 
     @post(

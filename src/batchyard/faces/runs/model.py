@@ -189,7 +189,7 @@ class LeaseToken(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class FinishJob(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     token: Annotated[int, msgspec.Meta(ge=0, le=INT64)]
     status: Literal["Success", "Warn", "Fail"]
-    exit_code: int | None = None
+    exit_code: Annotated[int, msgspec.Meta(ge=-(2**31), le=2**31)] | None = None
     log_tail: Annotated[str, msgspec.Meta(max_length=65536)] | None = None
 
 

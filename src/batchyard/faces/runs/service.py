@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from functools import cache
+from typing import Any, TypeVar, cast
 
 import msgspec
+import msgspec.inspect
 
 from batchyard.domain.errors import Conflict, InvalidInput, NotFound
 from batchyard.domain.models import (
@@ -66,22 +68,45 @@ WARN = JobMatch(state=JobState.COMPLETED, result={"status": "Warn"})
 
 # -- decoding the face's bodies and queries ------------------------------------------------------
 def decode(data: Any, kind: type[T]) -> T:
-    """A body or query as ``kind``, leniently (booleans and numbers may come as strings, as
-    the oa client sends them); 422 naming the field, as ``jobs[2].layer``."""
+    """A body as ``kind``; booleans may come as the strings ``"true"`` and ``"false"`` (as the
+    oa client sends them), nothing else changes type. 422 naming the field (``jobs[2].layer``)."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise InvalidInput("the body must be a JSON object")
     status = data.get("status")
-    if isinstance(status, str) and status not in STATUSES and kind not in _STATUS_LISTS:
+    if isinstance(status, str) and status not in STATUSES:
         raise InvalidInput(f"invalid status {status!r}: one of {', '.join(STATUSES)}", "status")
+    for name in _bool_fields(cast(Any, kind)):
+        if data.get(name) in ("true", "false"):
+            data = {**data, name: data[name] == "true"}
+    return _convert(data, kind, strict=True)
+
+
+def decode_query(params: dict[str, str], kind: type[T]) -> T:
+    """Query parameters (strings) as ``kind``."""
+    return _convert(params, kind, strict=False)
+
+
+def _convert(data: Any, kind: type[T], strict: bool) -> T:
     try:
-        return msgspec.convert(data, kind, strict=False)
+        return msgspec.convert(data, kind, strict=strict)
     except msgspec.ValidationError as exc:
         raise InvalidInput(str(exc), field=_field_of(str(exc))) from exc
 
 
-_STATUS_LISTS: tuple[type, ...] = (ListRunsQuery, ListJobsQuery)  # comma lists: parse_statuses
+@cache
+def _bool_fields(kind: type[Any]) -> tuple[str, ...]:
+    info = msgspec.inspect.type_info(kind)
+    if not isinstance(info, msgspec.inspect.StructType):
+        return ()
+    return tuple(f.name for f in info.fields if _takes_bool(f.type))
+
+
+def _takes_bool(kind: msgspec.inspect.Type) -> bool:
+    if isinstance(kind, msgspec.inspect.UnionType):
+        return any(isinstance(t, msgspec.inspect.BoolType) for t in kind.types)
+    return isinstance(kind, msgspec.inspect.BoolType)
 
 
 def _field_of(message: str) -> str | None:
@@ -129,7 +154,6 @@ async def patch_run(engine: Engine, run_id: int, body: PatchRun) -> Run:
 
 
 async def list_runs(engine: Engine, query: ListRunsQuery) -> RunList:
-    await _queue(engine)
     outcomes = None
     if query.status is not None:
         outcomes = frozenset(OUTCOME_OF[s] for s in parse_statuses(query.status) if s in OUTCOME_OF)
@@ -176,6 +200,9 @@ async def add_jobs(engine: Engine, run_id: int, body: AddJobs, hosts: Sequence[s
     if (await _batch(engine, run_id)).sealed:
         raise Conflict("run is closed: it takes no more jobs")
     urls = [job for job in body.jobs if isinstance(job, str)]
+    for at, item in enumerate(body.jobs):
+        if isinstance(item, str) and not explode.is_url(item):
+            raise InvalidInput(f"jobs[{at}] is neither a source URL nor a job", f"jobs[{at}]")
     exploded = dict(zip(urls, await explode.explode_all(urls, hosts), strict=True))
     specs: list[JobSpec] = []
     errors: list[JobError] = []
@@ -227,7 +254,6 @@ def _matches(statuses: Sequence[Status]) -> tuple[JobMatch, ...]:
 
 
 async def list_jobs(engine: Engine, query: ListJobsQuery) -> JobList:
-    await _queue(engine)
     payload: dict[str, Any] = {}
     if query.source is not None:
         payload["source" if "://" in query.source else "source_name"] = query.source
@@ -309,8 +335,8 @@ async def rerun(engine: Engine, job_id: int) -> Run:
 def _lease(job: Job) -> Lease:
     assert job.lease is not None, "a claimed job holds a lease"
     seconds = None
-    if job.lease.expires_at is not None:
-        seconds = round((job.lease.expires_at - job.lease.claimed_at).total_seconds(), 3)
+    if job.lease.expires_at is not None:  # granted (or renewed) when the job was last updated
+        seconds = round((job.lease.expires_at - job.updated_at).total_seconds(), 3)
     return Lease(token=job.lease.token, lease_seconds=seconds)
 
 
