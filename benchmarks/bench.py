@@ -16,6 +16,10 @@ a pre-filled source, reported beside the native n=1 claim+complete of the same r
 sources of 1,000 jobs and over one source of 100,000, each in a fresh database, and reports
 the ratio of the two.
 
+Runs and jobs (seeds/001, HTTP layer only): ``runs1`` runs W workers looping
+``POST /api/job/claim`` → ``POST /api/job/{job}/finish`` (with the token) over one run of
+``--jobs`` jobs, reported beside the native n=1 claim+complete of the same run.
+
 The load generator runs on the same machine as the server (and the database): on a small
 machine they compete for the same cores, which the CPU columns make visible.
 
@@ -303,7 +307,23 @@ class _SourceInfo(msgspec.Struct):
     counts: dict[str, int]
 
 
+class _Id(msgspec.Struct):
+    id: int
+
+
+class _Claimed(msgspec.Struct):
+    job: _Id
+    token: int
+
+
+class _RunCount(msgspec.Struct):
+    status: dict[str, int]
+
+
 _decode_jobs = msgspec.json.Decoder(_Jobs).decode
+_decode_id = msgspec.json.Decoder(_Id).decode
+_decode_claimed = msgspec.json.Decoder(_Claimed).decode
+_decode_run_count = msgspec.json.Decoder(_RunCount).decode
 _decode_boss_job = msgspec.json.Decoder(_BossJob).decode
 _decode_sources = msgspec.json.Decoder(list[_SourceInfo]).decode
 _decode_counts = msgspec.json.Decoder(_QueueCounts).decode
@@ -400,6 +420,38 @@ class HttpTarget:
                 total[status] = total.get(status, 0) + count
         return total
 
+    # -- runs and jobs (seeds/001) -----------------------------------------------------------
+    async def runs_fill(self, total: int) -> int:
+        """A run holding ``total`` jobs (one request, as ``POST /api/run/{run}/jobs`` takes
+        them); its id."""
+        run = _decode_id(await self._post("/api/run", {})).id
+        jobs = [
+            {"source": f"https://example.com/sources/s{i}.json", "layer": "addresses", "name": "x"}
+            for i in range(total)
+        ]
+        await self._post(f"/api/run/{run}/jobs", {"jobs": jobs})
+        return run
+
+    async def runs_claim(self, worker: str) -> tuple[int, int] | None:
+        """(job id, token) of the run job a worker's claim got; None: 204, none Pending."""
+        raw = await self._post("/api/job/claim", {"worker": worker})
+        if not raw:
+            return None
+        claimed = _decode_claimed(raw)
+        return claimed.job.id, claimed.token
+
+    async def runs_finish(self, job_id: int, token: int) -> None:
+        body = {"token": token, "status": "Success", "exit_code": 0}
+        await self._post(f"/api/job/{job_id}/finish", body)
+
+    async def runs_counts(self, run: int) -> dict[str, int]:
+        assert self._session is not None, "use inside session()"
+        async with self._session.get(f"/api/run/{run}/count") as resp:
+            raw = await resp.read()
+            if resp.status != 200:
+                raise BenchError(f"GET /api/run/{run}/count -> {resp.status}: {raw[:200]!r}")
+        return _decode_run_count(raw).status
+
     async def counts(self, queue: str) -> dict[str, int]:
         assert self._session is not None, "use inside session()"
         async with self._session.get(f"/api/v1/queues/{queue}") as resp:
@@ -410,7 +462,9 @@ class HttpTarget:
 
 
 # -- scenarios --------------------------------------------------------------------------------
-SCENARIOS = frozenset({"enqueue1", "enqueue-bulk", "claim1", "claim100", "boss1", "boss-any"})
+SCENARIOS = frozenset(
+    {"enqueue1", "enqueue-bulk", "claim1", "claim100", "boss1", "boss-any", "runs1"}
+)
 BOSS_SOURCE_SPLITS = ((100, 1000), (1, 100_000))  # (sources, jobs each) of boss-any
 
 
@@ -737,6 +791,72 @@ async def run_boss(
     return result
 
 
+# -- runs and jobs (seeds/001) ----------------------------------------------------------------
+async def scenario_runs(target: HttpTarget, workers: int, cap: float) -> BossRun:
+    """W workers as ``batchyard work`` drives them, without the command: claim a run's job,
+    then finish it with the token."""
+    rec = Recorder()
+    deadline = time.monotonic() + cap
+
+    async def body(w: int) -> int:
+        done = 0
+        while time.monotonic() < deadline and not rec.aborted:
+            t0 = time.perf_counter()
+            try:
+                got = await target.runs_claim(f"w{w}")
+            except Exception as exc:
+                rec.error(exc)
+                continue
+            rec.add("claim", time.perf_counter() - t0)
+            if got is None:
+                break  # drained
+            t0 = time.perf_counter()
+            try:
+                await target.runs_finish(*got)
+            except Exception as exc:
+                rec.error(exc)
+                continue
+            rec.add("finish", time.perf_counter() - t0)
+            done += 1
+        return done
+
+    done, seconds = await _run_workers(workers, body)
+    return rec, done, seconds, time.monotonic() > deadline
+
+
+async def run_runs(target: HttpTarget, backend: str, plan: Plan) -> Result:
+    """One run of ``plan.jobs`` jobs (added untimed), then W workers timed over it."""
+    workers = plan.workers["http"]
+    background = await settle(plan.wait_quiet)
+    async with target.session(workers):
+        run = await target.runs_fill(plan.jobs)
+        with CpuMeter(target.server_pid) as cpu:
+            rec, done, seconds, capped = await scenario_runs(target, workers, plan.max_seconds)
+        counts = await target.runs_counts(run)
+    drained = counts.get("Pending", 0) == 0 and counts.get("Running", 0) == 0
+    ok = counts.get("Success", 0) == done and (capped or drained)
+    result = Result(
+        backend=backend,
+        layer=target.layer,
+        scenario="runs claim+finish n=1",
+        workers=workers,
+        planned_jobs=plan.jobs,
+        jobs=done,
+        seconds=seconds,
+        errors=rec.errors,
+        first_error=rec.first_error,
+        capped=capped,
+        ops=rec.stats(),
+        host_cpu_busy=cpu.host_busy,
+        server_cpu_s=cpu.server_s,
+        client_cpu_s=cpu.client_s,
+        check="ok" if ok else f"MISMATCH {counts}",
+        background_cpu=background,
+    )
+    print(_one_line(result), flush=True)
+    return result
+
+
 async def bench_boss_any(backend: str, plan: Plan) -> list[Result]:
     """The any-source claim over many small sources and over one big one, each on a fresh
     database and server; ``plan.boss_any_runs`` times, the order alternating (this machine's
@@ -926,6 +1046,8 @@ async def bench_backend(backend: str, layers: Sequence[str], plan: Plan) -> list
                         results.append(
                             await run_boss(target, backend, plan, scenario, split, "src000")
                         )
+                    if "runs1" in plan.scenarios:
+                        results.append(await run_runs(target, backend, plan))
     if "engine" in layers and "boss-any" in plan.scenarios:
         results += await bench_boss_any_engine(backend, plan)
     if "http" in layers and "boss-any" in plan.scenarios:

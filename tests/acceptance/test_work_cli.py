@@ -96,7 +96,7 @@ def working(server: Server, box: Path, *args: str, name: str = "worker") -> Iter
     env = {**os.environ, "BATCHYARD_URL": server.url}
     env.pop("BATCHYARD_SECRET", None)
     log_path = box.parent / f"{name}.log"
-    command = [BATCHYARD, "work", *args, "--", sys.executable, "-c", CHILD, str(box)]
+    command = [BATCHYARD, "work", "--poll", "1", *args, "--", sys.executable, "-c", CHILD, str(box)]
     with log_path.open("wb") as sink:
         process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
     try:
@@ -294,7 +294,7 @@ def test_a_second_signal_is_passed_on_to_the_commands(
 def test_a_command_that_is_not_there_fails_its_job(target: Target, server: Server) -> None:
     (job,) = target.add("ok")
     env = {**os.environ, "BATCHYARD_URL": server.url}
-    command = [BATCHYARD, "work", *target.args, "--", "/nonexistent/command"]
+    command = [BATCHYARD, "work", "--poll", "1", *target.args, "--", "/nonexistent/command"]
     with subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL) as worker:
         wait_for(finished(target, job), "the job to fail")
         worker.send_signal(signal.SIGTERM)

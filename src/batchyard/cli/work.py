@@ -58,7 +58,7 @@ RUNS_QUEUE = "runs"  # --queue runs: the jobs of every run
 EXIT_SUCCESS = 0
 EXIT_WARN = 3  # the command's way to say "done, with warnings"
 DEFAULT_LEASE = 300.0
-CLAIM_WAIT = 5.0  # seconds a claim long-polls; a stop is noticed at the latest after this
+CLAIM_WAIT = 5.0  # seconds a claim long-polls (--poll); a stop is noticed at the latest after it
 IDLE_CHECK = 0.2  # how often a worker with every slot busy looks for a signal
 LOG_FLUSH_INTERVAL = 0.5  # a job's output goes to its log at most this often (per job)
 MAX_LINES_PER_REQUEST = 1000
@@ -308,9 +308,11 @@ class Worker:
         command: Sequence[str],
         concurrency: int,
         signals: supervisor.SignalForwarder,
+        poll: float = CLAIM_WAIT,
     ) -> None:
         self._source, self._command = source, command
         self._concurrency, self._signals = concurrency, signals
+        self._poll = poll
         self._running: set[threading.Thread] = set()
         self._lock = threading.Lock()
         self._freed = threading.Event()
@@ -328,7 +330,7 @@ class Worker:
             if free == 0:
                 continue
             try:
-                claimed = self._source.claim(free, CLAIM_WAIT)
+                claimed = self._source.claim(free, self._poll)
             except BatchyardError as exc:
                 if not retryable(exc):
                     warn(f"cannot claim: {exc.detail}")
@@ -470,6 +472,15 @@ def work(
             "--worker", help="Who claims the jobs (default: host:pid).", show_default=False
         ),
     ] = None,
+    poll: Annotated[
+        float,
+        typer.Option(
+            "--poll",
+            min=0.0,
+            max=30.0,
+            help="Seconds each claim waits for work; a stop is noticed within this.",
+        ),
+    ] = CLAIM_WAIT,
 ) -> None:
     """Run CMD once per job: batchyard work --queue Q -- CMD...
 
@@ -489,5 +500,5 @@ def work(
         supervisor.forwarding_signals(forward_from=2) as signals,
         job_source(server, queue, run, worker or default_worker(), lease) as source,
     ):
-        code = Worker(source, command, concurrency, signals).run()
+        code = Worker(source, command, concurrency, signals, poll).run()
     raise typer.Exit(code)
