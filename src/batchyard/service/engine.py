@@ -339,15 +339,16 @@ class Engine:
 
     async def edit_job(self, job_id: int, edit: JobEdit, queue: str | None = None) -> Job:
         """Change one job whatever holds it (see :class:`JobEdit`): an operator's override,
-        or a face's own bookkeeping. NotFound for a job of another ``queue`` (when given)."""
-        await self.get_job(job_id, queue)
+        or a face's own bookkeeping. NotFound for a job of another ``queue`` (when given),
+        checked in the same statement."""
+        check_job_id(job_id)
         check_json_value(edit.result, "result")
         if edit.error is not None:
             check_text(edit.error, "error")
         check_name(edit.owner, "worker")
         if edit.token is not None:
             check_token(edit.token)
-        job = await self.store.edit_job(job_id, edit)
+        job = await self.store.edit_job(job_id, edit, queue)
         if job.state is JobState.AVAILABLE:
             self.wakeups.notify(job.queue)
         return job

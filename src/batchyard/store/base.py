@@ -157,9 +157,10 @@ class Store(abc.ABC):
         """Make a dead or cancelled job available now; None when it is in another state."""
 
     @abc.abstractmethod
-    async def edit_job(self, job_id: int, edit: JobEdit) -> Job:
-        """Apply ``edit`` (see :class:`JobEdit`) in one statement; NotFound, or StaleLease when
-        ``edit.token`` is given and the job is not active under it."""
+    async def edit_job(self, job_id: int, edit: JobEdit, queue: str | None = None) -> Job:
+        """Apply ``edit`` (see :class:`JobEdit`) in one statement; NotFound (also for a job
+        of another ``queue``, when given), or StaleLease when ``edit.token`` is given and the
+        job is not active under it."""
 
     @abc.abstractmethod
     async def get_job(self, job_id: int) -> Job: ...

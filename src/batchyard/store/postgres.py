@@ -709,13 +709,14 @@ class PostgresStore(Store):
             raise NotFound(f"job {job_id} does not exist")
         return _job(row)
 
-    async def edit_job(self, job_id: int, edit: JobEdit) -> Job:
+    async def edit_job(self, job_id: int, edit: JobEdit, queue: str | None = None) -> Job:
         state = None if edit.state is None else edit.state.value
-        args = (job_id, state, edit.result, edit.error, edit.owner, edit.token)
+        args = (job_id, state, edit.result, edit.error, edit.owner, edit.token, queue)
         async with self._connection() as conn:
             row = await conn.fetchrow(self._sql["edit_job"], *args)
             if row is None:
-                if await conn.fetchrow(self._sql["get_job"], job_id) is None:
+                found = await conn.fetchrow(self._sql["get_job"], job_id)
+                if found is None or (queue is not None and found["queue"] != queue):
                     raise NotFound(f"job {job_id} does not exist")
                 raise StaleLease(f"job {job_id} is not leased under token {edit.token}")
         return _job(row)

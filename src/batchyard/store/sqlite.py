@@ -645,10 +645,10 @@ class SqliteStore(Store):
     async def get_job(self, job_id: int) -> Job:
         return await self._run(self._get_job, job_id)
 
-    def _edit_job(self, job_id: int, edit: JobEdit) -> Job:
+    def _edit_job(self, job_id: int, edit: JobEdit, queue: str | None) -> Job:
         with self._write():
             row = self._one("get_job", {"id": job_id})
-            if row is None:
+            if row is None or (queue is not None and row["queue"] != queue):
                 raise NotFound(f"job {job_id} does not exist")
             old = row["state"]
             if edit.token is not None and (old != _ACTIVE or row["lease_token"] != edit.token):
@@ -662,8 +662,8 @@ class SqliteStore(Store):
             self._tally_one(job, old)
             return job
 
-    async def edit_job(self, job_id: int, edit: JobEdit) -> Job:
-        return await self._run(self._edit_job, job_id, edit)
+    async def edit_job(self, job_id: int, edit: JobEdit, queue: str | None = None) -> Job:
+        return await self._run(self._edit_job, job_id, edit, queue)
 
     def _find_jobs(self, query: JobQuery) -> tuple[int, list[Job]]:
         matches = None if query.matches is None else _encode(query.matches).decode()

@@ -43,6 +43,7 @@ from batchyard.faces.runs.model import (
     parse_id,
 )
 from batchyard.http.deps import EngineDep, SettingsDep
+from batchyard.http.fastlane import HOT
 from batchyard.http.openapi import DecodedAs, delete, get, patch, post
 from batchyard.http.problems import register_status
 
@@ -178,6 +179,7 @@ class JobsController(Controller):
     # -- workers (batchyard work) ----------------------------------------------------------
     @post(
         "/claim",
+        opt=HOT,
         summary="Claim the oldest Pending job (of a run, or of any): 204 when there is none",
         status_code=200,
         errors=(NotFound,),
@@ -193,6 +195,7 @@ class JobsController(Controller):
 
     @post(
         "/{job:str}/heartbeat",
+        opt=HOT,
         summary="Renew a worker's lease",
         status_code=200,
         errors=(NotFound, InvalidId, StaleLease),
@@ -203,6 +206,7 @@ class JobsController(Controller):
 
     @post(
         "/{job:str}/finish",
+        opt=HOT,
         summary="A worker's end of a job: Success, Warn or Fail",
         status_code=200,
         errors=(NotFound, InvalidId, StaleLease),

@@ -251,6 +251,15 @@ def _result(job: Job) -> dict[str, Any]:
     return job.result if isinstance(job.result, dict) else {}
 
 
+WORKER_STATS = ("exit_code", "log_tail")  # what a worker's finish records, shown in stats
+
+
+def _stats(result: dict[str, Any]) -> dict[str, Any]:
+    stats = dict(result.get("stats") or {})
+    stats.update({key: result[key] for key in WORKER_STATS if result.get(key) is not None})
+    return stats
+
+
 def job_of(job: Job) -> RunJob:
     payload = job.payload if isinstance(job.payload, dict) else {}
     result = _result(job)
@@ -268,7 +277,7 @@ def job_of(job: Job) -> RunJob:
         loglink=result.get("loglink"),
         version=result.get("version"),
         count=result.get("count"),
-        stats=result.get("stats") or {},
+        stats=_stats(result),
         size=result.get("size"),
     )
 

@@ -356,32 +356,36 @@ async def claim(engine: Engine, body: ClaimJob, default_lease: float) -> Claimed
 
 
 async def heartbeat(engine: Engine, job_id: int, token: int) -> Lease:
-    await _job(engine, job_id)
-    return _lease(await engine.heartbeat(job_id, token, None, QUEUE))
+    try:  # the statement itself checks that the job is a run's
+        return _lease(await engine.heartbeat(job_id, token, None, QUEUE))
+    except NotFound:
+        raise NotFound("job not found") from None
 
 
 async def release(engine: Engine, job_id: int, token: int) -> RunJob:
-    await _job(engine, job_id)
-    return job_of(await engine.release(job_id, token, 0.0, QUEUE))
+    try:
+        return job_of(await engine.release(job_id, token, 0.0, QUEUE))
+    except NotFound:
+        raise NotFound("job not found") from None
 
 
 async def finish(engine: Engine, job_id: int, body: FinishJob) -> RunJob:
     """A worker's end of a job under its lease: Success, Warn or Fail, with its exit code and,
-    for a failure, the tail of its log."""
-    job = await _job(engine, job_id)
-    current = job_of(job).stats
-    stats = dict(current)
-    if body.exit_code is not None:
-        stats["exit_code"] = body.exit_code
-    if body.status == "Fail" and body.log_tail is not None:
-        stats["log_tail"] = body.log_tail
+    for a failure, the tail of its log (shown in ``stats``). One statement, fenced by the
+    token."""
     state = STATE_OF[body.status]
-    values: dict[str, Any] = {"stats": stats}
+    values: dict[str, Any] = {}
+    if body.exit_code is not None:
+        values["exit_code"] = body.exit_code
+    values["log_tail"] = body.log_tail if body.status == "Fail" else None  # none of an earlier
     if state is JobState.COMPLETED:
         values["status"] = body.status
     error = (body.log_tail or "failed") if body.status == "Fail" else None
     edit = JobEdit(state=state, result=values, error=error, token=body.token)
-    return job_of(await engine.edit_job(job_id, edit, QUEUE))
+    try:
+        return job_of(await engine.edit_job(job_id, edit, QUEUE))
+    except NotFound:
+        raise NotFound("job not found") from None
 
 
 def is_finished(status: str) -> bool:

@@ -494,12 +494,13 @@ RETURNING jobs.*;
 -- name: edit_job
 -- Engine.edit_job: $1 id, $2 state (NULL: stay), $3 result values merged at the top level
 -- (NULL: none), $4 error (for a move to dead or cancelled), $5 owner (for a move to active),
--- $6 token (NULL: whatever holds the job; else only while it is active under that token).
+-- $6 token (NULL: whatever holds the job; else only while it is active under that token),
+-- $7 the job's queue (NULL: any).
 -- A move to another state takes the lease from whoever held it (the token grows).
 WITH target AS (
     SELECT id, state AS old_state, coalesce($2, state) AS state,
            coalesce($2, state) <> state AS moved
-      FROM jobs WHERE id = $1 FOR UPDATE
+      FROM jobs WHERE id = $1 AND ($7::text IS NULL OR queue = $7) FOR UPDATE
 ), edited AS (
     UPDATE jobs SET
         state = t.state,
