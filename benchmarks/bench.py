@@ -48,7 +48,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequen
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 import asyncpg
@@ -328,6 +328,7 @@ _decode_boss_job = msgspec.json.Decoder(_BossJob).decode
 _decode_sources = msgspec.json.Decoder(list[_SourceInfo]).decode
 _decode_counts = msgspec.json.Decoder(_QueueCounts).decode
 _JSON = {"Content-Type": "application/json"}
+T = TypeVar("T")
 
 
 class HttpTarget:
@@ -691,10 +692,15 @@ async def run_layer(target: Target, backend: str, plan: Plan) -> list[Result]:
 BossRun = tuple[Recorder, int, float, bool]
 
 
-async def scenario_boss(
-    target: HttpTarget, source: str | None, workers: int, cap: float
+async def claim_and_finish(
+    claim: Callable[[int], Awaitable[T | None]],
+    finish: Callable[[T], Awaitable[None]],
+    finished: str,
+    workers: int,
+    cap: float,
 ) -> BossRun:
-    """W converters: claim (of ``source``; None: of any source), then done with the token."""
+    """W workers looping ``claim(w)`` (None: drained), then ``finish`` of what it got; the
+    finish's latency recorded as ``finished``."""
     rec = Recorder()
     deadline = time.monotonic() + cap
 
@@ -703,7 +709,7 @@ async def scenario_boss(
         while time.monotonic() < deadline and not rec.aborted:
             t0 = time.perf_counter()
             try:
-                got = await target.boss_claim(source)
+                got = await claim(w)
             except Exception as exc:
                 rec.error(exc)
                 continue
@@ -712,16 +718,27 @@ async def scenario_boss(
                 break  # drained
             t0 = time.perf_counter()
             try:
-                await target.boss_done(*got)
+                await finish(got)
             except Exception as exc:
                 rec.error(exc)
                 continue
-            rec.add("done", time.perf_counter() - t0)
+            rec.add(finished, time.perf_counter() - t0)
             done += 1
         return done
 
     done, seconds = await _run_workers(workers, body)
     return rec, done, seconds, time.monotonic() > deadline
+
+
+async def scenario_boss(
+    target: HttpTarget, source: str | None, workers: int, cap: float
+) -> BossRun:
+    """W converters: claim (of ``source``; None: of any source), then done with the token."""
+
+    async def done(got: tuple[str, str, str]) -> None:
+        await target.boss_done(*got)
+
+    return await claim_and_finish(lambda w: target.boss_claim(source), done, "done", workers, cap)
 
 
 async def _boss_fill(
@@ -795,33 +812,13 @@ async def run_boss(
 async def scenario_runs(target: HttpTarget, workers: int, cap: float) -> BossRun:
     """W workers as ``batchyard work`` drives them, without the command: claim a run's job,
     then finish it with the token."""
-    rec = Recorder()
-    deadline = time.monotonic() + cap
 
-    async def body(w: int) -> int:
-        done = 0
-        while time.monotonic() < deadline and not rec.aborted:
-            t0 = time.perf_counter()
-            try:
-                got = await target.runs_claim(f"w{w}")
-            except Exception as exc:
-                rec.error(exc)
-                continue
-            rec.add("claim", time.perf_counter() - t0)
-            if got is None:
-                break  # drained
-            t0 = time.perf_counter()
-            try:
-                await target.runs_finish(*got)
-            except Exception as exc:
-                rec.error(exc)
-                continue
-            rec.add("finish", time.perf_counter() - t0)
-            done += 1
-        return done
+    async def finish(got: tuple[int, int]) -> None:
+        await target.runs_finish(*got)
 
-    done, seconds = await _run_workers(workers, body)
-    return rec, done, seconds, time.monotonic() > deadline
+    return await claim_and_finish(
+        lambda w: target.runs_claim(f"w{w}"), finish, "finish", workers, cap
+    )
 
 
 async def run_runs(target: HttpTarget, backend: str, plan: Plan) -> Result:
