@@ -96,13 +96,11 @@ async def explode(client: httpx.AsyncClient, url: str, hosts: Sequence[str]) -> 
     return jobs_of(url, document)
 
 
-async def explode_all(
-    urls: Sequence[str], setting: str | Sequence[str]
-) -> list[list[JobSpec] | str]:
+async def explode_all(urls: Sequence[str], setting: str) -> list[list[JobSpec] | str]:
     """Each URL's jobs, or the reason it gave none."""
     if not urls:
         return []
-    hosts = allowed_hosts(setting) if isinstance(setting, str) else tuple(setting)
+    hosts = allowed_hosts(setting)
     gate = asyncio.Semaphore(FETCHES_AT_ONCE)
     timeout = httpx.Timeout(TIMEOUT_SECONDS)
     headers = {"User-Agent": "batchyard (runs)"}

@@ -30,7 +30,6 @@ STATUSES: tuple[Status, ...] = ("Pending", "Running", "Success", "Fail", "Warn")
 RunStatus = Literal["Pending", "Success", "Fail"]
 FINISHED: frozenset[str] = frozenset({"Success", "Fail", "Warn"})
 DEFAULT_OUTPUT = {"cache": False, "output": False, "preview": False, "validated": False}
-PATCHABLE = ("output", "loglink", "version", "count", "stats", "size")
 
 RUN_STATUS: dict[BatchOutcome, RunStatus] = {
     BatchOutcome.FAILED: "Fail",

@@ -25,7 +25,6 @@ from batchyard.domain.models import (
 from batchyard.domain.states import JobState
 from batchyard.faces.runs import explode
 from batchyard.faces.runs.model import (
-    FINISHED,
     KIND,
     OUTCOME_OF,
     QUEUE,
@@ -194,7 +193,7 @@ async def count_run(engine: Engine, run_id: int) -> RunCount:
     return RunCount(run=run_id, status=status)
 
 
-async def add_jobs(engine: Engine, run_id: int, body: AddJobs, hosts: Sequence[str]) -> JobsCreated:
+async def add_jobs(engine: Engine, run_id: int, body: AddJobs, hosts: str) -> JobsCreated:
     """Every job of the request in one transaction, then the run is closed; source URLs are
     exploded first (one that fails is reported in ``errors``)."""
     if (await _batch(engine, run_id)).sealed:
@@ -272,7 +271,7 @@ async def list_jobs(engine: Engine, query: ListJobsQuery) -> JobList:
     return JobList(total=total, jobs=[job_of(j) for j in jobs])
 
 
-def _reported(job: Job, body: PatchJob) -> dict[str, Any]:
+def _reported(body: PatchJob) -> dict[str, Any]:
     """The result values a patch sets (``version: false``: left as it is)."""
     values: dict[str, Any] = {}
     for field in ("output", "loglink", "count", "stats", "size"):
@@ -301,7 +300,7 @@ async def patch_job(engine: Engine, job_id: int, body: PatchJob) -> RunJob:
     whatever it was; a worker holding its lease loses it."""
     job = await _job(engine, job_id)
     status = None if body.status is msgspec.UNSET else body.status
-    values = _reported(job, body)
+    values = _reported(body)
     if status is None and not values:
         return job_of(job)
     return job_of(await engine.edit_job(job_id, _edit_for(status, values), QUEUE))
@@ -386,7 +385,3 @@ async def finish(engine: Engine, job_id: int, body: FinishJob) -> RunJob:
         return job_of(await engine.edit_job(job_id, edit, QUEUE))
     except NotFound:
         raise NotFound("job not found") from None
-
-
-def is_finished(status: str) -> bool:
-    return status in FINISHED
