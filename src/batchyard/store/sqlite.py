@@ -679,34 +679,35 @@ class SqliteStore(Store):
     async def get_job(self, job_id: int) -> Job:
         return await self._run(self._get_job, job_id)
 
-    def _edit_job(self, job_id: int, edit: JobEdit, queue: str | None) -> Job:
-        with self._write():
-            row = self._one("get_job", {"id": job_id})
-            if row is None or (queue is not None and row["queue"] != queue):
-                raise NotFound(f"job {job_id} does not exist")
-            return self._apply_edit(row, edit)
+    async def edit_job(self, job_id: int, edit: JobEdit, queue: str | None = None) -> Job:
+        return (await self._run(self._edit_jobs, [(job_id, edit)], queue))[0]
 
-    def _apply_edit(self, row: Record, edit: JobEdit) -> Job:
-        job_id, old = row["id"], row["state"]
+    def _edit_jobs(self, edits: Sequence[tuple[int, JobEdit]], queue: str | None) -> list[Job]:
+        """Read the jobs, refuse the first edit that cannot be made (the call rolls back),
+        then change them all in one statement."""
+        with self._write():
+            ids = _encode([job_id for job_id, _ in edits]).decode()
+            found = {r["id"]: r for r in self._all("jobs_by_ids", {"ids": ids})}
+            items = [self._edit_item(found.get(job_id), job_id, e, queue) for job_id, e in edits]
+            params = {"items": _encode(items).decode(), "now": time.time()}
+            done = {j.id: j for j in self._jobs("edit_job", {**params, "far_future": FAR_FUTURE})}
+            self._tally(
+                Counter((j.queue, found[j.id]["state"], j.state.value) for j in done.values())
+            )
+            return [done[job_id] for job_id, _ in edits]
+
+    @staticmethod
+    def _edit_item(row: Record | None, job_id: int, edit: JobEdit, queue: str | None) -> list[Any]:
+        """One item of ``edit_job``'s :items, or the refusal of the edit."""
+        if row is None or (queue is not None and row["queue"] != queue):
+            raise NotFound(f"job {job_id} does not exist")
+        old = row["state"]
         stale = edit.token is not None and (old != _ACTIVE or row["lease_token"] != edit.token)
         if stale or (edit.unfinished_only and old not in (_AVAILABLE, _ACTIVE)):
             raise edit_refusal(job_id, edit, JobState(old))
         state = old if edit.state is None else edit.state.value
-        params = {"id": job_id, "state": state, "moved": int(state != old), "now": time.time()}
-        params.update(error=edit.error, owner=edit.owner, far_future=FAR_FUTURE)
-        params.update(keep_place=int(edit.keep_place))
-        params["result"] = _merged_result(row["result"], edit.result)
-        job = self._job("edit_job", params)
-        assert job is not None
-        self._tally_one(job, old)
-        return job
-
-    async def edit_job(self, job_id: int, edit: JobEdit, queue: str | None = None) -> Job:
-        return await self._run(self._edit_job, job_id, edit, queue)
-
-    def _edit_jobs(self, edits: Sequence[tuple[int, JobEdit]], queue: str | None) -> list[Job]:
-        with self._write():
-            return [self._edit_job(job_id, edit, queue) for job_id, edit in edits]
+        result = _merged_result(row["result"], edit.result)
+        return [job_id, state, int(state != old), result, edit.error, edit.owner, edit.keep_place]
 
     async def edit_jobs(
         self, edits: Sequence[tuple[int, JobEdit]], queue: str | None = None
