@@ -31,6 +31,7 @@ T = TypeVar("T")
 RAW_JSON = "raw_json"  # route opt: hand ``data`` over undecoded
 
 _FIELD = re.compile(r"at `\$\.?([^`]*)`|field `([^`]+)`")
+_MEMBER_AT = re.compile(r"field `([^`]+)` - at `\$\.?([^`]*)`")
 _JSON_TYPES = ((bool, "a boolean"), (int, "a number"), (float, "a number"), (str, "a string"))
 _AT_ITEM = re.compile(r"`\$\[(\d+)\]")
 _MEMBERS = msgspec.json.Decoder(dict[str, msgspec.Raw])
@@ -47,8 +48,12 @@ def convert(data: Any, kind: type[T], field: str | None = None) -> T:
 
 
 def _invalid(message: str, field: str | None = None) -> InvalidInput:
-    match = _FIELD.search(message)
-    found = (match.group(1) or match.group(2)) if match else field
+    member = _MEMBER_AT.search(message)  # a field missing (or unknown) in an object at a path
+    match = member or _FIELD.search(message)
+    if member is not None:
+        found: str | None = f"{member[2]}.{member[1]}" if member[2] else member[1]
+    else:
+        found = (match.group(1) or match.group(2)) if match else field
     detail = f"{field}: {message}" if field and not match else message
     return InvalidInput(detail, field=found or None)
 
