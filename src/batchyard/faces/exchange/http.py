@@ -14,7 +14,7 @@ from litestar import Controller
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from batchyard.cooperative import SLICE, collection_paused
-from batchyard.domain.errors import Conflict, NotFound
+from batchyard.domain.errors import AlreadyFinished, Conflict, NotFound
 from batchyard.domain.validation import INT64
 from batchyard.faces.exchange import service
 from batchyard.faces.exchange.model import (
@@ -137,7 +137,7 @@ class ExchangeController(Controller):
     @patch(
         "/entries/{entry_id:int}",
         summary="Update an entry: status, diagnostics, metadata (409 once it is finished)",
-        errors=(NotFound, Conflict),
+        errors=(NotFound, AlreadyFinished),
     )
     async def update_entry(
         self, engine: EngineDep, entry_id: EntryId, data: JSONBody[PatchEntry]
@@ -148,7 +148,7 @@ class ExchangeController(Controller):
         "/entries/update",
         summary="Update many entries in one transaction, all or none",
         status_code=200,
-        errors=(NotFound, Conflict),
+        errors=(NotFound, AlreadyFinished),
         opt=HOT,
     )
     async def update_entries(self, engine: EngineDep, data: JSONBody[UpdateEntries]) -> list[Entry]:

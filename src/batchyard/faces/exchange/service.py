@@ -16,7 +16,7 @@ from typing import Any, cast
 import msgspec
 
 from batchyard.cooperative import in_slices, map_in_slices
-from batchyard.domain.errors import Conflict, InvalidInput, NotFound
+from batchyard.domain.errors import AlreadyFinished, Conflict, InvalidInput, NotFound
 from batchyard.domain.models import Batch, BatchQuery, Job, JobEdit, NewJob, QueueSpec
 from batchyard.domain.states import BatchState, JobState
 from batchyard.domain.validation import MAX_CLAIM, check_name
@@ -150,9 +150,10 @@ def edit_of(patch: PatchEntry, field: str = "") -> JobEdit:
     )
 
 
-def _id_in(exc: Exception, default: int | None = None) -> str:
+def _id_in(exc: Exception) -> str:
+    """The job id an engine error names (its entry's id)."""
     found = _ID.search(str(exc))
-    return found.group(1) if found else str(default or "")
+    return found.group(1) if found else "?"
 
 
 # -- batches ---------------------------------------------------------------------------------
@@ -273,8 +274,8 @@ async def update_entry(engine: Engine, entry_id: int, body: PatchEntry) -> Entry
         return entry_of(await engine.edit_job(entry_id, edit, QUEUE))
     except NotFound:
         raise NotFound(f"entry {entry_id} not found") from None
-    except Conflict:
-        raise Conflict(ALREADY_COMPLETED) from None
+    except AlreadyFinished:
+        raise AlreadyFinished(ALREADY_COMPLETED) from None
 
 
 def _edits(updates: Sequence[EntryUpdate]) -> list[tuple[int, JobEdit]]:
@@ -302,8 +303,8 @@ async def update_entries(engine: Engine, body: UpdateEntries) -> list[Entry]:
         jobs = await engine.edit_jobs(edits, QUEUE)
     except NotFound as exc:
         raise NotFound(f"entry {_id_in(exc)} not found") from None
-    except Conflict as exc:
-        raise Conflict(f"{ALREADY_COMPLETED}: entry {_id_in(exc)}") from None
+    except AlreadyFinished as exc:
+        raise AlreadyFinished(f"{ALREADY_COMPLETED}: entry {_id_in(exc)}") from None
     return [entry_of(job) for job in jobs]
 
 
