@@ -10,6 +10,7 @@ the payload's metadata. A producer takes a completed batch under the batch's lea
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -70,7 +71,8 @@ _ID = re.compile(r"\b(\d+)\b")
 # -- the mapping -----------------------------------------------------------------------------
 def _batch_fields(batch: Batch) -> dict[str, Any]:
     counts = batch.counts
-    owner = batch.lease_owner if batch.lease_expires_at is not None else None
+    until = batch.lease_expires_at
+    taken = until is not None and until > datetime.now(UTC)  # an expired take: free again
     return {
         "id": batch.id,
         "name": str(batch.meta.get("name", "")),
@@ -85,8 +87,8 @@ def _batch_fields(batch: Batch) -> dict[str, Any]:
             FAILED=counts.dead,
             IGNORED=counts.cancelled,
         ),
-        "taken_by": owner,
-        "taken_until": batch.lease_expires_at if owner is not None else None,
+        "taken_by": batch.lease_owner if taken else None,
+        "taken_until": until if taken else None,
     }
 
 
