@@ -10,8 +10,8 @@ the payload's metadata. A producer takes a completed batch under the batch's lea
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import msgspec
@@ -20,7 +20,7 @@ from batchyard.cooperative import in_slices, map_in_slices
 from batchyard.domain.errors import AlreadyFinished, Conflict, InvalidInput, NotFound
 from batchyard.domain.models import Batch, BatchQuery, Job, JobEdit, NewJob, QueueSpec
 from batchyard.domain.states import BatchState, JobState
-from batchyard.domain.validation import MAX_CLAIM, check_name
+from batchyard.domain.validation import check_name
 from batchyard.faces.exchange.model import (
     KIND,
     MAX_ENTRIES,
@@ -239,8 +239,6 @@ async def take_batch(engine: Engine, body: TakeBatch) -> CompletedBatch:
     """The oldest completed batch no producer holds, leased to this one, with its entries;
     404 when there is none within ``wait``."""
     check_name(body.producer, "producer")
-    if body.wait > engine.max_wait:
-        raise InvalidInput(f"wait must be at most {engine.max_wait:g} seconds", field="wait")
     await ensure_queue(engine)
     batch = await engine.take_batch(QUEUE, body.producer, body.lease_seconds, body.wait)
     if batch is None:
@@ -261,8 +259,6 @@ async def claim(engine: Engine, body: ClaimEntries) -> list[Entry]:
     """Up to ``max`` PENDING entries of any batch, now ACTIVE: priority descending, then in
     the order they were created (an entry reset keeps its place)."""
     check_name(body.consumer, "consumer")
-    if body.max > MAX_CLAIM:
-        raise InvalidInput(f"max must be at most {MAX_CLAIM}", field="max")
     await ensure_queue(engine)
     jobs = await engine.claim(
         QUEUE, body.consumer, body.max, body.wait, body.lease_seconds, kind=KIND
