@@ -14,7 +14,7 @@ from litestar import Controller
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from batchyard.cooperative import SLICE, collection_paused
-from batchyard.domain.errors import Conflict, NotFound
+from batchyard.domain.errors import AlreadyFinished, Conflict, NotFound
 from batchyard.domain.validation import INT64
 from batchyard.faces.exchange import service
 from batchyard.faces.exchange.model import (
@@ -82,32 +82,32 @@ class ExchangeController(Controller):
     ) -> list[ExchangeBatch]:
         return await service.list_batches(engine, batch_status, limit, after)
 
-    @get("/batches/{batch_id:int}", summary="A batch", errors=(NotFound,))
-    async def get_batch(self, engine: EngineDep, batch_id: BatchId) -> ExchangeBatch:
-        return await service.get_batch(engine, batch_id)
+    @get("/batches/{batch:int}", summary="A batch", errors=(NotFound,))
+    async def get_batch(self, engine: EngineDep, batch: BatchId) -> ExchangeBatch:
+        return await service.get_batch(engine, batch)
 
     @get(
-        "/batches/{batch_id:int}/entries",
+        "/batches/{batch:int}/entries",
         summary="A batch's entries in id order (paged with limit and after)",
         errors=(NotFound,),
     )
     async def batch_entries(
         self,
         engine: EngineDep,
-        batch_id: BatchId,
+        batch: BatchId,
         limit: Annotated[int | None, QueryParameter(ge=1, le=MAX_ENTRIES)] = None,
         after: After = 0,
     ) -> list[Entry]:
-        return await service.batch_entries(engine, batch_id, after, limit)
+        return await service.batch_entries(engine, batch, after, limit)
 
     @delete(
-        "/batches/{batch_id:int}",
+        "/batches/{batch:int}",
         summary="Acknowledge a batch: it goes with its entries (409 while some is unfinished)",
         status_code=200,
         errors=(NotFound, Conflict),
     )
-    async def delete_batch(self, engine: EngineDep, batch_id: BatchId) -> ExchangeBatch:
-        return await service.delete_batch(engine, batch_id)
+    async def delete_batch(self, engine: EngineDep, batch: BatchId) -> ExchangeBatch:
+        return await service.delete_batch(engine, batch)
 
     @post(
         "/batches/completed",
@@ -130,25 +130,25 @@ class ExchangeController(Controller):
     async def claim(self, engine: EngineDep, data: JSONBody[ClaimEntries]) -> list[Entry]:
         return await service.claim(engine, data)
 
-    @get("/entries/{entry_id:int}", summary="An entry", errors=(NotFound,))
-    async def get_entry(self, engine: EngineDep, entry_id: EntryId) -> Entry:
-        return await service.get_entry(engine, entry_id)
+    @get("/entries/{entry:int}", summary="An entry", errors=(NotFound,))
+    async def get_entry(self, engine: EngineDep, entry: EntryId) -> Entry:
+        return await service.get_entry(engine, entry)
 
     @patch(
-        "/entries/{entry_id:int}",
+        "/entries/{entry:int}",
         summary="Update an entry: status, diagnostics, metadata (409 once it is finished)",
-        errors=(NotFound, Conflict),
+        errors=(NotFound, AlreadyFinished),
     )
     async def update_entry(
-        self, engine: EngineDep, entry_id: EntryId, data: JSONBody[PatchEntry]
+        self, engine: EngineDep, entry: EntryId, data: JSONBody[PatchEntry]
     ) -> Entry:
-        return await service.update_entry(engine, entry_id, data)
+        return await service.update_entry(engine, entry, data)
 
     @post(
         "/entries/update",
         summary="Update many entries in one transaction, all or none",
         status_code=200,
-        errors=(NotFound, Conflict),
+        errors=(NotFound, AlreadyFinished),
         opt=HOT,
     )
     async def update_entries(self, engine: EngineDep, data: JSONBody[UpdateEntries]) -> list[Entry]:

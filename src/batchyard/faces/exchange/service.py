@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import msgspec
 
 from batchyard.cooperative import in_slices, map_in_slices
-from batchyard.domain.errors import Conflict, InvalidInput, NotFound
+from batchyard.domain.errors import AlreadyFinished, Conflict, InvalidInput, NotFound
 from batchyard.domain.models import Batch, BatchQuery, Job, JobEdit, NewJob, QueueSpec
 from batchyard.domain.states import BatchState, JobState
-from batchyard.domain.validation import MAX_CLAIM, check_name
+from batchyard.domain.validation import check_name
 from batchyard.faces.exchange.model import (
     KIND,
     MAX_ENTRIES,
@@ -70,7 +71,8 @@ _ID = re.compile(r"\b(\d+)\b")
 # -- the mapping -----------------------------------------------------------------------------
 def _batch_fields(batch: Batch) -> dict[str, Any]:
     counts = batch.counts
-    owner = batch.lease_owner if batch.lease_expires_at is not None else None
+    until = batch.lease_expires_at
+    taken = until is not None and until > datetime.now(UTC)  # an expired take: free again
     return {
         "id": batch.id,
         "name": str(batch.meta.get("name", "")),
@@ -85,8 +87,8 @@ def _batch_fields(batch: Batch) -> dict[str, Any]:
             FAILED=counts.dead,
             IGNORED=counts.cancelled,
         ),
-        "taken_by": owner,
-        "taken_until": batch.lease_expires_at if owner is not None else None,
+        "taken_by": batch.lease_owner if taken else None,
+        "taken_until": until if taken else None,
     }
 
 
@@ -150,9 +152,10 @@ def edit_of(patch: PatchEntry, field: str = "") -> JobEdit:
     )
 
 
-def _id_in(exc: Exception, default: int | None = None) -> str:
+def _id_in(exc: Exception) -> str:
+    """The job id an engine error names (its entry's id)."""
     found = _ID.search(str(exc))
-    return found.group(1) if found else str(default or "")
+    return found.group(1) if found else "?"
 
 
 # -- batches ---------------------------------------------------------------------------------
@@ -236,8 +239,6 @@ async def take_batch(engine: Engine, body: TakeBatch) -> CompletedBatch:
     """The oldest completed batch no producer holds, leased to this one, with its entries;
     404 when there is none within ``wait``."""
     check_name(body.producer, "producer")
-    if body.wait > engine.max_wait:
-        raise InvalidInput(f"wait must be at most {engine.max_wait:g} seconds", field="wait")
     await ensure_queue(engine)
     batch = await engine.take_batch(QUEUE, body.producer, body.lease_seconds, body.wait)
     if batch is None:
@@ -258,8 +259,6 @@ async def claim(engine: Engine, body: ClaimEntries) -> list[Entry]:
     """Up to ``max`` PENDING entries of any batch, now ACTIVE: priority descending, then in
     the order they were created (an entry reset keeps its place)."""
     check_name(body.consumer, "consumer")
-    if body.max > MAX_CLAIM:
-        raise InvalidInput(f"max must be at most {MAX_CLAIM}", field="max")
     await ensure_queue(engine)
     jobs = await engine.claim(
         QUEUE, body.consumer, body.max, body.wait, body.lease_seconds, kind=KIND
@@ -273,8 +272,8 @@ async def update_entry(engine: Engine, entry_id: int, body: PatchEntry) -> Entry
         return entry_of(await engine.edit_job(entry_id, edit, QUEUE))
     except NotFound:
         raise NotFound(f"entry {entry_id} not found") from None
-    except Conflict:
-        raise Conflict(ALREADY_COMPLETED) from None
+    except AlreadyFinished:
+        raise AlreadyFinished(ALREADY_COMPLETED) from None
 
 
 def _edits(updates: Sequence[EntryUpdate]) -> list[tuple[int, JobEdit]]:
@@ -302,8 +301,8 @@ async def update_entries(engine: Engine, body: UpdateEntries) -> list[Entry]:
         jobs = await engine.edit_jobs(edits, QUEUE)
     except NotFound as exc:
         raise NotFound(f"entry {_id_in(exc)} not found") from None
-    except Conflict as exc:
-        raise Conflict(f"{ALREADY_COMPLETED}: entry {_id_in(exc)}") from None
+    except AlreadyFinished as exc:
+        raise AlreadyFinished(f"{ALREADY_COMPLETED}: entry {_id_in(exc)}") from None
     return [entry_of(job) for job in jobs]
 
 
