@@ -308,11 +308,36 @@ def test_one_bad_entry_rejects_the_whole_batch_naming_it(server: Server) -> None
         assert misnamed == [], "422s that do not name entries[3].<field>"
 
 
-def test_100000_entries_in_one_request(server: Server) -> None:
+def test_100000_entries_in_one_request_seen_whole_or_not_at_all(server: Server) -> None:
     with server.client() as http:
         total = 100_000
         entries = [{"tracking_id": f"t{n}", "content": f"c{n}"} for n in range(total)]
-        batch = create(http, "big", entries)
+
+        def creating() -> dict[str, Any]:
+            with server.client() as mine:
+                return create(mine, "big", entries)
+
+        # while the create runs, others never see part of it: no batch with fewer entries,
+        # no entry claimed from a batch not yet whole
+        partial: list[Any] = []
+        claimed = 0
+        with ThreadPoolExecutor(1) as pool:
+            future = pool.submit(creating)
+            while not future.done():
+                for seen in ok(http.get(f"{X}/batches")):
+                    if sum(seen["counts"].values()) != total:
+                        partial.append(("listed", seen))
+                got = claim(http, 1000, "early")
+                if got:
+                    claimed += len(got)
+                    seen = ok(http.get(f"{X}/batches/{got[0]['batch']}"))
+                    if sum(seen["counts"].values()) != total:
+                        partial.append(("claimed", seen))
+                time.sleep(0.02)  # not load-bearing: it only spares the server some polls
+            batch = future.result()
+        assert partial[:3] == [], f"{len(partial)} looks at a batch not yet whole"
+        assert reset(http) == claimed  # what was claimed early goes back, keeping its place
+        batch = get_batch(http, batch["id"])
         assert batch["counts"] == counts(PENDING=total) and batch["incomplete_entries"] == total
         first = entries_of(http, batch["id"], limit=1000)
         assert [e["tracking_id"] for e in first] == [f"t{n}" for n in range(1000)]
