@@ -20,6 +20,15 @@ Runs and jobs (seeds/001, HTTP layer only): ``runs1`` runs W workers looping
 ``POST /api/job/claim`` → ``POST /api/job/{job}/finish`` (with the token) over one run of
 ``--jobs`` jobs, reported beside the native n=1 claim+complete of the same run.
 
+Batch exchange (seeds/003, HTTP layer only): ``exchange`` runs 4 consumers looping
+``POST /api/v1/exchange/entries/claim`` (max=100) → ``POST /api/v1/exchange/entries/update``
+(one bulk update of what the claim got) over ``--bulk-jobs`` entries in batches of 10,000,
+reported beside the native n=100 claim+complete of the same run (``claim100`` runs with it);
+``exchange-create`` times creating a batch of 10,000 entries in one request against the
+native enqueue of 10,000 jobs in one request, alternating; ``exchange-open`` runs the
+``exchange`` loop over ``--bulk-jobs`` entries in 1 batch and in 1,000 batches, each in a fresh
+database, and reports the ratio of the two.
+
 The load generator runs on the same machine as the server (and the database): on a small
 machine they compete for the same cores, which the CPU columns make visible.
 
@@ -355,11 +364,15 @@ class HttpTarget:
                 self._session = None
 
     async def _post(self, path: str, body: Any) -> bytes:
+        return await self._send("POST", path, body)
+
+    async def _send(self, method: str, path: str, body: Any = None) -> bytes:
         assert self._session is not None, "use inside session()"
-        async with self._session.post(path, data=_encode(body), headers=_JSON) as resp:
+        data = None if body is None else _encode(body)
+        async with self._session.request(method, path, data=data, headers=_JSON) as resp:
             raw = await resp.read()
             if resp.status >= 300:
-                raise BenchError(f"POST {path} -> {resp.status}: {raw[:200]!r}")
+                raise BenchError(f"{method} {path} -> {resp.status}: {raw[:200]!r}")
             return raw
 
     async def prepare(self, queue: str) -> None:
@@ -464,7 +477,18 @@ class HttpTarget:
 
 # -- scenarios --------------------------------------------------------------------------------
 SCENARIOS = frozenset(
-    {"enqueue1", "enqueue-bulk", "claim1", "claim100", "boss1", "boss-any", "runs1"}
+    {
+        "enqueue1",
+        "enqueue-bulk",
+        "claim1",
+        "claim100",
+        "boss1",
+        "boss-any",
+        "runs1",
+        "exchange",
+        "exchange-create",
+        "exchange-open",
+    }
 )
 BOSS_SOURCE_SPLITS = ((100, 1000), (1, 100_000))  # (sources, jobs each) of boss-any
 
@@ -481,6 +505,7 @@ class Plan:
     scenarios: frozenset[str] = SCENARIOS  # which scenarios to run
     boss_any_jobs: int = 100_000  # jobs of each boss-any database (split as BOSS_SOURCE_SPLITS)
     boss_any_runs: int = 2  # boss-any measurements of each split, alternating
+    exchange_open_runs: int = 2  # exchange-open measurements of each split, alternating
 
 
 Worker = Callable[[int], Awaitable[int]]
@@ -941,6 +966,220 @@ async def _boss_any_once(
     return results
 
 
+# -- batch exchange (seeds/003) ---------------------------------------------------------------
+EX = "/api/v1/exchange"
+EXCHANGE = "exchange n=100"  # the scenario names, as the ratios find them
+EXCHANGE_CREATE = "exchange create x10000"
+NATIVE_CREATE = "native enqueue x10000"
+EXCHANGE_BATCH = 10_000  # entries per batch: of exchange's fill, and of exchange-create
+EXCHANGE_OPEN = 1_000  # open batches of exchange-open's many-batch split
+EXCHANGE_STATES = {
+    "PENDING": "available",
+    "ACTIVE": "active",
+    "OK": "completed",
+    "FAILED": "dead",
+    "IGNORED": "cancelled",
+}
+
+
+def with_baselines(scenarios: frozenset[str]) -> frozenset[str]:
+    """The scenarios asked for, with the native one the exchange's ratio is taken against."""
+    return scenarios | {"claim100"} if "exchange" in scenarios else scenarios
+
+
+class _ExchangeBatch(msgspec.Struct):
+    id: int
+    counts: dict[str, int]
+
+
+_decode_entries = msgspec.json.Decoder(list[_Id]).decode
+_decode_exchange_batches = msgspec.json.Decoder(list[_ExchangeBatch]).decode
+
+
+class ExchangeTarget:
+    """The batch exchange's routes as a :class:`Target`, so that :func:`scenario_claim` drives
+    it as it drives the native API: the queue is the whole exchange, a job is an entry, an
+    enqueue creates a batch, a completion updates entries to OK (a bulk one: one request)."""
+
+    layer = "http"
+
+    def __init__(self, http: HttpTarget) -> None:
+        self.http = http
+        self.server_pid: int | None = http.server_pid
+
+    def session(self, workers: int) -> contextlib.AbstractAsyncContextManager[None]:
+        return self.http.session(workers)
+
+    async def prepare(self, queue: str) -> None:
+        return None  # the face has its queue
+
+    async def enqueue_one(self, queue: str, payload: Any) -> None:
+        await self.enqueue_many(queue, [payload])
+
+    async def enqueue_many(self, queue: str, payloads: Sequence[Any]) -> None:
+        entries = [{"tracking_id": f"t{k}", "content": p} for k, p in enumerate(payloads)]
+        await self.http._post(f"{EX}/batches", {"name": queue, "entries": entries})
+
+    async def claim(self, queue: str, worker: str, n: int) -> list[tuple[int, int]]:
+        raw = await self.http._post(f"{EX}/entries/claim", {"max": n, "consumer": worker})
+        return [(entry.id, 0) for entry in _decode_entries(raw)]
+
+    async def complete_one(self, queue: str, job_id: int, token: int) -> None:
+        await self.http._send("PATCH", f"{EX}/entries/{job_id}", {"status": "OK"})
+
+    async def complete_many(self, queue: str, jobs: Sequence[tuple[int, int]]) -> None:
+        body = {"entries": [{"id": job_id, "status": "OK"} for job_id, _ in jobs]}
+        await self.http._post(f"{EX}/entries/update", body)
+
+    async def counts(self, queue: str) -> dict[str, int]:
+        """Entries per engine state (the native names) over every batch."""
+        total: dict[str, int] = {}
+        after = 0
+        while batches := _decode_exchange_batches(
+            await self.http._send("GET", f"{EX}/batches?limit=1000&after={after}")
+        ):
+            for batch in batches:
+                for status, count in batch.counts.items():
+                    state = EXCHANGE_STATES.get(status, status)
+                    total[state] = total.get(state, 0) + count
+            after = batches[-1].id
+        return total
+
+
+async def _exchange_fill(target: ExchangeTarget, total: int, per_batch: int, workers: int) -> None:
+    """``total`` entries in batches of ``per_batch`` (untimed), created by ``workers`` at once."""
+    starts = iter(range(0, total, per_batch))
+
+    async def body(w: int) -> int:
+        for start in starts:
+            size = min(per_batch, total - start)
+            await target.enqueue_many(f"b{start}", [{"i": start + k} for k in range(size)])
+        return 0
+
+    await _run_workers(workers, body)
+
+
+async def _exchange_run(
+    target: ExchangeTarget, backend: str, plan: Plan, scenario: str, per_batch: int
+) -> Result:
+    """``plan.bulk_jobs`` entries in batches of ``per_batch`` (untimed), then 4 consumers timed
+    claiming max=100 and updating what they got in one bulk update."""
+    workers = plan.bulk_workers
+    background = await settle(plan.wait_quiet)
+    async with target.session(workers):
+        await _exchange_fill(target, plan.bulk_jobs, per_batch, workers)
+        with CpuMeter(target.server_pid) as cpu:
+            rec, done, seconds, capped = await scenario_claim(
+                target, "exchange", 100, workers, plan.max_seconds
+            )
+        counts = await target.counts("exchange")
+    left = {s: c for s, c in counts.items() if s != "completed" and c}
+    ok = counts.get("completed", 0) == done and (capped or not left)
+    result = Result(
+        backend=backend,
+        layer=target.layer,
+        scenario=scenario,
+        workers=workers,
+        planned_jobs=plan.bulk_jobs,
+        jobs=done,
+        seconds=seconds,
+        errors=rec.errors,
+        first_error=rec.first_error,
+        capped=capped,
+        ops=rec.stats(),
+        host_cpu_busy=cpu.host_busy,
+        server_cpu_s=cpu.server_s,
+        client_cpu_s=cpu.client_s,
+        check="ok" if ok else f"MISMATCH {counts}",
+        background_cpu=background,
+    )
+    print(_one_line(result), flush=True)
+    return result
+
+
+async def run_exchange(target: HttpTarget, backend: str, plan: Plan) -> Result:
+    """The exchange's claim max=100 + bulk update over batches of 10,000 entries (the
+    consistency check counts every batch: it runs before anything else creates any)."""
+    return await _exchange_run(ExchangeTarget(target), backend, plan, EXCHANGE, EXCHANGE_BATCH)
+
+
+async def run_exchange_create(target: HttpTarget, backend: str, plan: Plan) -> list[Result]:
+    """Create a batch of 10,000 entries in one request, against the native enqueue of 10,000
+    jobs in one request, alternating, ``max(3, bulk_jobs / 20,000)`` times each."""
+    exchange = ExchangeTarget(target)
+    rounds = max(3, plan.bulk_jobs // 20_000)
+    queue = f"bench-{uuid.uuid4().hex[:6]}-create"
+    payloads = [{"i": k} for k in range(EXCHANGE_BATCH)]
+    background = await settle(plan.wait_quiet)
+    recs = {EXCHANGE_CREATE: Recorder(), NATIVE_CREATE: Recorder()}
+    done = dict.fromkeys(recs, 0)
+    seconds = dict.fromkeys(recs, 0.0)
+    async with target.session(1):
+        await target.prepare(queue)
+        before = (await exchange.counts("exchange")).get("available", 0)
+        started = time.monotonic()
+        for round_ in range(rounds):
+            order = [EXCHANGE_CREATE, NATIVE_CREATE][:: 1 if round_ % 2 == 0 else -1]
+            for scenario in order:
+                rec = recs[scenario]
+                t0 = time.perf_counter()
+                try:
+                    if scenario == EXCHANGE_CREATE:
+                        await exchange.enqueue_many("create", payloads)
+                    else:
+                        await target.enqueue_many(queue, payloads)
+                except Exception as exc:
+                    rec.error(exc)
+                    continue
+                took = time.perf_counter() - t0
+                rec.add(f"create x{EXCHANGE_BATCH}", took)
+                seconds[scenario] += took
+                done[scenario] += EXCHANGE_BATCH
+        capped = time.monotonic() - started > plan.max_seconds * 4
+        created = (await exchange.counts("exchange")).get("available", 0) - before
+        enqueued = (await target.counts(queue)).get("available", 0)
+    found = {EXCHANGE_CREATE: created, NATIVE_CREATE: enqueued}
+    results = []
+    for scenario, rec in recs.items():
+        result = Result(
+            backend=backend,
+            layer=target.layer,
+            scenario=scenario,
+            workers=1,
+            planned_jobs=rounds * EXCHANGE_BATCH,
+            jobs=done[scenario],
+            seconds=seconds[scenario],
+            errors=rec.errors,
+            first_error=rec.first_error,
+            capped=capped,
+            ops=rec.stats(),
+            host_cpu_busy=None,
+            server_cpu_s=None,
+            client_cpu_s=None,
+            check="ok" if found[scenario] == done[scenario] else f"MISMATCH {found[scenario]}",
+            background_cpu=background,
+        )
+        print(_one_line(result), flush=True)
+        results.append(result)
+    return results
+
+
+async def bench_exchange_open(backend: str, plan: Plan) -> list[Result]:
+    """The exchange loop over ``plan.bulk_jobs`` entries in 1 batch and in 1,000 batches, each
+    on a fresh database and server; ``plan.exchange_open_runs`` times, the order alternating
+    (the ratio is of the medians)."""
+    per_many = max(1, plan.bulk_jobs // EXCHANGE_OPEN)
+    splits = ((1, plan.bulk_jobs), (EXCHANGE_OPEN, per_many))
+    results = []
+    for run in range(plan.exchange_open_runs):
+        for batches, per_batch in splits if run % 2 == 0 else splits[::-1]:
+            scenario = f"exchange open {batches}x{per_batch}"
+            async with fresh_database(backend) as url, running_server(url) as (base, pid):
+                target = ExchangeTarget(HttpTarget(base, pid))
+                results.append(await _exchange_run(target, backend, plan, scenario, per_batch))
+    return results
+
+
 # -- databases and the server -----------------------------------------------------------------
 @contextlib.asynccontextmanager
 async def fresh_database(backend: str) -> AsyncIterator[str]:
@@ -1045,10 +1284,16 @@ async def bench_backend(backend: str, layers: Sequence[str], plan: Plan) -> list
                         )
                     if "runs1" in plan.scenarios:
                         results.append(await run_runs(target, backend, plan))
+                    if "exchange" in plan.scenarios:
+                        results.append(await run_exchange(target, backend, plan))
+                    if "exchange-create" in plan.scenarios:
+                        results += await run_exchange_create(target, backend, plan)
     if "engine" in layers and "boss-any" in plan.scenarios:
         results += await bench_boss_any_engine(backend, plan)
     if "http" in layers and "boss-any" in plan.scenarios:
         results += await bench_boss_any(backend, plan)
+    if "http" in layers and "exchange-open" in plan.scenarios:
+        results += await bench_exchange_open(backend, plan)
     return results
 
 
@@ -1164,22 +1409,24 @@ def _median_rate(results: Sequence[Result], where: tuple[str, str], prefix: str)
     return rates[middle] if len(rates) % 2 else (rates[middle - 1] + rates[middle]) / 2
 
 
+# (name, scenario over, scenario under (prefixes), target, whether the target is a floor)
+RATIOS = (
+    ("boss/native n=1", "boss claim+done", "claim+complete n=1", 0.9, True),
+    ("any-source 1 src / 100 src", "boss any-source 1x", "boss any-source 100x", 1.3, False),
+    ("exchange/native n=100", EXCHANGE, "claim+complete n=100", 0.9, True),
+    ("exchange create/native", EXCHANGE_CREATE, NATIVE_CREATE, 0.8, True),
+    ("exchange open 1 / 1000", "exchange open 1x", "exchange open 1000x", 1.3, False),
+)
+
+
 def boss_ratios(results: Sequence[Result]) -> list[dict[str, Any]]:
-    """Per backend: Boss n=1 over native n=1 (target ≥ 0.9), and the any-source claim over one
-    source over the same claim over 100 sources (target ≤ 1.3)."""
+    """Per backend, the ratios of :data:`RATIOS`: Boss n=1 over native n=1 (target ≥ 0.9), the
+    any-source claim over one source over the same claim over 100 sources (target ≤ 1.3), the
+    exchange's claim+update over native n=100 (≥ 0.9), its create of 10,000 entries over the
+    native enqueue of 10,000 (≥ 0.8) and its claim over 1 open batch over 1,000 (≤ 1.3)."""
     ratios = []
     for where in sorted({(r.backend, r.layer) for r in results}):
-        pairs = (
-            ("boss/native n=1", "boss claim+done", "claim+complete n=1", 0.9, True),
-            (
-                "any-source 1 src / 100 src",
-                "boss any-source 1x",
-                "boss any-source 100x",
-                1.3,
-                False,
-            ),
-        )
-        for name, top, bottom, target, at_least in pairs:
+        for name, top, bottom, target, at_least in RATIOS:
             a, b = _median_rate(results, where, top), _median_rate(results, where, bottom)
             if a is None or b is None or b == 0:
                 continue
@@ -1203,7 +1450,7 @@ def print_ratios(results: Sequence[Result]) -> None:
     ratios = boss_ratios(results)
     if not ratios:
         return
-    print("\nSource job queues (ratios within this run):")
+    print("\nFaces against native, and against themselves (ratios within this run):")
     for r in ratios:
         mark = "✓" if r["ok"] else "✗"
         a, b = r["of"]
@@ -1278,7 +1525,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--scenario",
         action="append",
         choices=sorted(SCENARIOS),
-        help="run only this scenario (repeatable; default: all)",
+        help="run only this scenario (repeatable; default: all; exchange runs claim100 too)",
     )
     p.add_argument(
         "--boss-any-jobs",
@@ -1291,6 +1538,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=int,
         default=2,
         help="boss-any measurements of each split, alternating; the ratio is of medians",
+    )
+    p.add_argument(
+        "--exchange-open-runs",
+        type=int,
+        default=2,
+        help="exchange-open measurements of each split, alternating; the ratio is of medians",
     )
     p.add_argument("--quick", action="store_true", help="small run (under a minute)")
     p.add_argument("--json", metavar="PATH", help="also write results as JSON")
@@ -1330,9 +1583,10 @@ async def main(args: argparse.Namespace) -> int:
         max_seconds=args.max_seconds,
         profile=args.profile,
         wait_quiet=args.wait_quiet,
-        scenarios=frozenset(args.scenario or SCENARIOS),
+        scenarios=with_baselines(frozenset(args.scenario or SCENARIOS)),
         boss_any_jobs=args.boss_any_jobs,
         boss_any_runs=args.boss_any_runs,
+        exchange_open_runs=args.exchange_open_runs,
     )
     info = machine_info()
     info["postgres"] = await postgres_version()
