@@ -65,6 +65,13 @@ class StaleLease(Conflict):
     code = "stale-lease"
 
 
+class AlreadyFinished(Conflict):
+    """A change that only an unfinished job takes (JobEdit.unfinished_only)."""
+
+    title = "Already finished"
+    code = "already-finished"
+
+
 class NothingToClaim(Conflict):
     title = "Nothing to claim"
     code = "nothing-to-claim"

@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import enum
 
-from batchyard.domain.errors import BatchyardError, Conflict, NotFound, StaleLease
-from batchyard.domain.models import Job
+from batchyard.domain.errors import (
+    AlreadyFinished,
+    BatchyardError,
+    Conflict,
+    NotFound,
+    StaleLease,
+)
+from batchyard.domain.models import Job, JobEdit
 from batchyard.domain.states import JobState, is_terminal
 
 
@@ -110,3 +116,11 @@ def job_id_of_lease(lease_id: str) -> int | None:
         return int(lease_id[:8] + lease_id[9:13], 16)
     except ValueError:
         return None
+
+
+def edit_refusal(job_id: int, edit: JobEdit, state: JobState) -> BatchyardError:
+    """The error for ``edit`` of a job in ``state`` that changed no row: the job was finished
+    (``unfinished_only``) or not active under ``edit.token``."""
+    if edit.unfinished_only and is_terminal(state):
+        return AlreadyFinished(f"job {job_id} is already finished")
+    return StaleLease(f"job {job_id} is not leased under token {edit.token}")

@@ -44,6 +44,10 @@ class NewJob(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     # job with a ref is claimed in ref order (lowest first: Engine.claim_by_ref), never by
     # the priority order of Engine.claim
     ref: str | None = None
+    # a job recorded already finished (completed, dead or cancelled: finished_at is now), with
+    # ``result`` as its result from the start; ACTIVE is refused (a claim leases jobs)
+    state: JobState = JobState.AVAILABLE
+    result: Any = None
 
 
 class Lease(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -119,6 +123,9 @@ class Batch(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
     completed_at: datetime | None
     sealed: bool = False  # a sealed batch takes no more jobs (Engine.add_to_batch)
+    # who holds the finished batch (Engine.take_batch), until when; None: nobody
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
 
     @property
     def outcome(self) -> BatchOutcome:
@@ -149,6 +156,9 @@ class BatchQuery(msgspec.Struct, frozen=True, kw_only=True):
     meta: dict[str, Any] | None = None  # top-level meta values the batch must have
     created_before: datetime | None = None
     created_after: datetime | None = None
+    state: BatchState | None = None  # None: any
+    # keyset paging: only batches with an id above it, OLDEST first (offset is then ignored)
+    after_id: int | None = None
     limit: int = 100
     offset: int = 0
 
@@ -187,6 +197,8 @@ class JobEdit(msgspec.Struct, frozen=True, kw_only=True):
     error: str | None = None
     owner: str = "operator"
     token: int | None = None
+    unfinished_only: bool = False
+    keep_place: bool = False
 
 
 class LogLine(msgspec.Struct, frozen=True, kw_only=True, gc=False):

@@ -12,6 +12,7 @@ import msgspec
 
 from batchyard.domain.errors import AlreadyExists, InvalidInput, NotFound
 from batchyard.domain.models import NewJob, QueueSpec
+from batchyard.domain.states import JobState
 
 MAX_CLAIM = 1000
 MAX_LIST = 1000  # jobs per page of a listing
@@ -124,10 +125,19 @@ def check_new_jobs(jobs: Sequence[NewJob]) -> None:
             check_name(job.unique_key, "unique_key")
         if job.ref is not None:
             check_name(job.ref, "ref")
+        if job.state is not JobState.AVAILABLE or job.result is not None:
+            _check_recorded(job)
     refs = [job.ref for job in jobs if job.ref is not None]
     if len(set(refs)) < len(refs):
         twice = next(ref for ref in refs if refs.count(ref) > 1)
         raise AlreadyExists(f"ref {twice!r} is given to two jobs", taken=(twice,))
+
+
+def _check_recorded(job: NewJob) -> None:
+    """A job enqueued with a state of its own (finished) or a result from the start."""
+    if job.state is JobState.ACTIVE:
+        raise InvalidInput("a job is enqueued available or finished, not active", field="state")
+    check_json_value(job.result, "result")
 
 
 def check_claim(

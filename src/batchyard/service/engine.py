@@ -34,6 +34,7 @@ from batchyard.domain.models import (
 )
 from batchyard.domain.states import JobState, can_move
 from batchyard.domain.validation import (
+    MAX_ENQUEUE,
     MAX_LIST,
     check_claim,
     check_delay,
@@ -64,6 +65,20 @@ PURGE_CHUNK = 1000  # expired idempotency keys deleted per transaction
 MAX_LOG_LINES = 10_000  # lines per append
 MAX_OFFSET = 1_000_000  # the deepest page a find reaches by offset
 PURGE_CHUNKS = 100  # at most this many chunks per housekeeping round; the rest comes next round
+MAX_EDITS = 10_000  # jobs per edit_jobs
+BATCH_POLL_INTERVAL = 0.25  # a waiting take_batch looks again this often
+_FINISHED = "finished batch:"  # + queue: where take_batch waits (nothing announces a finished
+# batch, so it polls; a shutdown wakes it like every waiter)
+
+
+def _check_edit(job_id: int, edit: JobEdit) -> None:
+    check_job_id(job_id)
+    check_json_value(edit.result, "result")
+    if edit.error is not None:
+        check_text(edit.error, "error")
+    check_name(edit.owner, "worker")
+    if edit.token is not None:
+        check_token(edit.token)
 
 
 def _check_offset_page(limit: int, offset: int) -> None:
@@ -341,17 +356,45 @@ class Engine:
         """Change one job whatever holds it (see :class:`JobEdit`): an operator's override,
         or a face's own bookkeeping. NotFound for a job of another ``queue`` (when given),
         checked in the same statement."""
-        check_job_id(job_id)
-        check_json_value(edit.result, "result")
-        if edit.error is not None:
-            check_text(edit.error, "error")
-        check_name(edit.owner, "worker")
-        if edit.token is not None:
-            check_token(edit.token)
+        _check_edit(job_id, edit)
         job = await self.store.edit_job(job_id, edit, queue)
-        if job.state is JobState.AVAILABLE:
-            self.wakeups.notify(job.queue)
+        self._edited([job])
         return job
+
+    async def edit_jobs(
+        self, edits: Sequence[tuple[int, JobEdit]], queue: str | None = None
+    ) -> list[Job]:
+        """:meth:`edit_job` of many jobs (distinct ids, at most MAX_EDITS) in one
+        transaction, all or none, answered in the order given; the error is that of the
+        first item refused (NotFound, AlreadyFinished, StaleLease). Concurrent callers
+        editing jobs of many batches in any order do not deadlock."""
+        if not 1 <= len(edits) <= MAX_EDITS:
+            raise InvalidInput(f"between 1 and {MAX_EDITS} jobs per edit", field="edits")
+        for job_id, edit in edits:
+            _check_edit(job_id, edit)
+        ids = [job_id for job_id, _ in edits]
+        if len(set(ids)) < len(ids):
+            twice = next(i for i in ids if ids.count(i) > 1)
+            raise InvalidInput(f"job {twice} is edited twice in one request", field="edits")
+        jobs = await self.store.edit_jobs(edits, queue)
+        self._edited(jobs)
+        return jobs
+
+    def _edited(self, jobs: Sequence[Job]) -> None:
+        for queue in {job.queue for job in jobs if job.state is JobState.AVAILABLE}:
+            self.wakeups.notify(queue)
+
+    async def release_all(self, queue: str, owner: str | None = None) -> int:
+        """Give back every active job of ``queue`` (only those leased to ``owner``, when
+        given), each at its place in claim order as of its creation; the attempt does not
+        count. How many (a consumer that restarts takes back what it had claimed)."""
+        check_queue_name(queue)
+        if owner is not None:
+            check_name(owner, "worker")
+        released = await self.store.release_all(queue, owner)
+        if released:
+            self.wakeups.notify(queue)
+        return released
 
     # -- job logs ---------------------------------------------------------------------------
     async def append_log(
@@ -489,9 +532,36 @@ class Engine:
             raise NotFound(f"batch {batch_id} is not in queue {queue!r}")
         return batch
 
-    async def batch_jobs(self, batch_id: int) -> list[Job]:
+    async def batch_jobs(
+        self, batch_id: int, after_id: int = 0, limit: int | None = None
+    ) -> list[Job]:
+        """The batch's jobs in id order, above ``after_id``, at most ``limit`` (None: all)."""
         check_id(batch_id, "batch")
-        return await self.store.batch_jobs(batch_id)
+        if after_id:
+            check_id(after_id, "after")
+        if limit is not None and not 1 <= limit <= MAX_ENQUEUE:
+            raise InvalidInput(f"limit must be between 1 and {MAX_ENQUEUE}", field="limit")
+        return await self.store.batch_jobs(batch_id, after_id, limit)
+
+    async def take_batch(
+        self, queue: str, owner: str, lease_seconds: float, wait: float = 0.0
+    ) -> Batch | None:
+        """Lease the oldest completed batch of ``queue`` nobody holds (never taken, or its
+        lease expired) to ``owner`` for ``lease_seconds``, waiting up to ``wait`` s for one;
+        None when there is none. Of concurrent takers one gets a batch; a taker that does
+        not delete it before its lease ends lets the next one have it."""
+        check_queue_name(queue)
+        check_name(owner, "worker")
+        check_lease_seconds(lease_seconds)
+        if not 0 <= wait <= self.max_wait:
+            raise InvalidInput(f"wait must be between 0 and {self.max_wait:g} seconds", "wait")
+        deadline = time.monotonic() + wait
+        while True:
+            batch = await self.store.take_batch(queue, owner, lease_seconds)
+            remaining = deadline - time.monotonic()
+            if batch is not None or remaining <= 0 or self.wakeups.closing:
+                return batch
+            await self.wakeups.wait(_FINISHED + queue, min(remaining, BATCH_POLL_INTERVAL))
 
     async def find_jobs(self, query: JobQuery) -> tuple[int, list[Job]]:
         """How many jobs match ``query`` in all, and its page of them."""

@@ -163,6 +163,19 @@ class Store(abc.ABC):
         job is not active under it."""
 
     @abc.abstractmethod
+    async def edit_jobs(
+        self, edits: Sequence[tuple[int, JobEdit]], queue: str | None = None
+    ) -> list[Job]:
+        """:meth:`edit_job` of many jobs (distinct ids) in one transaction, all or none,
+        answered in the order given; the error is that of the first item refused. On
+        PostgreSQL one statement, locking the jobs in id order (no deadlock between callers)."""
+
+    @abc.abstractmethod
+    async def release_all(self, queue: str, owner: str | None = None) -> int:
+        """Give every active job of ``queue`` (leased to ``owner``, when given) back, each at
+        its place in claim order as of its creation; the attempt does not count. How many."""
+
+    @abc.abstractmethod
     async def get_job(self, job_id: int) -> Job: ...
 
     @abc.abstractmethod
@@ -282,14 +295,24 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def find_batches(self, query: BatchQuery) -> tuple[int, list[Batch]]:
-        """How many batches match ``query`` in all, and its page of them, newest first."""
+        """How many batches match ``query`` in all, and its page of them, newest first (with
+        ``after_id``: oldest first)."""
 
     @abc.abstractmethod
     async def get_batch(self, batch_id: int) -> Batch: ...
 
     @abc.abstractmethod
-    async def batch_jobs(self, batch_id: int) -> list[Job]:
-        """The batch's jobs in id order."""
+    async def batch_jobs(
+        self, batch_id: int, after_id: int = 0, limit: int | None = None
+    ) -> list[Job]:
+        """The batch's jobs in id order: those with an id above ``after_id``, at most
+        ``limit`` of them (None: all)."""
+
+    @abc.abstractmethod
+    async def take_batch(self, queue: str, owner: str, lease_seconds: float) -> Batch | None:
+        """Lease the oldest completed batch of ``queue`` that nobody holds (no lease, or an
+        expired one) to ``owner`` for ``lease_seconds``, in one statement: of concurrent
+        takers, one gets it. None when there is none."""
 
     # -- idempotency keys -------------------------------------------------------------------
     # One row per (scope, key): see batchyard.domain.idempotency. A row whose expiry has passed

@@ -29,11 +29,16 @@ from batchyard.domain.errors import (
     Conflict,
     InvalidInput,
     NotFound,
-    StaleLease,
     StoreUnavailable,
 )
 from batchyard.domain.idempotency import IdempotencyRecord
-from batchyard.domain.leases import LeaseOp, job_id_of_lease, settle_refused, settle_unfinished
+from batchyard.domain.leases import (
+    LeaseOp,
+    edit_refusal,
+    job_id_of_lease,
+    settle_refused,
+    settle_unfinished,
+)
 from batchyard.domain.models import (
     Batch,
     BatchQuery,
@@ -223,7 +228,8 @@ def _changed(status: str) -> int:
 
 
 def _job_arrays(jobs: Sequence[NewJob]) -> tuple[list[Any], ...]:
-    """Column arrays for ``insert_job``: keys, priorities, payloads, max attempts, delays, refs.
+    """Column arrays for ``insert_job``: keys, priorities, payloads, max attempts, delays, refs,
+    states, results.
 
     Payloads go as JSON text: a list inside a jsonb[] parameter would be read as a dimension.
     """
@@ -234,6 +240,22 @@ def _job_arrays(jobs: Sequence[NewJob]) -> tuple[list[Any], ...]:
         [j.max_attempts for j in jobs],
         [float(j.delay) for j in jobs],
         [j.ref for j in jobs],
+        [j.state.value for j in jobs],
+        [None if j.result is None else _encode_json(j.result) for j in jobs],
+    )
+
+
+def _edit_arrays(edits: Sequence[tuple[int, JobEdit]]) -> tuple[list[Any], ...]:
+    """Column arrays for ``edit_job``, item by item (results as JSON text, as payloads)."""
+    return (
+        [job_id for job_id, _ in edits],
+        [None if e.state is None else e.state.value for _, e in edits],
+        [None if e.result is None else _encode_json(e.result) for _, e in edits],
+        [e.error for _, e in edits],
+        [e.owner for _, e in edits],
+        [e.token for _, e in edits],
+        [e.unfinished_only for _, e in edits],
+        [e.keep_place for _, e in edits],
     )
 
 
@@ -710,16 +732,39 @@ class PostgresStore(Store):
         return _job(row)
 
     async def edit_job(self, job_id: int, edit: JobEdit, queue: str | None = None) -> Job:
-        state = None if edit.state is None else edit.state.value
-        args = (job_id, state, edit.result, edit.error, edit.owner, edit.token, queue)
         async with self._connection() as conn:
-            row = await conn.fetchrow(self._sql["edit_job"], *args)
-            if row is None:
-                found = await conn.fetchrow(self._sql["get_job"], job_id)
-                if found is None or (queue is not None and found["queue"] != queue):
-                    raise NotFound(f"job {job_id} does not exist")
-                raise StaleLease(f"job {job_id} is not leased under token {edit.token}")
-        return _job(row)
+            rows_ = await conn.fetch(self._sql["edit_job"], *_edit_arrays([(job_id, edit)]), queue)
+            if not rows_:
+                raise await self._edit_refused(conn, [(job_id, edit)], set(), queue)
+        return _job(rows_[0])
+
+    async def edit_jobs(
+        self, edits: Sequence[tuple[int, JobEdit]], queue: str | None = None
+    ) -> list[Job]:
+        async with self._transaction() as conn:
+            found = await conn.fetch(self._sql["edit_job"], *_edit_arrays(edits), queue)
+            if len(found) < len(edits):
+                raise await self._edit_refused(conn, edits, {r["id"] for r in found}, queue)
+        by_id = {row["id"]: _job(row) for row in found}
+        return [by_id[job_id] for job_id, _ in edits]
+
+    async def _edit_refused(
+        self, conn: Any, edits: Sequence[tuple[int, JobEdit]], done: set[int], queue: str | None
+    ) -> BatchyardError:
+        """Why the first edit left alone was refused (the transaction rolls back)."""
+        job_id, edit = next(item for item in edits if item[0] not in done)
+        row = await conn.fetchrow(self._sql["get_job"], job_id)
+        if row is None or (queue is not None and row["queue"] != queue):
+            return NotFound(f"job {job_id} does not exist")
+        return edit_refusal(job_id, edit, JobState(row["state"]))
+
+    async def release_all(self, queue: str, owner: str | None = None) -> int:
+        row = await self._fetchrow("release_all", queue, owner)
+        return int(row["n"]) if row is not None else 0
+
+    async def take_batch(self, queue: str, owner: str, lease_seconds: float) -> Batch | None:
+        row = await self._fetchrow("take_batch", queue, owner, lease_seconds)
+        return None if row is None else _batch(row)
 
     async def find_jobs(self, query: JobQuery) -> tuple[int, list[Job]]:
         matches = None if query.matches is None else msgspec.to_builtins(query.matches)
@@ -890,14 +935,16 @@ class PostgresStore(Store):
     async def find_batches(self, query: BatchQuery) -> tuple[int, list[Batch]]:
         outcomes = None if query.outcomes is None else sorted(query.outcomes)
         found = await self._fetch(
-            "find_batches",
+            "find_batches" if query.after_id is None else "find_batches_after",
             query.queue,
             outcomes,
             query.meta,
             query.created_before,
             query.created_after,
             query.limit,
-            query.offset,
+            query.offset if query.after_id is None else 0,
+            None if query.state is None else query.state.value,
+            query.after_id,
         )
         return _page(found, _batch)
 
@@ -907,9 +954,11 @@ class PostgresStore(Store):
             raise NotFound(f"batch {batch_id} does not exist")
         return _batch(row)
 
-    async def batch_jobs(self, batch_id: int) -> list[Job]:
+    async def batch_jobs(
+        self, batch_id: int, after_id: int = 0, limit: int | None = None
+    ) -> list[Job]:
         await self.get_batch(batch_id)
-        return [_job(r) for r in await self._fetch("batch_jobs", batch_id)]
+        return [_job(r) for r in await self._fetch("batch_jobs", batch_id, after_id, limit)]
 
     # -- idempotency keys -------------------------------------------------------------------
     async def begin_idempotent(

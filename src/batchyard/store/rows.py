@@ -119,6 +119,8 @@ def batch_from_row(row: Row, to_dt: ToDatetime, from_json: FromJson) -> Batch:
         created_at=to_dt(row["created_at"]),
         completed_at=_maybe(row["completed_at"], to_dt),
         sealed=bool(row["sealed"]),
+        lease_owner=row["lease_owner"],
+        lease_expires_at=_maybe(row["lease_expires_at"], to_dt),
     )
 
 

@@ -32,11 +32,16 @@ from batchyard.domain.errors import (
     Conflict,
     InvalidInput,
     NotFound,
-    StaleLease,
     StoreUnavailable,
 )
 from batchyard.domain.idempotency import IdempotencyRecord
-from batchyard.domain.leases import LeaseOp, job_id_of_lease, settle_refused, settle_unfinished
+from batchyard.domain.leases import (
+    LeaseOp,
+    edit_refusal,
+    job_id_of_lease,
+    settle_refused,
+    settle_unfinished,
+)
 from batchyard.domain.models import (
     Batch,
     BatchQuery,
@@ -286,7 +291,9 @@ class SqliteStore(Store):
         params["requeue_on_complete"] = int(spec.requeue_on_complete)
         with self._write():
             row = self._one("insert_queue", params)
-            if row is not None and jobs:  # nothing to hand back: one executemany, no mapping
+            if row is not None and any(job.state != JobState.AVAILABLE for job in jobs):
+                self._insert_jobs(spec.name, jobs, None, now)  # counted state by state
+            elif row is not None and jobs:  # nothing to hand back: one executemany, no mapping
                 rows_ = [self._job_params(spec.name, job, None, now) for job in jobs]
                 before = self.conn.total_changes  # (rowcount is 0 for RETURNING statements)
                 try:
@@ -364,6 +371,8 @@ class SqliteStore(Store):
             "run_at": now + max(job.delay, 0.0),
             "now": now,
             "ref": job.ref,
+            "state": job.state.value,
+            "result": None if job.result is None else _encode(job.result).decode(),
         }
 
     def _insert_jobs(
@@ -379,7 +388,7 @@ class SqliteStore(Store):
             existing = self._job("get_job_by_key", params)
             assert existing is not None
             result.append(Enqueued(job=existing, created=False))
-        self._tally({(queue, None, _AVAILABLE): sum(1 for e in result if e.created)})
+        self._tally(Counter((queue, None, e.job.state.value) for e in result if e.created))
         return result
 
     def _insert_job(self, params: Record) -> Job | None:
@@ -650,20 +659,54 @@ class SqliteStore(Store):
             row = self._one("get_job", {"id": job_id})
             if row is None or (queue is not None and row["queue"] != queue):
                 raise NotFound(f"job {job_id} does not exist")
-            old = row["state"]
-            if edit.token is not None and (old != _ACTIVE or row["lease_token"] != edit.token):
-                raise StaleLease(f"job {job_id} is not leased under token {edit.token}")
-            state = old if edit.state is None else edit.state.value
-            params = {"id": job_id, "state": state, "moved": int(state != old), "now": time.time()}
-            params.update(error=edit.error, owner=edit.owner, far_future=FAR_FUTURE)
-            params["result"] = _merged_result(row["result"], edit.result)
-            job = self._job("edit_job", params)
-            assert job is not None
-            self._tally_one(job, old)
-            return job
+            return self._apply_edit(row, edit)
+
+    def _apply_edit(self, row: Record, edit: JobEdit) -> Job:
+        job_id, old = row["id"], row["state"]
+        stale = edit.token is not None and (old != _ACTIVE or row["lease_token"] != edit.token)
+        if stale or (edit.unfinished_only and old not in (_AVAILABLE, _ACTIVE)):
+            raise edit_refusal(job_id, edit, JobState(old))
+        state = old if edit.state is None else edit.state.value
+        params = {"id": job_id, "state": state, "moved": int(state != old), "now": time.time()}
+        params.update(error=edit.error, owner=edit.owner, far_future=FAR_FUTURE)
+        params.update(keep_place=int(edit.keep_place))
+        params["result"] = _merged_result(row["result"], edit.result)
+        job = self._job("edit_job", params)
+        assert job is not None
+        self._tally_one(job, old)
+        return job
 
     async def edit_job(self, job_id: int, edit: JobEdit, queue: str | None = None) -> Job:
         return await self._run(self._edit_job, job_id, edit, queue)
+
+    def _edit_jobs(self, edits: Sequence[tuple[int, JobEdit]], queue: str | None) -> list[Job]:
+        with self._write():
+            return [self._edit_job(job_id, edit, queue) for job_id, edit in edits]
+
+    async def edit_jobs(
+        self, edits: Sequence[tuple[int, JobEdit]], queue: str | None = None
+    ) -> list[Job]:
+        return await self._run(self._edit_jobs, edits, queue)
+
+    def _release_all(self, queue: str, owner: str | None) -> int:
+        with self._write():
+            params = {"queue": queue, "owner": owner, "now": time.time()}
+            released = self.conn.execute(self._sql["release_all"], params).rowcount
+            self._tally({(queue, _ACTIVE, _AVAILABLE): released})
+            return released
+
+    async def release_all(self, queue: str, owner: str | None = None) -> int:
+        return await self._run(self._release_all, queue, owner)
+
+    def _take_batch(self, queue: str, owner: str, lease_seconds: float) -> Batch | None:
+        now = time.time()
+        params = {"queue": queue, "owner": owner, "now": now, "until": now + lease_seconds}
+        with self._write():
+            row = self._one("take_batch", params)
+        return None if row is None else rows.batch_from_row(row, _to_dt, _from_json)
+
+    async def take_batch(self, queue: str, owner: str, lease_seconds: float) -> Batch | None:
+        return await self._run(self._take_batch, queue, owner, lease_seconds)
 
     def _find_jobs(self, query: JobQuery) -> tuple[int, list[Job]]:
         matches = None if query.matches is None else _encode(query.matches).decode()
@@ -848,7 +891,9 @@ class SqliteStore(Store):
         self, queue: str, jobs: Sequence[NewJob], meta: dict[str, Any]
     ) -> tuple[Batch, list[Job]]:
         now = time.time()
-        state = BatchState.PENDING if jobs else BatchState.COMPLETED
+        # made finished: its first unfinished job makes it pending (the insert trigger), so a
+        # batch of finished jobs only is completed at once, as an empty one
+        state = BatchState.COMPLETED
         with self._write():
             self._get_queue(queue)
             params = {"queue": queue, "state": state.value, "meta": _encode(meta).decode()}
@@ -920,7 +965,12 @@ class SqliteStore(Store):
             created_before=_epoch_or_none(query.created_before),
             created_after=_epoch_or_none(query.created_after),
         )
-        found = self._all("find_batches", params)
+        state = None if query.state is None else query.state.value
+        params.update(state=state, after_id=query.after_id)
+        after = query.after_id is not None
+        if after:
+            params["offset"] = 0
+        found = self._all("find_batches_after" if after else "find_batches", params)
         total = found[0]["n_matched"] if found else 0
         batches = [rows.batch_from_row(r, _to_dt, _from_json) for r in found if r["id"]]
         return total, batches
@@ -937,10 +987,18 @@ class SqliteStore(Store):
     async def get_batch(self, batch_id: int) -> Batch:
         return await self._run(self._get_batch, batch_id)
 
-    async def batch_jobs(self, batch_id: int) -> list[Job]:
+    async def batch_jobs(
+        self, batch_id: int, after_id: int = 0, limit: int | None = None
+    ) -> list[Job]:
+        params = {
+            "batch_id": batch_id,
+            "after_id": after_id,
+            "limit": -1 if limit is None else limit,
+        }
+
         def run() -> list[Job]:
             self._get_batch(batch_id)
-            return self._jobs("batch_jobs", {"batch_id": batch_id})
+            return self._jobs("batch_jobs", params)
 
         return await self._run(run)
 

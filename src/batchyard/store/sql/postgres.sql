@@ -42,16 +42,21 @@ SELECT state, count(*) AS n FROM jobs WHERE queue = $1 GROUP BY state;
 -- Many jobs in one statement. Rows are inserted in input order (ids grow with it); a taken
 -- unique key inserts nothing (get_job_by_key fetches the existing job). A missing queue (or
 -- batch) violates the foreign key: the store reports NotFound; a taken ref violates jobs_ref
--- (AlreadyExists) and inserts none of them.
+-- (AlreadyExists) and inserts none of them. $9 states, $10 results (JSON text): a job may be
+-- recorded already finished (finished_at now).
 WITH inserted AS (
     INSERT INTO jobs (queue, batch_id, unique_key, priority, payload, state, attempts,
-                      max_attempts, run_at, created_at, updated_at, ref, ref_kind)
-    SELECT $1, $2, i.unique_key, i.priority, i.payload::jsonb, 'available', 0,
+                      max_attempts, run_at, created_at, updated_at, ref, ref_kind, result,
+                      finished_at)
+    SELECT $1, $2, i.unique_key, i.priority, i.payload::jsonb, i.state, 0,
            coalesce(i.max_attempts, (SELECT max_attempts FROM queues WHERE name = $1)),
            now() + make_interval(secs => greatest(i.delay, 0)), now(), now(),
-           i.ref, CASE WHEN i.ref IS NOT NULL THEN (SELECT kind FROM queues WHERE name = $1) END
-      FROM unnest($3::text[], $4::integer[], $5::text[], $6::integer[], $7::float8[], $8::text[])
-           WITH ORDINALITY AS i (unique_key, priority, payload, max_attempts, delay, ref, ord)
+           i.ref, CASE WHEN i.ref IS NOT NULL THEN (SELECT kind FROM queues WHERE name = $1) END,
+           i.result::jsonb, CASE WHEN i.state <> 'available' THEN now() END
+      FROM unnest($3::text[], $4::integer[], $5::text[], $6::integer[], $7::float8[], $8::text[],
+                  $9::text[], $10::text[])
+           WITH ORDINALITY AS i (unique_key, priority, payload, max_attempts, delay, ref, state,
+                                 result, ord)
      ORDER BY i.ord
     ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
     RETURNING *
@@ -285,7 +290,8 @@ RETURNING *;
 SELECT * FROM batches WHERE id = $1;
 
 -- name: batch_jobs
-SELECT * FROM jobs WHERE batch_id = $1 ORDER BY id;
+-- $1 batch, $2 after this job id, $3 at most this many (NULL: all)
+SELECT * FROM jobs WHERE batch_id = $1 AND id > $2 ORDER BY id LIMIT $3;
 
 -- name: begin_idempotent
 -- $1 scope, $2 key, $3 fingerprint, $4 seconds the running row holds the key.
@@ -492,28 +498,42 @@ RETURNING jobs.*;
 -- same as lease_jobs, with: WHERE queue = $1 AND ref IS NULL => WHERE queue = $1 AND batch_id = $5 AND ref IS NULL
 
 -- name: edit_job
--- Engine.edit_job: $1 id, $2 state (NULL: stay), $3 result values merged at the top level
--- (NULL: none), $4 error (for a move to dead or cancelled), $5 owner (for a move to active),
--- $6 token (NULL: whatever holds the job; else only while it is active under that token),
--- $7 the job's queue (NULL: any).
--- A move to another state takes the lease from whoever held it (the token grows).
-WITH target AS (
-    SELECT id, state AS old_state, coalesce($2, state) AS state,
-           coalesce($2, state) <> state AS moved
-      FROM jobs WHERE id = $1 AND ($7::text IS NULL OR queue = $7) FOR UPDATE
+-- Engine.edit_job and edit_jobs, item by item: $1 ids, $2 states (NULL: stay), $3 result values
+-- merged at the top level (JSON text; NULL: none), $4 errors (for a move to dead or
+-- cancelled), $5 owners (for a move to active), $6 tokens (NULL: whatever holds the job; else
+-- only while it is active under that token), $7 unfinished only (a finished job is left
+-- alone), $8 keep place (a move to available goes back to run_at = created_at), $9 the jobs'
+-- queue (NULL: any). A move to another state takes the lease from whoever held it (the token
+-- grows). Rows are locked in id order, so concurrent edits of overlapping jobs cannot
+-- deadlock; items left alone are missing from the answer (the store tells why).
+WITH items AS (
+    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
+                         $6::bigint[], $7::boolean[], $8::boolean[])
+                  AS i (id, state, result, error, owner, token, unfinished_only, keep_place)
+), target AS (
+    SELECT j.id, j.state AS old_state, coalesce(i.state, j.state) AS state,
+           coalesce(i.state, j.state) <> j.state AS moved, i.result::jsonb AS result, i.error,
+           i.owner, i.keep_place
+      FROM jobs AS j JOIN items AS i ON i.id = j.id
+     WHERE j.id = ANY ($1::bigint[]) AND ($9::text IS NULL OR j.queue = $9)
+       AND (i.token IS NULL OR (j.state = 'active' AND j.lease_token = i.token))
+       AND (NOT i.unfinished_only OR j.state IN ('available', 'active'))
+     ORDER BY j.id
+       FOR UPDATE OF j
 ), edited AS (
     UPDATE jobs SET
         state = t.state,
-        result = CASE WHEN $3::jsonb IS NULL THEN jobs.result
-                      WHEN jsonb_typeof(jobs.result) = 'object' THEN jobs.result || $3::jsonb
-                      ELSE $3::jsonb END,
+        result = CASE WHEN t.result IS NULL THEN jobs.result
+                      WHEN jsonb_typeof(jobs.result) = 'object' THEN jobs.result || t.result
+                      ELSE t.result END,
         error = CASE WHEN NOT t.moved THEN jobs.error
-                     WHEN t.state IN ('dead', 'cancelled') THEN $4 END,
+                     WHEN t.state IN ('dead', 'cancelled') THEN t.error END,
         attempts = CASE WHEN NOT t.moved THEN jobs.attempts
                         WHEN t.state = 'available' THEN 0
                         WHEN t.state = 'active' THEN jobs.attempts + 1 ELSE jobs.attempts END,
         lease_token = jobs.lease_token + t.moved::int,
-        lease_owner = CASE WHEN NOT t.moved THEN jobs.lease_owner WHEN t.state = 'active' THEN $5
+        lease_owner = CASE WHEN NOT t.moved THEN jobs.lease_owner
+                           WHEN t.state = 'active' THEN t.owner
                            WHEN t.state = 'available' THEN NULL ELSE jobs.lease_owner END,
         lease_id = CASE WHEN NOT t.moved THEN jobs.lease_id
                         WHEN t.state = 'active' THEN batchyard_lease_id(jobs.id)
@@ -524,18 +544,51 @@ WITH target AS (
         lease_seconds = CASE WHEN NOT t.moved THEN jobs.lease_seconds END,
         run_at = CASE WHEN NOT t.moved THEN jobs.run_at
                       WHEN t.state = 'active' THEN '9999-12-31T23:59:59Z'::timestamptz
+                      WHEN t.state = 'available' AND t.keep_place THEN jobs.created_at
                       ELSE now() END,
         finished_at = CASE WHEN NOT t.moved THEN jobs.finished_at
                            WHEN t.state IN ('completed', 'dead', 'cancelled') THEN now() END,
         updated_at = now()
       FROM target AS t
      WHERE jobs.id = t.id
-       AND ($6::bigint IS NULL OR (t.old_state = 'active' AND jobs.lease_token = $6))
     RETURNING jobs.*
 ), notified AS MATERIALIZED (
-    SELECT pg_notify('batchyard_jobs', queue) FROM edited WHERE state = 'available'
+    SELECT pg_notify('batchyard_jobs', queue) FROM (SELECT DISTINCT queue FROM edited
+                                                     WHERE state = 'available') AS q
 )
 SELECT * FROM edited WHERE (SELECT count(*) FROM notified) >= 0;
+
+-- name: release_all
+-- Engine.release_all: the active jobs of queue $1 (leased to $2; NULL: to anyone) back to
+-- available, each at its place in claim order as of its creation; the attempt does not count.
+WITH released AS (
+    UPDATE jobs SET
+        state = 'available',
+        attempts = greatest(attempts - 1, 0),
+        run_at = created_at,
+        lease_owner = NULL,
+        lease_id = NULL,
+        claimed_at = NULL,
+        lease_expires_at = NULL,
+        updated_at = now()
+     WHERE queue = $1 AND state = 'active' AND ($2::text IS NULL OR lease_owner = $2)
+    RETURNING id
+), notified AS MATERIALIZED (
+    SELECT pg_notify('batchyard_jobs', $1) FROM (SELECT 1 FROM released LIMIT 1) AS one
+)
+SELECT count(*) AS n FROM released WHERE (SELECT count(*) FROM notified) >= 0;
+
+-- name: take_batch
+-- Engine.take_batch: $1 queue, $2 owner, $3 lease seconds. The oldest finished batch nobody
+-- holds (no lease, or an expired one), leased in one statement; a batch another taker is
+-- locking right now is skipped, never handed out twice.
+UPDATE batches SET lease_owner = $2, lease_expires_at = now() + make_interval(secs => $3::float8)
+ WHERE id = (SELECT id FROM batches
+              WHERE queue = $1 AND state = 'completed'
+                AND (lease_expires_at IS NULL OR lease_expires_at <= now())
+              ORDER BY id LIMIT 1
+                FOR UPDATE SKIP LOCKED)
+RETURNING *;
 
 -- name: find_jobs
 -- Engine.find_jobs: the page and, on every row (one row with no job when the page is empty),
@@ -561,7 +614,8 @@ SELECT (SELECT count(*) FROM matched) AS n_matched, page.*
 
 -- name: find_batches
 -- Engine.find_batches, answered like find_jobs, newest first. $2: outcomes (NULL: any);
--- $3: top-level meta values (NULL: any)
+-- $3: top-level meta values (NULL: any); $8 state (NULL: any); $9 ids above it (NULL: any:
+-- find_batches_after answers those oldest first)
 WITH matched AS (
     SELECT * FROM batches
      WHERE queue = $1
@@ -571,10 +625,16 @@ WITH matched AS (
        AND ($3::jsonb IS NULL OR meta @> $3::jsonb)
        AND ($4::timestamptz IS NULL OR created_at < $4)
        AND ($5::timestamptz IS NULL OR created_at > $5)
+       AND ($8::text IS NULL OR state = $8)
+       AND ($9::bigint IS NULL OR id > $9)
 )
 SELECT (SELECT count(*) FROM matched) AS n_matched, page.*
   FROM (SELECT 1) AS one LEFT JOIN (
         SELECT * FROM matched ORDER BY id DESC LIMIT $6 OFFSET $7) AS page ON true;
+
+-- name: find_batches_after
+-- keyset paging ($9), oldest first
+-- same as find_batches, with: ORDER BY id DESC LIMIT $6 => ORDER BY id LIMIT $6
 
 -- name: lock_batch
 -- the batch a write is about to fill or delete, locked for that transaction

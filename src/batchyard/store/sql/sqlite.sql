@@ -39,13 +39,16 @@ ON CONFLICT (queue, state) DO UPDATE SET n = n + excluded.n;
 SELECT state FROM jobs WHERE id = :id;
 
 -- name: insert_job
--- a taken ref (jobs_ref) raises, and the store reports AlreadyExists
+-- a taken ref (jobs_ref) raises, and the store reports AlreadyExists; a job may be recorded
+-- already finished (:state, with :result; finished_at now)
 INSERT INTO jobs (queue, batch_id, unique_key, priority, payload, state, attempts,
-                  max_attempts, run_at, created_at, updated_at, ref, ref_kind)
-VALUES (:queue, :batch_id, :unique_key, :priority, :payload, 'available', 0,
+                  max_attempts, run_at, created_at, updated_at, ref, ref_kind, result,
+                  finished_at)
+VALUES (:queue, :batch_id, :unique_key, :priority, :payload, :state, 0,
         coalesce(:max_attempts, (SELECT max_attempts FROM queues WHERE name = :queue)),
         :run_at, :now, :now,
-        :ref, CASE WHEN :ref IS NOT NULL THEN (SELECT kind FROM queues WHERE name = :queue) END)
+        :ref, CASE WHEN :ref IS NOT NULL THEN (SELECT kind FROM queues WHERE name = :queue) END,
+        :result, CASE WHEN :state <> 'available' THEN :now END)
 ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
 RETURNING *;
 
@@ -214,7 +217,32 @@ RETURNING *;
 SELECT * FROM batches WHERE id = :id;
 
 -- name: batch_jobs
-SELECT * FROM jobs WHERE batch_id = :batch_id ORDER BY id;
+-- :limit -1: all
+SELECT * FROM jobs WHERE batch_id = :batch_id AND id > :after_id ORDER BY id LIMIT :limit;
+
+-- name: release_all
+-- Engine.release_all: the active jobs of :queue (leased to :owner; NULL: to anyone) back to
+-- available, each at its place in claim order as of its creation; the attempt does not count
+UPDATE jobs SET
+    state = 'available',
+    attempts = max(attempts - 1, 0),
+    run_at = created_at,
+    lease_owner = NULL,
+    lease_id = NULL,
+    claimed_at = NULL,
+    lease_expires_at = NULL,
+    updated_at = :now
+ WHERE queue = :queue AND state = 'active' AND (:owner IS NULL OR lease_owner = :owner);
+
+-- name: take_batch
+-- Engine.take_batch: the oldest finished batch of :queue nobody holds (no lease, or an expired
+-- one), leased to :owner until :until (one writer: nobody takes it meanwhile)
+UPDATE batches SET lease_owner = :owner, lease_expires_at = :until
+ WHERE id = (SELECT id FROM batches
+              WHERE queue = :queue AND state = 'completed'
+                AND (lease_expires_at IS NULL OR lease_expires_at <= :now)
+              ORDER BY id LIMIT 1)
+RETURNING *;
 
 -- name: begin_idempotent
 -- a row back: the caller owns the key now (new, or replacing an expired row); none: an
@@ -391,7 +419,8 @@ SELECT count(*) AS n FROM jobs
 
 -- name: edit_job
 -- Engine.edit_job, after the store read the job (:moved: whether :state is another state than
--- the job's) and merged :result. A move takes the lease from whoever held it (the token grows).
+-- the job's) and merged :result. A move takes the lease from whoever held it (the token grows);
+-- :keep_place: a move to available goes back to run_at = created_at.
 UPDATE jobs SET
     state = :state,
     result = :result,
@@ -412,6 +441,7 @@ UPDATE jobs SET
     lease_expires_at = CASE WHEN NOT :moved THEN lease_expires_at END,
     lease_seconds = CASE WHEN NOT :moved THEN lease_seconds END,
     run_at = CASE WHEN NOT :moved THEN run_at WHEN :state = 'active' THEN :far_future
+                  WHEN :state = 'available' AND :keep_place THEN created_at
                   ELSE :now END,
     finished_at = CASE WHEN NOT :moved THEN finished_at
                        WHEN :state IN ('completed', 'dead', 'cancelled') THEN :now END,
@@ -449,7 +479,8 @@ SELECT (SELECT count(*) FROM matched) AS n_matched, page.*
 
 -- name: find_batches
 -- Engine.find_batches, answered like find_jobs, newest first. :outcomes: a JSON array of
--- outcomes (NULL: any); :meta: a JSON object of top-level values (NULL: any)
+-- outcomes (NULL: any); :meta: a JSON object of top-level values (NULL: any); :state (NULL:
+-- any); :after_id: only ids above it (NULL: any)
 WITH matched AS (
     SELECT * FROM batches
      WHERE queue = :queue
@@ -463,10 +494,16 @@ WITH matched AS (
                    IS NOT :meta -> ('$."' || f.key || '"')))
        AND (:created_before IS NULL OR created_at < :created_before)
        AND (:created_after IS NULL OR created_at > :created_after)
+       AND (:state IS NULL OR state = :state)
+       AND (:after_id IS NULL OR id > :after_id)
 )
 SELECT (SELECT count(*) FROM matched) AS n_matched, page.*
   FROM (SELECT 1) AS one LEFT JOIN (
         SELECT * FROM matched ORDER BY id DESC LIMIT :limit OFFSET :offset) AS page ON true;
+
+-- name: find_batches_after
+-- keyset paging (:after_id), oldest first
+-- same as find_batches, with: ORDER BY id DESC LIMIT => ORDER BY id LIMIT
 
 -- name: lock_batch
 -- the batch a write is about to fill or delete (PostgreSQL locks it: FOR UPDATE)
