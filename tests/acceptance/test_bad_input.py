@@ -58,11 +58,18 @@ KNOWN_ROUTES = {
     "POST /api/job/{job}/log",
     "POST /api/job/claim",
     "POST /api/job/{job}/finish",
+    "POST /api/v1/exchange/batches",
+    "POST /api/v1/exchange/batches/completed",
+    "POST /api/v1/exchange/entries/claim",
+    "PATCH /api/v1/exchange/entries/{entry}",
+    "POST /api/v1/exchange/entries/update",
+    "POST /api/v1/exchange/entries/reset",
 }
 # String fields that are names (the one name rule) and free text (anything printable or not).
 # A new string field must be put in one of the two: the names test then covers it.
 NAME_FIELDS = {"name", "worker", "unique_key", "process_name", "machine"}
-FREE_TEXT_FIELDS = {"error", "loglink", "version", "log_tail"}
+NAME_FIELDS |= {"tracking_id", "consumer", "producer"}  # the batch exchange's
+FREE_TEXT_FIELDS = {"error", "loglink", "version", "log_tail", "message"}
 # The key-space bodies ignore fields they do not know (as they always have); every
 # other body refuses them. A new body is held to refusing them unless it is listed here.
 IGNORES_UNKNOWN_FIELDS = {"ProcessIn", "AcquireIn", "KeyHeartbeatIn"}
@@ -294,12 +301,26 @@ def _things_that_exist(http: httpx.Client, tag: str) -> tuple[dict[str, Any], di
     assert added.status_code == 200, added.text
     claimed = http.post("/api/job/claim", json={"run": run, "worker": "w"})
     assert claimed.status_code == 200 and claimed.json()["token"] == job["lease"]["token"]
+    entry = _exchange_entry(http, tag)
     seeds = {"name": f"fresh-{tag}", "worker": "w", "process_name": process, "machine": "m"}
     seeds |= {"token": job["lease"]["token"], "id": job["id"], "status": "Success"}
+    seeds |= {"level": "OK", "max": 1}
     params = {"queue": queue, "job_id": str(job["id"]), "external_id": key.json()["external_id"]}
     params |= {"source": source, "boss job_id": submitted.json()["id"]}
     params |= {"run": str(run), "job": str(added.json()["jobs"][0])}
+    params |= {"entry": str(entry["id"]), "batch": str(entry["batch"])}
     return seeds, params
+
+
+def _exchange_entry(http: httpx.Client, tag: str) -> dict[str, Any]:
+    """An entry of the batch exchange, claimed (ACTIVE: an update of it is not refused)."""
+    body = {"name": tag, "entries": [{"tracking_id": f"t-{tag}", "content": tag}]}
+    created = http.post("/api/v1/exchange/batches", json=body)
+    assert created.status_code == 201, created.text
+    claimed = http.post("/api/v1/exchange/entries/claim", json={"max": 1, "consumer": tag})
+    assert claimed.status_code == 200 and len(claimed.json()) == 1, claimed.text
+    entry: dict[str, Any] = claimed.json()[0]
+    return entry
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -84,3 +84,25 @@ def test_key_routes_refuse_the_lease_of_a_native_job(server: Server) -> None:
         assert http.delete(f"{KEYS}/batch_keys/{lease_id}").status_code == 404
         assert http.post(f"{KEYS}/batch_keys/{lease_id}/heartbeat", json={}).status_code == 404
         assert http.get(f"{Q}/plain/jobs/{job['id']}").json()["state"] == "active"
+
+
+def test_exchange_entries_are_out_of_reach_of_the_native_routes(server: Server) -> None:
+    """The exchange queue is hidden from the native API, and an entry claimed there cannot be
+    finished through a native lease route (nor a native job through the exchange)."""
+    exchange = "/api/v1/exchange"
+    with server.client() as http:
+        body = {"name": "b", "entries": [{"tracking_id": "t", "content": "c"}]}
+        assert http.post(f"{exchange}/batches", json=body).status_code == 201
+        (entry,) = http.post(f"{exchange}/entries/claim", json={"max": 1}).json()
+        assert http.get(Q).json() == []
+        assert http.get(f"{Q}/exchange").status_code == 404
+        assert http.post(f"{Q}/exchange/claim", json={"worker": "w"}).status_code == 404
+        for token in range(3):
+            done = http.post(f"{Q}/exchange/jobs/{entry['id']}/complete", json={"token": token})
+            assert done.status_code == 404, done.text
+        assert http.get(f"{exchange}/entries/{entry['id']}").json()["status"] == "ACTIVE"
+        http.post(f"{Q}/plain/jobs", json={})
+        job = _claim_one(http, "plain")
+        answer = http.patch(f"{exchange}/entries/{job['id']}", json={"status": "OK"})
+        assert answer.status_code == 404, answer.text
+        assert http.get(f"{Q}/plain/jobs/{job['id']}").json()["state"] == "active"

@@ -59,7 +59,14 @@ def seed(server: Server) -> dict[str, Any]:
         http.post("/api/v1/process", json={"process_name": "p", "key_set_size": 1})
         key = http.post(ACQUIRE, json=ACQUIRE_P)  # its only key: acquiring p answers 409
         http.post("/api/v1/sources/s/jobs", json=[{"n": i} for i in range(40)])  # to claim
+        entries = [{"tracking_id": f"t{i}", "content": i} for i in range(40)]
+        exchange = "/api/v1/exchange"
+        batch = http.post(f"{exchange}/batches", json={"name": "b", "entries": entries}).json()
+        entry = http.post(f"{exchange}/entries/claim", json={"max": 5}).json()[0]
+        http.post(f"{exchange}/batches", json={"name": "done", "entries": []})  # to take
     return {
+        "batch": batch["id"],
+        "entry": entry["id"],
         "source": "s",
         "queue": "q",
         "job_id": leased[0]["id"],

@@ -89,6 +89,7 @@ def test_every_fast_route_resolves_in_litestar_to_its_handler() -> None:
         ("HEAD", "check"),
         ("POST", "done"),
         ("POST", "finish"),  # the runs face's claim and heartbeat share the names above
+        ("POST", "update_entries"),  # and the exchange face's claim
     }
     for route in routes:
         path = _example_path(route.pattern.pattern)

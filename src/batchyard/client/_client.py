@@ -20,6 +20,7 @@ from batchyard.client._transport import (
     SyncTransport,
 )
 from batchyard.faces.boss.client import BossApi
+from batchyard.faces.exchange.client import ExchangeApi
 from batchyard.faces.keys import client as keys_client
 from batchyard.faces.keys.client import KeysApi
 from batchyard.faces.native.client import NativeApi
@@ -54,6 +55,7 @@ class BaseClient(NativeApi[R]):
     keys: KeysApi[R]
     boss: BossApi[R]
     runs: RunsApi[R]
+    exchange: ExchangeApi[R]
 
     def __init__(self, url: str, runner: R) -> None:
         super().__init__(runner)
