@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests import pg
+from tests.acceptance.server import running_server
 
 pytestmark = pytest.mark.acceptance
 
@@ -495,3 +496,116 @@ def test_delete_from_batch_acknowledges_it(db: str, tmp_path: Path) -> None:
         db, f"DELETE FROM batch WHERE id = {batches[1]}"
     )
     assert value(db, "SELECT count(*) FROM batch") == "2"
+
+
+# -- the HTTP face and the SQL interface share their rows -------------------------------
+
+EXCHANGE = "/api/v1/exchange"
+
+
+def test_an_entry_claimed_through_sql_is_not_claimed_through_http(db: str, tmp_path: Path) -> None:
+    _, first = populate(db, tmp_path)
+    by_sql = ids(psql(db, "SELECT id FROM claim_pending_entries(10)"))
+    with running_server(db, tmp_path) as server, server.client() as http:
+        claimed = http.post(f"{EXCHANGE}/entries/claim", json={"max": 1000})
+        assert claimed.status_code == 200, claimed.text
+        by_http = [entry["id"] for entry in claimed.json()]
+        assert len(by_http) == 20
+        assert not set(by_http) & set(by_sql)
+        assert {entry["status"] for entry in claimed.json()} == {"ACTIVE"}
+        # and the other way round: nothing is left for SQL
+        assert psql(db, "SELECT id FROM claim_pending_entries(10)") == []
+        assert http.post(f"{EXCHANGE}/entries/claim", json={"max": 10}).json() == []
+        entry = http.get(f"{EXCHANGE}/entries/{by_sql[0]}").json()
+        assert (entry["status"], entry["consumer"]) == ("ACTIVE", "sql")
+        assert value(db, f"SELECT status FROM entry WHERE id = {by_http[0]}") == "ACTIVE"
+        # a reset through SQL gives every claim back, each at its place: HTTP claims them in
+        # the original's order
+        assert value(db, "SELECT reset_claimed_entries()") == "30"
+        again = http.post(f"{EXCHANGE}/entries/claim", json={"max": 10}).json()
+        assert [entry["id"] for entry in again] == [first + n - 1 for n in ORIGINAL_CLAIM_ORDER]
+        # finished through HTTP: SQL cannot update it either
+        done = http.patch(f"{EXCHANGE}/entries/{again[0]['id']}", json={"status": "OK"})
+        assert done.status_code == 200, done.text
+        assert "Cannot update an already completed entry" in psql_fails(
+            db, f"UPDATE entry SET status = 'FAILED' WHERE id = {again[0]['id']}"
+        )
+        # finished through SQL: HTTP refuses it in the same words
+        psql(db, f"UPDATE entry SET status = 'IGNORED' WHERE id = {again[1]['id']}")
+        refused = http.patch(f"{EXCHANGE}/entries/{again[1]['id']}", json={"diagnostics": []})
+        assert refused.status_code == 409
+        assert "Cannot update an already completed entry" in refused.text
+
+
+def test_an_http_batch_is_seen_and_changed_through_sql(db: str, tmp_path: Path) -> None:
+    entries = [
+        {"tracking_id": "a", "content": "blåbær", "metadata": {"n": 1}, "priority": 7},
+        {"tracking_id": "b", "content": {"not": "a string"}, "is_continued": True},
+        {"tracking_id": "c", "content": "x", "status": "FAILED"},
+    ]
+    with running_server(db, tmp_path) as server, server.client() as http:
+        created = http.post(f"{EXCHANGE}/batches", json={"name": "from http", "entries": entries})
+        assert created.status_code == 201, created.text
+        batch = created.json()["id"]
+        assert value(
+            db, f"SELECT name, status, incompleteentries FROM batch WHERE id = {batch}"
+        ) == ("from http|PENDING|2")
+        rows = psql(
+            db,
+            "SELECT id, status, trackingid, convert_from(content, 'UTF8'), metadata, priority,"
+            f" iscontinued, diagnostics IS NULL FROM get_batch_entries({batch})",
+        )
+        a, b, c = (row.split("|") for row in rows)
+        assert a[1:] == ["PENDING", "a", "blåbær", '{"n": 1}', "7", "f", "t"]
+        assert b[1:] == ["PENDING", "b", '{"not": "a string"}', "", "4", "t", "t"]
+        assert c[1:] == ["FAILED", "c", "x", "", "4", "f", "t"]
+        # a consumer through SQL finishes it; HTTP sees its diagnostics and the batch complete
+        psql(
+            db,
+            f"UPDATE entry SET status = 'OK', diagnostics = '{DIAGNOSTICS}' WHERE id = {a[0]}",
+            f"""UPDATE entry SET status = 'OK', metadata = '{{"m": 2}}' WHERE id = {b[0]}""",
+        )
+        entry = http.get(f"{EXCHANGE}/entries/{a[0]}").json()
+        assert entry["status"] == "OK"
+        assert entry["diagnostics"] == [{"level": "ERROR", "message": "I failed"}]
+        assert entry["completed"] is not None
+        assert http.get(f"{EXCHANGE}/entries/{b[0]}").json()["metadata"] == {"m": 2}
+        shown = http.get(f"{EXCHANGE}/batches/{batch}").json()
+        assert shown["status"] == "COMPLETED"
+        assert shown["counts"] == {"PENDING": 0, "ACTIVE": 0, "OK": 2, "FAILED": 1, "IGNORED": 0}
+        # a producer through SQL takes it: HTTP producers do not get it, and see who has it
+        assert ids(psql(db, "SELECT id FROM get_completed_batch()")) == [batch]
+        assert http.post(f"{EXCHANGE}/batches/completed", json={}).status_code == 404
+        assert http.get(f"{EXCHANGE}/batches/{batch}").json()["taken_by"] == "sql"
+        # and acknowledges it
+        psql(db, f"DELETE FROM batch WHERE id = {batch}")
+        assert http.get(f"{EXCHANGE}/batches/{batch}").status_code == 404
+
+
+def test_a_sql_batch_is_seen_through_http(db: str, tmp_path: Path) -> None:
+    batch = value(db, "INSERT INTO batch(name) VALUES ('from sql') RETURNING id")
+    psql(
+        db,
+        "INSERT INTO entry(batch, trackingid, content, metadata, priority)"
+        f""" VALUES ({batch}, 't1', convert_to('grød', 'UTF8'), '{{"k": "v"}}', 9)""",
+        f"INSERT INTO entry(batch, trackingid, content) VALUES ({batch}, 't2', 'c2')",
+    )
+    with running_server(db, tmp_path) as server, server.client() as http:
+        shown = http.get(f"{EXCHANGE}/batches/{batch}").json()
+        assert (shown["name"], shown["status"], shown["incomplete_entries"]) == (
+            "from sql",
+            "PENDING",
+            2,
+        )
+        listed = http.get(f"{EXCHANGE}/batches/{batch}/entries").json()
+        assert [(e["tracking_id"], e["content"], e["metadata"], e["priority"]) for e in listed] == [
+            ("t1", "grød", {"k": "v"}, 9),
+            ("t2", "c2", None, 4),
+        ]
+        assert all(e["diagnostics"] == [] and e["is_continued"] is False for e in listed)
+        # an empty batch made through SQL is one a producer can take through HTTP
+        empty = value(db, "INSERT INTO batch(name) VALUES ('empty') RETURNING id")
+        taken = http.post(f"{EXCHANGE}/batches/completed", json={})
+        assert taken.status_code == 200, taken.text
+        assert (taken.json()["id"], taken.json()["entries"]) == (int(empty), [])
+        assert psql(db, "SELECT id FROM get_completed_batch()") == []
