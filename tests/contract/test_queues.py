@@ -15,7 +15,8 @@ async def test_create_get_list_and_duplicate(store: Store) -> None:
     assert created.lease_seconds == 30
     assert created.meta == {"x": 1}
     assert (await store.get_queue("b")).name == "b"
-    assert [q.name for q in await store.list_queues()] == ["a", "b"]
+    # on PostgreSQL, migration 0009 installs the batch exchange's queue for its SQL interface
+    assert [q.name for q in await store.list_queues() if q.name != "exchange"] == ["a", "b"]
     assert [q.name for q in await store.list_queues(kind="keyspace")] == ["a"]
     with pytest.raises(AlreadyExists):
         await store.create_queue(QueueSpec(name="b"))

@@ -1,0 +1,3 @@
+-- Nothing on SQLite: the batch exchange's SQL interface (the original batch-exchange's
+-- batch/entry views and stored functions, for consumers that talk to the database directly)
+-- exists on PostgreSQL only; SQLite users reach the exchange through HTTP or the Python API.
