@@ -8,8 +8,7 @@ import contextlib
 
 from batchyard.cooperative import SLICE
 from batchyard.domain.errors import NotFound
-from batchyard.domain.models import BatchQuery, NewJob, QueueSpec
-from batchyard.domain.states import BatchState, JobState
+from batchyard.domain.models import NewJob, QueueSpec
 from batchyard.store.base import Store
 
 BIG = SLICE * 3 + 7  # three full slices and a short one
@@ -83,26 +82,3 @@ async def test_deleting_the_queue_meanwhile_leaves_nothing_behind(store: Store) 
         raise AssertionError("the queue came back")
     await store.create_queue(QueueSpec(name="q"))
     assert (await store.queue_stats("q")).counts["available"] == 0
-
-
-async def test_a_big_batch_is_written_whole_and_completes_only_at_its_end(store: Store) -> None:
-    """A batch of more jobs than a slice (SQLite writes it a slice per transaction): every job
-    in order; a batch of finished jobs never shows completed before its last job is written,
-    and one whose first jobs are finished but not its last is pending."""
-    await store.create_queue(QueueSpec(name="q"))
-    finished = [NewJob(payload=i, state=JobState.COMPLETED) for i in range(BIG)]
-    making = asyncio.create_task(store.create_batch("q", finished, {"name": "big"}))
-    seen: list[tuple[BatchState, int]] = []
-    while not making.done():
-        batches = (await store.find_batches(BatchQuery(queue="q")))[1]
-        seen += [(b.state, b.counts.total) for b in batches]
-        await asyncio.sleep(0)
-    batch, jobs = await making
-    assert [j.payload for j in jobs] == list(range(BIG))
-    assert batch.state is BatchState.COMPLETED and batch.counts.completed == BIG
-    assert all(total == BIG for state, total in seen if state is BatchState.COMPLETED)
-    mixed = [*finished[:-1], NewJob(payload="last")]
-    pending, _ = await store.create_batch("q", mixed)
-    assert pending.state is BatchState.PENDING and pending.counts.total == BIG
-    assert (pending.counts.completed, pending.counts.available) == (BIG - 1, 1)
-    assert (await store.queue_stats("q")).counts["completed"] == 2 * BIG - 1

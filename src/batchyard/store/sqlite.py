@@ -141,7 +141,6 @@ class _Slice:
     batch_id: int | None
     done: int
     last: bool
-    fills: bool = False  # the slices fill a batch made for them (its `filling` counts down)
 
 
 class SqliteStore(Store):
@@ -424,42 +423,22 @@ class SqliteStore(Store):
         slices before the last is written."""
         recorded = await encode_in_slices(jobs)
         bulk_id = await self._run(self._record_bulk, queue, recorded, batch_id)
-        return await self._write_slices(bulk_id, queue, jobs, batch_id, fills=False)
-
-    async def _write_slices(
-        self, bulk_id: int, queue: str, jobs: Sequence[NewJob], batch_id: int | None, fills: bool
-    ) -> list[Enqueued]:
         enqueued: list[Enqueued] = []
         for done in range(0, len(jobs), WRITE_SLICE):
             part = jobs[done : done + WRITE_SLICE]
             last = done + len(part) == len(jobs)
-            piece = _Slice(bulk_id, queue, part, batch_id, done, last, fills)
-            enqueued += await self._write_slice(piece)
+            enqueued += await self._write_slice(_Slice(bulk_id, queue, part, batch_id, done, last))
             await asyncio.sleep(0)  # writes that queued up meanwhile go first, in a round alone
         return enqueued
 
-    def _record_bulk(
-        self, queue: str, recorded: bytes, batch_id: int | None, fills: bool = False
-    ) -> int:
+    def _record_bulk(self, queue: str, recorded: bytes, batch_id: int | None) -> int:
         with self._write():
             self._get_queue(queue)
             params = {"queue": queue, "batch_id": batch_id, "now": time.time()}
-            row = self._one("record_bulk_enqueue", {**params, "fills_batch": int(fills)})
+            row = self._one("record_bulk_enqueue", params)
             assert row is not None
             self._change("record_bulk_enqueue_jobs", {"id": row["id"], "jobs": recorded})
         return int(row["id"])
-
-    def _record_batch(
-        self, queue: str, meta: dict[str, Any], recorded: bytes, n: int
-    ) -> tuple[int, int]:
-        """A big batch and the record of its jobs, in one transaction: the batch is pending
-        until its ``n`` jobs are written."""
-        with self._write():
-            self._get_queue(queue)
-            params = {"queue": queue, "meta": _encode(meta).decode(), "now": time.time()}
-            row = self._one("insert_filling_batch", {**params, "filling": n})
-            assert row is not None
-            return int(row["id"]), self._record_bulk(queue, recorded, row["id"], fills=True)
 
     async def _write_slice(self, part: _Slice) -> list[Enqueued]:
         """One slice, retried (the same slice: its transaction moves ``done`` on) while the
@@ -481,8 +460,6 @@ class SqliteStore(Store):
             if self._one("bulk_enqueue_written", params) is None:  # gone with its queue
                 raise NotFound(f"queue {part.queue!r} does not exist")
             enqueued = self._insert_jobs(part.queue, part.jobs, part.batch_id, time.time())
-            if part.fills:
-                self._batch_filled(part.batch_id, len(part.jobs))
             if part.last:
                 self._change("forget_bulk_enqueue", {"id": part.bulk_id})
             return enqueued
@@ -495,8 +472,6 @@ class SqliteStore(Store):
             for row in self._all("unfinished_bulk_enqueues", {}):
                 jobs = _decode_jobs(row["jobs"])[row["done"] :]
                 self._insert_jobs(row["queue"], jobs, row["batch_id"], time.time())
-                if row["fills_batch"]:
-                    self._batch_filled(row["batch_id"], len(jobs))
                 self._change("forget_bulk_enqueue", {"id": row["id"]})
                 log.info("finished a big enqueue of %d job(s) into %r", len(jobs), row["queue"])
             conn.execute("COMMIT")
@@ -932,24 +907,7 @@ class SqliteStore(Store):
     async def create_batch(
         self, queue: str, jobs: Sequence[NewJob], meta: dict[str, Any] | None = None
     ) -> tuple[Batch, list[Job]]:
-        if len(jobs) <= SLICE:
-            return await self._run(self._create_batch, queue, jobs, meta or {})
-        return await self._create_batch_in_slices(queue, jobs, meta or {})
-
-    async def _create_batch_in_slices(
-        self, queue: str, jobs: Sequence[NewJob], meta: dict[str, Any]
-    ) -> tuple[Batch, list[Job]]:
-        """A big batch: made with the record of its jobs in one transaction, then written a
-        slice per transaction like a big enqueue (whole and exactly once from then on, even
-        across a crash). Its counts show the jobs written so far; it completes only once the
-        last is written."""
-        recorded = await encode_in_slices(jobs)
-        batch_id, bulk_id = await self._run(self._record_batch, queue, meta, recorded, len(jobs))
-        created = await self._write_slices(bulk_id, queue, jobs, batch_id, fills=True)
-        return await self.get_batch(batch_id), [item.job for item in created]
-
-    def _batch_filled(self, batch_id: int | None, n: int) -> None:
-        self._change("batch_filled", {"id": batch_id, "n": n, "now": time.time()})
+        return await self._run(self._create_batch, queue, jobs, meta or {})
 
     def _add_to_batch(
         self, batch_id: int, jobs: Sequence[NewJob], seal: bool

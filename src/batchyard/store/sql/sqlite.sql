@@ -280,8 +280,8 @@ DELETE FROM idempotency_keys
 
 -- name: record_bulk_enqueue
 -- sqlite only: a big enqueue, recorded before its first slice is written (migration 0005)
-INSERT INTO bulk_enqueues (queue, batch_id, done, created_at, fills_batch)
-VALUES (:queue, :batch_id, 0, :now, :fills_batch)
+INSERT INTO bulk_enqueues (queue, batch_id, done, created_at)
+VALUES (:queue, :batch_id, 0, :now)
 RETURNING id;
 
 -- name: record_bulk_enqueue_jobs
@@ -298,24 +298,9 @@ DELETE FROM bulk_enqueues WHERE id = :id;
 
 -- name: unfinished_bulk_enqueues
 -- sqlite only: what a stopped server left half written
-SELECT b.id, b.queue, b.batch_id, b.done, b.fills_batch, j.jobs
+SELECT b.id, b.queue, b.batch_id, b.done, j.jobs
   FROM bulk_enqueues AS b JOIN bulk_enqueue_jobs AS j ON j.bulk_id = b.id
  ORDER BY b.id;
-
--- name: insert_filling_batch
--- sqlite only: a big batch, pending until its :filling jobs are written (migration 0008)
-INSERT INTO batches (queue, state, meta, created_at, filling)
-VALUES (:queue, 'pending', :meta, :now, :filling)
-RETURNING *;
-
--- name: batch_filled
--- sqlite only: :n more jobs of a big batch are written; with the last, it is what its jobs say
-UPDATE batches SET
-    filling = filling - :n,
-    state = CASE WHEN available + active + filling - :n > 0 THEN 'pending' ELSE 'completed' END,
-    completed_at = CASE WHEN available + active + filling - :n > 0 THEN NULL
-                        ELSE coalesce(completed_at, :now) END
- WHERE id = :id;
 
 -- name: update_queue
 UPDATE queues SET lease_seconds = :lease_seconds WHERE name = :name RETURNING *;
