@@ -8,7 +8,8 @@ import contextlib
 
 from batchyard.cooperative import SLICE
 from batchyard.domain.errors import NotFound
-from batchyard.domain.models import NewJob, QueueSpec
+from batchyard.domain.models import BatchQuery, NewJob, QueueSpec
+from batchyard.domain.states import BatchState, JobState
 from batchyard.store.base import Store
 
 BIG = SLICE * 3 + 7  # three full slices and a short one
@@ -82,3 +83,33 @@ async def test_deleting_the_queue_meanwhile_leaves_nothing_behind(store: Store) 
         raise AssertionError("the queue came back")
     await store.create_queue(QueueSpec(name="q"))
     assert (await store.queue_stats("q")).counts["available"] == 0
+
+
+async def test_a_big_batch_is_seen_whole_or_not_at_all(store: Store) -> None:
+    """A batch of more jobs than a slice is one transaction on every store: a reader never
+    sees part of it; without its jobs back it answers none (unless one has a unique key)."""
+    await store.create_queue(QueueSpec(name="q"))
+    finished = [NewJob(payload=i, state=JobState.COMPLETED) for i in range(BIG)]
+    making = asyncio.create_task(store.create_batch("q", finished, {"n": 1}, answer_jobs=False))
+    seen: list[int] = []
+    while not making.done():
+        seen += [b.counts.total for b in (await store.find_batches(BatchQuery(queue="q")))[1]]
+        await asyncio.sleep(0)
+    batch, none = await making
+    assert none == [] and set(seen) <= {BIG}
+    assert batch.state is BatchState.COMPLETED and batch.counts.completed == BIG
+    mixed = [*finished[:-1], NewJob(payload="last")]
+    pending, jobs = await store.create_batch("q", mixed)
+    assert [j.payload for j in jobs] == [*range(BIG - 1), "last"]
+    assert pending.state is BatchState.PENDING and pending.counts.available == 1
+    keyed, answered = await store.create_batch(
+        "q", [NewJob(unique_key="k"), NewJob(unique_key="k")], answer_jobs=False
+    )
+    assert keyed.counts.total == 1 and answered[0].id == answered[1].id
+    assert (await store.queue_stats("q")).counts == {
+        "available": 2,
+        "active": 0,
+        "completed": 2 * BIG - 1,
+        "dead": 0,
+        "cancelled": 0,
+    }

@@ -176,13 +176,21 @@ class Engine:
         return enqueued
 
     async def create_batch(
-        self, queue: str, jobs: Sequence[NewJob], meta: dict[str, Any] | None = None
+        self,
+        queue: str,
+        jobs: Sequence[NewJob],
+        meta: dict[str, Any] | None = None,
+        answer_jobs: bool = True,
     ) -> tuple[Batch, list[Job]]:
+        """A batch and all its jobs, in one transaction (up to MAX_ENQUEUE jobs). Without
+        ``answer_jobs`` the jobs are not read back (see :meth:`Store.create_batch`)."""
         check_queue_name(queue)
-        check_new_jobs(jobs)
+        check_job_count(jobs)
+        async for part in in_slices(jobs):
+            check_new_jobs(part)
         check_json_value(meta, "meta")
-        batch, created = await self.store.create_batch(queue, jobs, meta)
-        metrics.JOBS_ENQUEUED.labels(queue).inc(len(created))
+        batch, created = await self.store.create_batch(queue, jobs, meta, answer_jobs)
+        metrics.JOBS_ENQUEUED.labels(queue).inc(len(created) or batch.counts.total)
         self.wakeups.notify(queue)
         return batch, created
 

@@ -271,9 +271,16 @@ class Store(abc.ABC):
     # -- batches ----------------------------------------------------------------------------
     @abc.abstractmethod
     async def create_batch(
-        self, queue: str, jobs: Sequence[NewJob], meta: dict[str, Any] | None = None
+        self,
+        queue: str,
+        jobs: Sequence[NewJob],
+        meta: dict[str, Any] | None = None,
+        answer_jobs: bool = True,
     ) -> tuple[Batch, list[Job]]:
-        """Create a batch and all its jobs atomically. An empty batch is completed at once."""
+        """Create a batch and all its jobs in one transaction. An empty batch (or one of
+        finished jobs only) is completed at once. ``answer_jobs`` False: the jobs are not
+        read back (an empty list; unless some job has a unique key), which takes a fraction
+        of the time for a big batch."""
 
     @abc.abstractmethod
     async def add_to_batch(

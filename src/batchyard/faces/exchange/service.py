@@ -192,7 +192,7 @@ async def create_batch(engine: Engine, name: str, entries: Sequence[NewEntry]) -
     check_entry_count(len(entries))
     jobs = await _new_jobs(entries)
     await ensure_queue(engine)
-    batch, _ = await engine.create_batch(QUEUE, jobs, {"name": name})
+    batch, _ = await engine.create_batch(QUEUE, jobs, {"name": name}, answer_jobs=False)
     return batch_of(batch)
 
 

@@ -65,6 +65,11 @@ WITH inserted AS (
 )
 SELECT * FROM inserted WHERE (SELECT count(*) FROM notified) >= 0;
 
+-- name: insert_job_brief
+-- postgres only: insert_job answering only how many (a batch made without its jobs back, no
+-- unique keys; SQLite runs insert_job by executemany then)
+-- same as insert_job, with: SELECT * FROM inserted WHERE => SELECT count(*) AS n FROM inserted WHERE
+
 -- name: get_job_by_key
 SELECT * FROM jobs WHERE queue = $1 AND unique_key = ANY($2::text[]);
 
