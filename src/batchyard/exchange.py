@@ -30,6 +30,7 @@ from batchyard.faces.exchange.model import (
     Level,
     NewEntry,
     NewStatus,
+    UpdatedEntry,
 )
 
 __all__ = [
@@ -49,4 +50,5 @@ __all__ = [
     "NewEntry",
     "NewStatus",
     "Outcome",
+    "UpdatedEntry",
 ]

@@ -181,3 +181,21 @@ async def test_batch_jobs_in_pages(store: Store) -> None:
     assert idents(await store.batch_jobs(batch.id, 0, 2)) == ids[:2]
     assert idents(await store.batch_jobs(batch.id, ids[1], 2)) == ids[2:4]
     assert idents(await store.batch_jobs(batch.id, ids[4])) == []
+
+
+async def test_brief_edits_answer_where_each_job_went(store: Store) -> None:
+    engine = Engine(store)
+    await store.create_queue(QueueSpec(name="q"))
+    _, jobs = await store.create_batch("q", [NewJob(payload=i) for i in range(3)])
+    ids = [j.id for j in jobs]
+    back = JobEdit(state=JobState.AVAILABLE, keep_place=True)
+    moved = await engine.edit_jobs_brief([(ids[2], DONE), (ids[0], back)], "q")
+    assert [(m.id, m.queue, m.state) for m in moved] == [
+        (ids[2], "q", JobState.COMPLETED),
+        (ids[0], "q", JobState.AVAILABLE),
+    ]
+    assert (await store.get_job(ids[2])).result == {"ok": True}
+    with pytest.raises(AlreadyFinished):
+        await engine.edit_jobs_brief([(ids[1], DONE), (ids[2], DONE)], "q")
+    assert (await store.get_job(ids[1])).state is JobState.AVAILABLE
+    await assert_counts_true(store, "q")

@@ -93,8 +93,8 @@ class Completion(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 
 
 class Completed(msgspec.Struct, frozen=True, kw_only=True, gc=False):
-    """Where one completion took its job: ``completed``, or ``available`` again on a queue
-    whose completions requeue."""
+    """Where one completion took its job (``completed``, or ``available`` again on a queue
+    whose completions requeue), or one edit (Engine.edit_jobs_brief)."""
 
     id: int
     queue: str

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Sequence, Sized
+from collections.abc import Iterable, Sequence, Sized
 from typing import Any
 
 import msgspec
@@ -176,3 +176,13 @@ def check_token(token: int) -> None:
 def check_lease_refs(job_id: int, token: int) -> None:
     check_job_id(job_id)
     check_token(token)
+
+
+def first_repeat(ids: Iterable[int]) -> int | None:
+    """The first id that comes a second time, if any."""
+    seen: set[int] = set()
+    for item in ids:
+        if item in seen:
+            return item
+        seen.add(item)
+    return None

@@ -171,6 +171,12 @@ class Store(abc.ABC):
         PostgreSQL one statement, locking the jobs in id order (no deadlock between callers)."""
 
     @abc.abstractmethod
+    async def edit_jobs_brief(
+        self, edits: Sequence[tuple[int, JobEdit]], queue: str | None = None
+    ) -> list[Completed]:
+        """:meth:`edit_jobs`, answering only where each job went (cheaper for many jobs)."""
+
+    @abc.abstractmethod
     async def release_all(self, queue: str, owner: str | None = None) -> int:
         """Give every active job of ``queue`` (leased to ``owner``, when given) back, each at
         its place in claim order as of its creation; the attempt does not count. How many."""

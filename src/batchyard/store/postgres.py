@@ -748,6 +748,16 @@ class PostgresStore(Store):
         by_id = {row["id"]: _job(row) for row in found}
         return [by_id[job_id] for job_id, _ in edits]
 
+    async def edit_jobs_brief(
+        self, edits: Sequence[tuple[int, JobEdit]], queue: str | None = None
+    ) -> list[Completed]:
+        async with self._transaction() as conn:
+            found = await conn.fetch(self._sql["edit_job_brief"], *_edit_arrays(edits), queue)
+            if len(found) < len(edits):
+                raise await self._edit_refused(conn, edits, {r["id"] for r in found}, queue)
+        by_id = {r["id"]: rows.completed(r["id"], r["queue"], r["state"]) for r in found}
+        return [by_id[job_id] for job_id, _ in edits]
+
     async def _edit_refused(
         self, conn: Any, edits: Sequence[tuple[int, JobEdit]], done: set[int], queue: str | None
     ) -> BatchyardError:

@@ -666,22 +666,32 @@ class SqliteStore(Store):
         return (await self._run(self._edit_jobs, [(job_id, edit)], queue))[0]
 
     def _edit_jobs(self, edits: Sequence[tuple[int, JobEdit]], queue: str | None) -> list[Job]:
-        """Read the jobs, refuse the first edit that cannot be made (the call rolls back),
-        then change them all in one statement."""
-        with self._write():
+        """:meth:`_edit_jobs_brief`, then the jobs read back in one statement."""
+        self._edit_jobs_brief(edits, queue)
+        ids = _encode([job_id for job_id, _ in edits]).decode()
+        done = {job.id: job for job in self._jobs("edited_jobs", {"ids": ids})}
+        return [done[job_id] for job_id, _ in edits]
+
+    def _edit_jobs_brief(
+        self, edits: Sequence[tuple[int, JobEdit]], queue: str | None
+    ) -> list[Completed]:
+        """Read what the edits need of their jobs, refuse the first edit that cannot be made
+        (the call rolls back), then change each job (one executemany): where each went."""
+        with self._write() as conn:
             ids = _encode([job_id for job_id, _ in edits]).decode()
-            found = {r["id"]: r for r in self._all("jobs_by_ids", {"ids": ids})}
-            items = [self._edit_item(found.get(job_id), job_id, e, queue) for job_id, e in edits]
-            params = {"items": _encode(items).decode(), "now": time.time()}
-            done = {j.id: j for j in self._jobs("edit_job", {**params, "far_future": FAR_FUTURE})}
-            self._tally(
-                Counter((j.queue, found[j.id]["state"], j.state.value) for j in done.values())
-            )
-            return [done[job_id] for job_id, _ in edits]
+            found = {r["id"]: r for r in self._all("jobs_to_edit", {"ids": ids})}
+            now = time.time()
+            items = [self._edit_item(found.get(i), i, edit, queue, now) for i, edit in edits]
+            conn.executemany(self._sql["edit_job"], items)
+            moved = [rows.completed(i["id"], found[i["id"]]["queue"], i["state"]) for i in items]
+            self._tally(Counter((m.queue, found[m.id]["state"], m.state.value) for m in moved))
+            return moved
 
     @staticmethod
-    def _edit_item(row: Record | None, job_id: int, edit: JobEdit, queue: str | None) -> list[Any]:
-        """One item of ``edit_job``'s :items, or the refusal of the edit."""
+    def _edit_item(
+        row: Record | None, job_id: int, edit: JobEdit, queue: str | None, now: float
+    ) -> Record:
+        """The parameters of ``edit_job`` for one edit, or the refusal of the edit."""
         if row is None or (queue is not None and row["queue"] != queue):
             raise NotFound(f"job {job_id} does not exist")
         old = row["state"]
@@ -689,13 +699,27 @@ class SqliteStore(Store):
         if stale or (edit.unfinished_only and old not in (_AVAILABLE, _ACTIVE)):
             raise edit_refusal(job_id, edit, JobState(old))
         state = old if edit.state is None else edit.state.value
-        result = _merged_result(row["result"], edit.result)
-        return [job_id, state, int(state != old), result, edit.error, edit.owner, edit.keep_place]
+        return {
+            "id": job_id,
+            "state": state,
+            "moved": int(state != old),
+            "result": _merged_result(row["result"], edit.result),
+            "error": edit.error,
+            "owner": edit.owner,
+            "keep_place": int(edit.keep_place),
+            "now": now,
+            "far_future": FAR_FUTURE,
+        }
 
     async def edit_jobs(
         self, edits: Sequence[tuple[int, JobEdit]], queue: str | None = None
     ) -> list[Job]:
         return await self._run(self._edit_jobs, edits, queue)
+
+    async def edit_jobs_brief(
+        self, edits: Sequence[tuple[int, JobEdit]], queue: str | None = None
+    ) -> list[Completed]:
+        return await self._run(self._edit_jobs_brief, edits, queue)
 
     def _release_all(self, queue: str, owner: str | None) -> int:
         with self._write():

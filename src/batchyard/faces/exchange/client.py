@@ -23,6 +23,7 @@ from batchyard.faces.exchange.model import (
     NewEntry,
     NewStatus,
     ResetCount,
+    UpdatedEntry,
 )
 
 API = "/api/v1/exchange"
@@ -36,6 +37,7 @@ DiagnosticInput = Diagnostic | Mapping[str, Any]
 _batch = parse_as(ExchangeBatch)
 _entry = parse_as(Entry)
 _entries = parse_as(list[Entry])
+_updated = parse_as(list[UpdatedEntry])
 
 
 def _path(*parts: str | int) -> str:
@@ -162,11 +164,11 @@ class ExchangeApi(Namespace[R]):
         return Call(ApiRequest("PATCH", _path("entries", id_of(entry_or_id)), body), _entry)
 
     @operation
-    def update_entries(self, updates: Sequence[UpdateInput]) -> Call[list[Entry]]:
+    def update_entries(self, updates: Sequence[UpdateInput]) -> Call[list[UpdatedEntry]]:
         """Many updates (``{"id", "status"?, "diagnostics"?, "metadata"?}`` each) in one
-        transaction, all or none; the entries in the order given."""
+        transaction, all or none; each entry's id and status now, in the order given."""
         body = {"entries": updates if isinstance(updates, list) else list(updates)}
-        return Call(ApiRequest("POST", _path("entries", "update"), body), _entries)
+        return Call(ApiRequest("POST", _path("entries", "update"), body), _updated)
 
     @operation
     def reset_claimed_entries(self, consumer: str | None = None) -> Call[int]:

@@ -32,6 +32,7 @@ from batchyard.faces.exchange.model import (
     ResetCount,
     ResetEntries,
     TakeBatch,
+    UpdatedEntry,
     UpdateEntries,
 )
 from batchyard.http.bodies import RAW_JSON, decode_as, decode_body, decode_items
@@ -146,12 +147,14 @@ class ExchangeController(Controller):
 
     @post(
         "/entries/update",
-        summary="Update many entries in one transaction, all or none",
+        summary="Update many entries in one transaction, all or none (answers id and status)",
         status_code=200,
         errors=(NotFound, AlreadyFinished),
         opt=HOT,
     )
-    async def update_entries(self, engine: EngineDep, data: JSONBody[UpdateEntries]) -> list[Entry]:
+    async def update_entries(
+        self, engine: EngineDep, data: JSONBody[UpdateEntries]
+    ) -> list[UpdatedEntry]:
         return await service.update_entries(engine, data)
 
     @post(

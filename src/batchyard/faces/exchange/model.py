@@ -90,6 +90,14 @@ class ResetCount(msgspec.Struct, kw_only=True):
     reset: int
 
 
+class UpdatedEntry(msgspec.Struct, kw_only=True, gc=False):
+    """What a bulk update answers of each entry: its id and its status now (the entries
+    themselves are a GET away; not reading them back keeps the consumers' hot path cheap)."""
+
+    id: int
+    status: EntryStatus
+
+
 # -- requests ---------------------------------------------------------------------------------
 class NewEntry(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """An entry of a batch to create; ``content`` is any JSON value but null."""

@@ -20,7 +20,7 @@ from batchyard.cooperative import in_slices, map_in_slices
 from batchyard.domain.errors import AlreadyFinished, Conflict, InvalidInput, NotFound
 from batchyard.domain.models import Batch, BatchQuery, Job, JobEdit, NewJob, QueueSpec
 from batchyard.domain.states import BatchState, JobState
-from batchyard.domain.validation import check_name
+from batchyard.domain.validation import check_name, first_repeat
 from batchyard.faces.exchange.model import (
     KIND,
     MAX_ENTRIES,
@@ -41,6 +41,7 @@ from batchyard.faces.exchange.model import (
     ResetCount,
     ResetEntries,
     TakeBatch,
+    UpdatedEntry,
     UpdateEntries,
 )
 from batchyard.service.engine import Engine
@@ -278,32 +279,25 @@ async def update_entry(engine: Engine, entry_id: int, body: PatchEntry) -> Entry
 
 def _edits(updates: Sequence[EntryUpdate]) -> list[tuple[int, JobEdit]]:
     edits = [(u.id, edit_of(u, f"entries[{at}]")) for at, u in enumerate(updates)]
-    if len({entry_id for entry_id, _ in edits}) < len(edits):
-        raise InvalidInput(f"entry {_twice(edits)} is given twice", field="entries")
+    twice = first_repeat(entry_id for entry_id, _ in edits)
+    if twice is not None:
+        raise InvalidInput(f"entry {twice} is given twice", field="entries")
     return edits
 
 
-def _twice(edits: Sequence[tuple[int, JobEdit]]) -> int:
-    seen: set[int] = set()
-    for entry_id, _ in edits:
-        if entry_id in seen:
-            return entry_id
-        seen.add(entry_id)
-    raise AssertionError("no id is given twice")
-
-
-async def update_entries(engine: Engine, body: UpdateEntries) -> list[Entry]:
-    """Many updates in one transaction, all or none; answered in the order given."""
+async def update_entries(engine: Engine, body: UpdateEntries) -> list[UpdatedEntry]:
+    """Many updates in one transaction, all or none; each entry's id and status now, in the
+    order given."""
     if not body.entries:
         return []
     edits = _edits(body.entries)
     try:
-        jobs = await engine.edit_jobs(edits, QUEUE)
+        moved = await engine.edit_jobs_brief(edits, QUEUE)
     except NotFound as exc:
         raise NotFound(f"entry {_id_in(exc)} not found") from None
     except AlreadyFinished as exc:
         raise AlreadyFinished(f"{ALREADY_COMPLETED}: entry {_id_in(exc)}") from None
-    return [entry_of(job) for job in jobs]
+    return [UpdatedEntry(id=m.id, status=STATUS_OF[m.state]) for m in moved]
 
 
 async def reset(engine: Engine, body: ResetEntries) -> ResetCount:

@@ -563,6 +563,10 @@ WITH items AS (
 )
 SELECT * FROM edited WHERE (SELECT count(*) FROM notified) >= 0;
 
+-- name: edit_job_brief
+-- postgres only: edit_jobs_brief (SQLite's edit_job answers nothing; edited_jobs reads back)
+-- same as edit_job, with: RETURNING jobs.* => RETURNING jobs.id, jobs.queue, jobs.state
+
 -- name: release_all
 -- Engine.release_all: the active jobs of queue $1 (leased to $2; NULL: to anyone) back to
 -- available, each at its place in claim order as of its creation; the attempt does not count.

@@ -418,45 +418,48 @@ SELECT count(*) AS n FROM jobs
 -- same as claimable, with: WHERE queue = :queue AND => WHERE queue = :queue AND batch_id = :batch_id AND
 
 -- name: edit_job
--- Engine.edit_job and edit_jobs, after the store read the jobs: :items is a JSON array of
--- [id, state, moved (whether state is another state than the job's), result (the merged
--- result as JSON text), error, owner, keep place]. A move takes the lease from whoever held it
--- (the token grows); keep place: a move to available goes back to run_at = created_at.
+-- Engine.edit_job and edit_jobs, one job per execution (executemany: bound values, no JSON to
+-- parse), after the store read the jobs: :state, :moved (whether :state is another state than
+-- the job's), :result (the merged result as JSON text), :error, :owner, :keep_place. A move
+-- takes the lease from whoever held it (the token grows); keep place: a move to available
+-- goes back to run_at = created_at.
 UPDATE jobs SET
-    state = e.to_state,
-    result = e.to_result,
-    error = CASE WHEN NOT e.to_moved THEN error WHEN e.to_state IN ('dead', 'cancelled') THEN e.to_error END,
-    attempts = CASE WHEN NOT e.to_moved THEN attempts
-                    WHEN e.to_state = 'available' THEN 0
-                    WHEN e.to_state = 'active' THEN attempts + 1 ELSE attempts END,
-    lease_token = lease_token + e.to_moved,
-    lease_owner = CASE WHEN NOT e.to_moved THEN lease_owner WHEN e.to_state = 'active' THEN e.to_owner
-                       WHEN e.to_state = 'available' THEN NULL ELSE lease_owner END,
-    lease_id = CASE WHEN NOT e.to_moved THEN lease_id
-                    WHEN e.to_state = 'active' THEN printf('%08x-%04x-8%03x-%04x-%012x', jobs.id >> 16,
-                        jobs.id & 65535, random() & 4095, (random() & 16383) | 32768,
+    state = :state,
+    result = :result,
+    error = CASE WHEN NOT :moved THEN error WHEN :state IN ('dead', 'cancelled') THEN :error END,
+    attempts = CASE WHEN NOT :moved THEN attempts
+                    WHEN :state = 'available' THEN 0
+                    WHEN :state = 'active' THEN attempts + 1 ELSE attempts END,
+    lease_token = lease_token + :moved,
+    lease_owner = CASE WHEN NOT :moved THEN lease_owner WHEN :state = 'active' THEN :owner
+                       WHEN :state = 'available' THEN NULL ELSE lease_owner END,
+    lease_id = CASE WHEN NOT :moved THEN lease_id
+                    WHEN :state = 'active' THEN printf('%08x-%04x-8%03x-%04x-%012x', id >> 16,
+                        id & 65535, random() & 4095, (random() & 16383) | 32768,
                         random() & 281474976710655)
-                    WHEN e.to_state = 'available' THEN NULL ELSE lease_id END,
-    claimed_at = CASE WHEN NOT e.to_moved THEN claimed_at WHEN e.to_state = 'active' THEN :now
-                      WHEN e.to_state = 'available' THEN NULL ELSE claimed_at END,
-    lease_expires_at = CASE WHEN NOT e.to_moved THEN lease_expires_at END,
-    lease_seconds = CASE WHEN NOT e.to_moved THEN lease_seconds END,
-    run_at = CASE WHEN NOT e.to_moved THEN run_at WHEN e.to_state = 'active' THEN :far_future
-                  WHEN e.to_state = 'available' AND e.to_keep_place THEN created_at
+                    WHEN :state = 'available' THEN NULL ELSE lease_id END,
+    claimed_at = CASE WHEN NOT :moved THEN claimed_at WHEN :state = 'active' THEN :now
+                      WHEN :state = 'available' THEN NULL ELSE claimed_at END,
+    lease_expires_at = CASE WHEN NOT :moved THEN lease_expires_at END,
+    lease_seconds = CASE WHEN NOT :moved THEN lease_seconds END,
+    run_at = CASE WHEN NOT :moved THEN run_at WHEN :state = 'active' THEN :far_future
+                  WHEN :state = 'available' AND :keep_place THEN created_at
                   ELSE :now END,
-    finished_at = CASE WHEN NOT e.to_moved THEN finished_at
-                       WHEN e.to_state IN ('completed', 'dead', 'cancelled') THEN :now END,
+    finished_at = CASE WHEN NOT :moved THEN finished_at
+                       WHEN :state IN ('completed', 'dead', 'cancelled') THEN :now END,
     updated_at = :now
-  FROM (SELECT value ->> 0 AS id, value ->> 1 AS to_state, value ->> 2 AS to_moved,
-               value ->> 3 AS to_result, value ->> 4 AS to_error, value ->> 5 AS to_owner,
-               value ->> 6 AS to_keep_place
-          FROM json_each(:items)) AS e
- WHERE jobs.id = e.id
-RETURNING *;
+ WHERE id = :id;
 
--- name: jobs_by_ids
--- sqlite only: the jobs an edit_jobs is about to change (:ids a JSON array)
+
+-- name: edited_jobs
+-- sqlite only: the jobs edit_jobs changed, read back (:ids a JSON array)
 SELECT * FROM jobs WHERE id IN (SELECT value FROM json_each(:ids));
+
+-- name: jobs_to_edit
+-- sqlite only: what edit_jobs checks and merges of the jobs it is about to change (:ids a JSON
+-- array)
+SELECT id, queue, state, lease_token, result FROM jobs
+ WHERE id IN (SELECT value FROM json_each(:ids));
 
 -- name: find_jobs
 -- Engine.find_jobs: the page and, on every row (one row with no job when the page is empty),
