@@ -214,6 +214,18 @@ async def settle(max_wait: float, threshold: float = 0.15) -> float | None:
     return busy
 
 
+def _measured(rec: Recorder, cpu: CpuMeter) -> dict[str, Any]:
+    """What a Result takes from a scenario's recorder and CPU meter."""
+    return {
+        "errors": rec.errors,
+        "first_error": rec.first_error,
+        "ops": rec.stats(),
+        "host_cpu_busy": cpu.host_busy,
+        "server_cpu_s": cpu.server_s,
+        "client_cpu_s": cpu.client_s,
+    }
+
+
 class CpuMeter:
     def __init__(self, server_pid: int | None) -> None:
         self.server_pid = server_pid  # None: the server is this process (engine layer)
@@ -661,13 +673,8 @@ async def run_layer(target: Target, backend: str, plan: Plan) -> list[Result]:
             planned_jobs=planned,
             jobs=done,
             seconds=seconds,
-            errors=rec.errors,
-            first_error=rec.first_error,
             capped=capped,
-            ops=rec.stats(),
-            host_cpu_busy=cpu.host_busy,
-            server_cpu_s=cpu.server_s,
-            client_cpu_s=cpu.client_s,
+            **_measured(rec, cpu),
             check=check,
             background_cpu=background,
         )
@@ -865,13 +872,8 @@ async def run_runs(target: HttpTarget, backend: str, plan: Plan) -> Result:
         planned_jobs=plan.jobs,
         jobs=done,
         seconds=seconds,
-        errors=rec.errors,
-        first_error=rec.first_error,
         capped=capped,
-        ops=rec.stats(),
-        host_cpu_busy=cpu.host_busy,
-        server_cpu_s=cpu.server_s,
-        client_cpu_s=cpu.client_s,
+        **_measured(rec, cpu),
         check="ok" if ok else f"MISMATCH {counts}",
         background_cpu=background,
     )
@@ -1083,13 +1085,8 @@ async def _exchange_run(
         planned_jobs=plan.bulk_jobs,
         jobs=done,
         seconds=seconds,
-        errors=rec.errors,
-        first_error=rec.first_error,
         capped=capped,
-        ops=rec.stats(),
-        host_cpu_busy=cpu.host_busy,
-        server_cpu_s=cpu.server_s,
-        client_cpu_s=cpu.client_s,
+        **_measured(rec, cpu),
         check="ok" if ok else f"MISMATCH {counts}",
         background_cpu=background,
     )
