@@ -246,7 +246,7 @@ def _job_arrays(jobs: Sequence[NewJob]) -> tuple[list[Any], ...]:
 
 
 def _edit_arrays(edits: Sequence[tuple[int, JobEdit]]) -> tuple[list[Any], ...]:
-    """Column arrays for ``edit_job``, item by item (results as JSON text, as payloads)."""
+    """Column arrays for ``edit_jobs``, item by item (results as JSON text, as payloads)."""
     return (
         [job_id for job_id, _ in edits],
         [None if e.state is None else e.state.value for _, e in edits],
@@ -732,17 +732,21 @@ class PostgresStore(Store):
         return _job(row)
 
     async def edit_job(self, job_id: int, edit: JobEdit, queue: str | None = None) -> Job:
+        state = None if edit.state is None else edit.state.value
+        args = (job_id, state, edit.result, edit.error, edit.owner, edit.token, queue)
         async with self._connection() as conn:
-            rows_ = await conn.fetch(self._sql["edit_job"], *_edit_arrays([(job_id, edit)]), queue)
-            if not rows_:
+            row = await conn.fetchrow(
+                self._sql["edit_job"], *args, edit.unfinished_only, edit.keep_place
+            )
+            if row is None:
                 raise await self._edit_refused(conn, [(job_id, edit)], set(), queue)
-        return _job(rows_[0])
+        return _job(row)
 
     async def edit_jobs(
         self, edits: Sequence[tuple[int, JobEdit]], queue: str | None = None
     ) -> list[Job]:
         async with self._transaction() as conn:
-            found = await conn.fetch(self._sql["edit_job"], *_edit_arrays(edits), queue)
+            found = await conn.fetch(self._sql["edit_jobs"], *_edit_arrays(edits), queue)
             if len(found) < len(edits):
                 raise await self._edit_refused(conn, edits, {r["id"] for r in found}, queue)
         by_id = {row["id"]: _job(row) for row in found}
@@ -752,7 +756,7 @@ class PostgresStore(Store):
         self, edits: Sequence[tuple[int, JobEdit]], queue: str | None = None
     ) -> list[Completed]:
         async with self._transaction() as conn:
-            found = await conn.fetch(self._sql["edit_job_brief"], *_edit_arrays(edits), queue)
+            found = await conn.fetch(self._sql["edit_jobs_brief"], *_edit_arrays(edits), queue)
             if len(found) < len(edits):
                 raise await self._edit_refused(conn, edits, {r["id"] for r in found}, queue)
         by_id = {r["id"]: rows.completed(r["id"], r["queue"], r["state"]) for r in found}

@@ -503,7 +503,63 @@ RETURNING jobs.*;
 -- same as lease_jobs, with: WHERE queue = $1 AND ref IS NULL => WHERE queue = $1 AND batch_id = $5 AND ref IS NULL
 
 -- name: edit_job
--- Engine.edit_job and edit_jobs, item by item: $1 ids, $2 states (NULL: stay), $3 result values
+-- Engine.edit_job, one job: $1 id, $2 state (NULL: stay), $3 result values merged at the top
+-- level (NULL: none), $4 error (for a move to dead or cancelled), $5 owner (for a move to
+-- active), $6 token (NULL: whatever holds the job; else only while it is active under that
+-- token), $7 the job's queue (NULL: any), $8 unfinished only (a finished job is left alone),
+-- $9 keep place (a move to available goes back to run_at = created_at). A move to another
+-- state takes the lease from whoever held it (the token grows). No row back: refused (the
+-- store tells why). Many jobs: edit_jobs, the same change item by item.
+WITH target AS (
+    SELECT id, state AS old_state, coalesce($2, state) AS state,
+           coalesce($2, state) <> state AS moved, $3::jsonb AS result, $4::text AS error,
+           $5::text AS owner, $9::boolean AS keep_place
+      FROM jobs
+     WHERE id = $1 AND ($7::text IS NULL OR queue = $7)
+       AND ($6::bigint IS NULL OR (state = 'active' AND lease_token = $6))
+       AND (NOT $8::boolean OR state IN ('available', 'active'))
+       FOR UPDATE
+), edited AS (
+    UPDATE jobs SET
+        state = t.state,
+        result = CASE WHEN t.result IS NULL THEN jobs.result
+                      WHEN jsonb_typeof(jobs.result) = 'object' THEN jobs.result || t.result
+                      ELSE t.result END,
+        error = CASE WHEN NOT t.moved THEN jobs.error
+                     WHEN t.state IN ('dead', 'cancelled') THEN t.error END,
+        attempts = CASE WHEN NOT t.moved THEN jobs.attempts
+                        WHEN t.state = 'available' THEN 0
+                        WHEN t.state = 'active' THEN jobs.attempts + 1 ELSE jobs.attempts END,
+        lease_token = jobs.lease_token + t.moved::int,
+        lease_owner = CASE WHEN NOT t.moved THEN jobs.lease_owner
+                           WHEN t.state = 'active' THEN t.owner
+                           WHEN t.state = 'available' THEN NULL ELSE jobs.lease_owner END,
+        lease_id = CASE WHEN NOT t.moved THEN jobs.lease_id
+                        WHEN t.state = 'active' THEN batchyard_lease_id(jobs.id)
+                        WHEN t.state = 'available' THEN NULL ELSE jobs.lease_id END,
+        claimed_at = CASE WHEN NOT t.moved THEN jobs.claimed_at WHEN t.state = 'active' THEN now()
+                          WHEN t.state = 'available' THEN NULL ELSE jobs.claimed_at END,
+        lease_expires_at = CASE WHEN NOT t.moved THEN jobs.lease_expires_at END,
+        lease_seconds = CASE WHEN NOT t.moved THEN jobs.lease_seconds END,
+        run_at = CASE WHEN NOT t.moved THEN jobs.run_at
+                      WHEN t.state = 'active' THEN '9999-12-31T23:59:59Z'::timestamptz
+                      WHEN t.state = 'available' AND t.keep_place THEN jobs.created_at
+                      ELSE now() END,
+        finished_at = CASE WHEN NOT t.moved THEN jobs.finished_at
+                           WHEN t.state IN ('completed', 'dead', 'cancelled') THEN now() END,
+        updated_at = now()
+      FROM target AS t
+     WHERE jobs.id = t.id
+    RETURNING jobs.*
+), notified AS MATERIALIZED (
+    SELECT pg_notify('batchyard_jobs', queue) FROM (SELECT DISTINCT queue FROM edited
+                                                     WHERE state = 'available') AS q
+)
+SELECT * FROM edited WHERE (SELECT count(*) FROM notified) >= 0;
+
+-- name: edit_jobs
+-- postgres only: Engine.edit_jobs in one statement (SQLite runs edit_job by executemany), item
+-- by item (edit_job's change for many jobs): $1 ids, $2 states (NULL: stay), $3 result values
 -- merged at the top level (JSON text; NULL: none), $4 errors (for a move to dead or
 -- cancelled), $5 owners (for a move to active), $6 tokens (NULL: whatever holds the job; else
 -- only while it is active under that token), $7 unfinished only (a finished job is left
@@ -563,9 +619,9 @@ WITH items AS (
 )
 SELECT * FROM edited WHERE (SELECT count(*) FROM notified) >= 0;
 
--- name: edit_job_brief
--- postgres only: edit_jobs_brief (SQLite's edit_job answers nothing; edited_jobs reads back)
--- same as edit_job, with: RETURNING jobs.* => RETURNING jobs.id, jobs.queue, jobs.state
+-- name: edit_jobs_brief
+-- postgres only: Engine.edit_jobs_brief
+-- same as edit_jobs, with: RETURNING jobs.* => RETURNING jobs.id, jobs.queue, jobs.state
 
 -- name: release_all
 -- Engine.release_all: the active jobs of queue $1 (leased to $2; NULL: to anyone) back to
