@@ -396,7 +396,11 @@ class SqliteStore(Store):
             existing = self._job("get_job_by_key", params)
             assert existing is not None
             result.append(Enqueued(job=existing, created=False))
-        self._tally(Counter((queue, None, e.job.state.value) for e in result if e.created))
+        created = [e.job for e in result if e.created]
+        if any(job.state is not JobState.AVAILABLE for job in created):
+            self._tally(Counter((queue, None, job.state.value) for job in created))
+        else:
+            self._tally({(queue, None, _AVAILABLE): len(created)})
         return result
 
     def _insert_job(self, params: Record) -> Job | None:
