@@ -498,6 +498,23 @@ def test_delete_from_batch_acknowledges_it(db: str, tmp_path: Path) -> None:
     assert value(db, "SELECT count(*) FROM batch") == "2"
 
 
+def test_delete_from_entry_then_from_batch_clears_the_tables(db: str, tmp_path: Path) -> None:
+    """The original's test cleanup, as it is: DELETE FROM entry, then DELETE FROM batch; the
+    batch counts follow (a batch whose last unfinished entry goes is completed)."""
+    batches, first = populate(db, tmp_path)
+    psql(db, f"UPDATE entry SET status = 'OK' WHERE id = {first}")
+    gone = psql(db, f"DELETE FROM entry WHERE batch = {batches[0]} AND id <> {first}", tags=True)
+    assert gone == ["DELETE 9"]
+    row = value(db, f"SELECT status, incompleteentries FROM batch WHERE id = {batches[0]}")
+    assert row == "COMPLETED|0"
+    counts = value(db, f"SELECT total, completed, available FROM batches WHERE id = {batches[0]}")
+    assert counts == "1|1|0"
+    assert psql(db, "DELETE FROM entry", tags=True) == ["DELETE 21"]
+    assert psql(db, "DELETE FROM batch", tags=True) == ["DELETE 3"]
+    assert value(db, "SELECT count(*) FROM jobs") == "0"
+    assert value(db, "SELECT count(*) FROM batches") == "0"
+
+
 # -- the HTTP face and the SQL interface share their rows -------------------------------
 
 EXCHANGE = "/api/v1/exchange"

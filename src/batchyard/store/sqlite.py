@@ -101,6 +101,11 @@ def _records(cursor: sqlite3.Cursor, names: tuple[str, ...] | None = None) -> li
     return [dict(zip(names, row, strict=True)) for row in found]
 
 
+def _recorded(job: NewJob) -> bool:
+    """A job enqueued finished, or with a result from the start (insert_recorded_job)."""
+    return job.state is not JobState.AVAILABLE or job.result is not None
+
+
 def _merged_result(stored: str | None, values: dict[str, Any] | None) -> str | None:
     """The job's result with ``values`` merged at the top level (a result that is not an
     object is replaced by them)."""
@@ -305,9 +310,13 @@ class SqliteStore(Store):
         (the rows added, outside a batch, whose triggers change rows of their own); the caller
         counts them. AlreadyExists when a ref is taken."""
         rows_ = [self._job_params(queue, job, batch_id, now) for job in jobs]
+        name = "insert_job"
+        if any(_recorded(job) for job in jobs):  # one statement for all of them
+            rows_ = [self._recorded_params(p, job) for p, job in zip(rows_, jobs, strict=True)]
+            name = "insert_recorded_job"
         before = self.conn.total_changes  # (rowcount is 0 for RETURNING statements)
         try:
-            self.conn.executemany(self._sql["insert_job"], rows_)
+            self.conn.executemany(self._sql[name], rows_)
         except sqlite3.IntegrityError as exc:
             if "jobs.ref" not in str(exc):
                 raise
@@ -379,9 +388,13 @@ class SqliteStore(Store):
             "run_at": now + max(job.delay, 0.0),
             "now": now,
             "ref": job.ref,
-            "state": job.state.value,
-            "result": None if job.result is None else _encode(job.result).decode(),
         }
+
+    @staticmethod
+    def _recorded_params(params: Record, job: NewJob) -> Record:
+        """``insert_recorded_job``'s parameters: ``params`` with the job's state and result."""
+        result = None if job.result is None else _encode(job.result).decode()
+        return {**params, "state": job.state.value, "result": result}
 
     def _insert_jobs(
         self, queue: str, jobs: Sequence[NewJob], batch_id: int | None, now: float
@@ -389,6 +402,8 @@ class SqliteStore(Store):
         result: list[Enqueued] = []
         for job in jobs:
             params = self._job_params(queue, job, batch_id, now)
+            if _recorded(job):
+                params = self._recorded_params(params, job)
             inserted = self._insert_job(params)
             if inserted is not None:
                 result.append(Enqueued(job=inserted, created=True))
@@ -406,7 +421,7 @@ class SqliteStore(Store):
     def _insert_job(self, params: Record) -> Job | None:
         """Insert one job (None: its unique key is taken); AlreadyExists when its ref is."""
         try:
-            return self._job("insert_job", params)
+            return self._job("insert_recorded_job" if "state" in params else "insert_job", params)
         except sqlite3.IntegrityError as exc:
             if "jobs.ref" not in str(exc):
                 raise

@@ -39,8 +39,20 @@ ON CONFLICT (queue, state) DO UPDATE SET n = n + excluded.n;
 SELECT state FROM jobs WHERE id = :id;
 
 -- name: insert_job
--- a taken ref (jobs_ref) raises, and the store reports AlreadyExists; a job may be recorded
--- already finished (:state, with :result; finished_at now)
+-- a taken ref (jobs_ref) raises, and the store reports AlreadyExists
+INSERT INTO jobs (queue, batch_id, unique_key, priority, payload, state, attempts,
+                  max_attempts, run_at, created_at, updated_at, ref, ref_kind)
+VALUES (:queue, :batch_id, :unique_key, :priority, :payload, 'available', 0,
+        coalesce(:max_attempts, (SELECT max_attempts FROM queues WHERE name = :queue)),
+        :run_at, :now, :now,
+        :ref, CASE WHEN :ref IS NOT NULL THEN (SELECT kind FROM queues WHERE name = :queue) END)
+ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL DO NOTHING
+RETURNING *;
+
+-- name: insert_recorded_job
+-- sqlite only: insert_job of a job recorded already finished (:state, with :result; finished_at
+-- now) or with a result from the start (PostgreSQL's insert_job takes both for every job; here
+-- the common job keeps the statement without them, a few per cent faster)
 INSERT INTO jobs (queue, batch_id, unique_key, priority, payload, state, attempts,
                   max_attempts, run_at, created_at, updated_at, ref, ref_kind, result,
                   finished_at)

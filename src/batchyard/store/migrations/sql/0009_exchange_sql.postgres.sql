@@ -288,6 +288,38 @@ BEGIN
     RETURN NEW;
 END $$;
 
+-- DELETE FROM entry (the original's test suites clear their tables so): the job goes, and its
+-- batch's counts with it, in the lock order of every count change (the batch row first). A
+-- batch whose last unfinished entry is deleted is completed, as if that entry had finished.
+CREATE FUNCTION public.batchyard_exchange_entry_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    gone_state text;
+    unfinished integer;
+BEGIN
+    PERFORM 1 FROM batches WHERE id = OLD.batch FOR UPDATE;
+    DELETE FROM jobs WHERE id = OLD.id AND queue = 'exchange' RETURNING state INTO gone_state;
+    IF NOT FOUND THEN
+        RETURN NULL;  -- deleted meanwhile (with its batch, say): not counted as deleted here
+    END IF;
+    UPDATE batches AS b SET
+        total = b.total - 1,
+        available = b.available - (gone_state = 'available')::int,
+        active = b.active - (gone_state = 'active')::int,
+        completed = b.completed - (gone_state = 'completed')::int,
+        dead = b.dead - (gone_state = 'dead')::int,
+        cancelled = b.cancelled - (gone_state = 'cancelled')::int
+     WHERE b.id = OLD.batch
+    RETURNING b.available + b.active INTO unfinished;
+    UPDATE batches SET
+        state = CASE WHEN unfinished > 0 THEN 'pending' ELSE 'completed' END,
+        completed_at = CASE WHEN unfinished > 0 THEN NULL ELSE coalesce(completed_at, now()) END
+     WHERE id = OLD.batch;
+    RETURN OLD;
+END $$;
+
+CREATE TRIGGER entry_delete INSTEAD OF DELETE ON public.entry
+    FOR EACH ROW EXECUTE FUNCTION public.batchyard_exchange_entry_delete();
+
 CREATE TRIGGER batch_insert INSTEAD OF INSERT ON public.batch
     FOR EACH ROW EXECUTE FUNCTION public.batchyard_exchange_batch_insert();
 
