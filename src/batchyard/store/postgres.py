@@ -745,21 +745,24 @@ class PostgresStore(Store):
     async def edit_jobs(
         self, edits: Sequence[tuple[int, JobEdit]], queue: str | None = None
     ) -> list[Job]:
-        async with self._transaction() as conn:
-            found = await conn.fetch(self._sql["edit_jobs"], *_edit_arrays(edits), queue)
-            if len(found) < len(edits):
-                raise await self._edit_refused(conn, edits, {r["id"] for r in found}, queue)
-        by_id = {row["id"]: _job(row) for row in found}
-        return [by_id[job_id] for job_id, _ in edits]
+        return [_job(row) for row in await self._edit_all("edit_jobs", edits, queue)]
 
     async def edit_jobs_brief(
         self, edits: Sequence[tuple[int, JobEdit]], queue: str | None = None
     ) -> list[Completed]:
+        found = await self._edit_all("edit_jobs_brief", edits, queue)
+        return [rows.completed(r["id"], r["queue"], r["state"]) for r in found]
+
+    async def _edit_all(
+        self, name: str, edits: Sequence[tuple[int, JobEdit]], queue: str | None
+    ) -> list[Row]:
+        """Run edit statement ``name`` over every edit in one transaction, all or none: the
+        rows in the order of ``edits``."""
         async with self._transaction() as conn:
-            found = await conn.fetch(self._sql["edit_jobs_brief"], *_edit_arrays(edits), queue)
+            found = await conn.fetch(self._sql[name], *_edit_arrays(edits), queue)
             if len(found) < len(edits):
                 raise await self._edit_refused(conn, edits, {r["id"] for r in found}, queue)
-        by_id = {r["id"]: rows.completed(r["id"], r["queue"], r["state"]) for r in found}
+        by_id = {row["id"]: row for row in found}
         return [by_id[job_id] for job_id, _ in edits]
 
     async def _edit_refused(

@@ -411,12 +411,15 @@ class SqliteStore(Store):
             existing = self._job("get_job_by_key", params)
             assert existing is not None
             result.append(Enqueued(job=existing, created=False))
-        created = [e.job for e in result if e.created]
-        if any(job.state is not JobState.AVAILABLE for job in created):
-            self._tally(Counter((queue, None, job.state.value) for job in created))
-        else:
-            self._tally({(queue, None, _AVAILABLE): len(created)})
+        self._tally_new(queue, [e.job for e in result if e.created])
         return result
+
+    def _tally_new(self, queue: str, added: Sequence[Job | NewJob]) -> None:
+        """Count jobs just added to ``queue``, each in the state it was added in."""
+        if any(job.state is not JobState.AVAILABLE for job in added):
+            self._tally(Counter((queue, None, job.state.value) for job in added))
+        else:
+            self._tally({(queue, None, _AVAILABLE): len(added)})
 
     def _insert_job(self, params: Record) -> Job | None:
         """Insert one job (None: its unique key is taken); AlreadyExists when its ref is."""
@@ -964,7 +967,7 @@ class SqliteStore(Store):
         if any(job.unique_key is not None for job in jobs):
             return [item.job for item in self._insert_jobs(queue, jobs, batch_id, now)]
         self._insert_many(queue, jobs, batch_id, now)
-        self._tally(Counter((queue, None, job.state.value) for job in jobs))
+        self._tally_new(queue, jobs)
         if not answer:
             return []
         return self._jobs("batch_jobs", {"batch_id": batch_id, "after_id": 0, "limit": -1})
