@@ -68,4 +68,5 @@ FACES: tuple[Face, ...] = (
     Face("boss", "boss", "source job queues (seeds/002, /job/… and /api/v1/sources)"),
     Face("runs", "runs", "runs and jobs (seeds/001, /api/run and /api/job)"),
     Face("exchange", "exchange", "batch exchange (seeds/003, /api/v1/exchange)"),
+    Face("deveui", "deveui", "DevEUI batches (seeds/004, /api/v1/batches)"),
 )
