@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import selectors
 import signal
+import ssl
 import subprocess
 import tempfile
 import time
@@ -31,6 +32,7 @@ class Simulator:
     url: str
     process: subprocess.Popen[bytes]
     log: IO[bytes]  # its stderr
+    verify: ssl.SSLContext | bool = True  # over https with --ssl-certfile: that certificate
 
     def registered(self) -> list[str]:
         """The ids it accepted, in acceptance order."""
@@ -48,7 +50,7 @@ class Simulator:
         return self.log.read().decode(errors="replace")
 
     def _get(self, path: str) -> Any:
-        response = httpx.get(self.url + path, timeout=30)
+        response = httpx.get(self.url + path, timeout=30, verify=self.verify)
         response.raise_for_status()
         return response.json()
 
@@ -69,15 +71,18 @@ def _first_line(process: subprocess.Popen[bytes], log: IO[bytes]) -> str:
 
 
 def start_simulator(*args: str) -> Simulator:
-    """Start ``batchyard lorawan-sim --port 0 ARGS`` and wait until it accepts connections."""
+    """Start ``batchyard lorawan-sim --port 0 ARGS`` and wait until it accepts connections
+    (with ``--ssl-certfile``, over https: that certificate is trusted for its routes)."""
     log = tempfile.TemporaryFile()  # noqa: SIM115 (stop_simulator closes it)
     process = subprocess.Popen(
         [BATCHYARD, "lorawan-sim", "--port", "0", *args],
         stdout=subprocess.PIPE,
         stderr=log,
     )
+    certfile = args[args.index("--ssl-certfile") + 1] if "--ssl-certfile" in args else None
+    verify = True if certfile is None else ssl.create_default_context(cafile=certfile)
     try:
-        return Simulator(_first_line(process, log), process, log)
+        return Simulator(_first_line(process, log), process, log, verify)
     except BaseException:
         log.close()
         raise

@@ -197,12 +197,21 @@ def lorawan_sim(
     seed: Annotated[
         int | None, typer.Option(help="Seed of the random draws (a repeatable run).")
     ] = None,
+    ssl_certfile: Annotated[
+        str | None, typer.Option(help="Serve https with this certificate (PEM).")
+    ] = None,
+    ssl_keyfile: Annotated[str | None, typer.Option(help="The certificate's key (PEM).")] = None,
 ) -> None:
     """Run a LoRaWAN provider stand-in: POST /sensor-onboarding-sample, GET /registered,
     GET /stats. Prints "lorawan-sim listening on http://HOST:PORT" once it accepts
     connections; Ctrl-C or SIGTERM stops it."""
     from batchyard.faces.deveui import sim  # uvicorn: only when serving
 
+    tls = None
+    if ssl_certfile is not None and ssl_keyfile is not None:
+        tls = sim.Tls(ssl_certfile, ssl_keyfile)
+    elif ssl_certfile is not None or ssl_keyfile is not None:
+        raise typer.BadParameter("--ssl-certfile and --ssl-keyfile go together")
     settings = sim.SimSettings(latency_ms / 1000, conflict_rate, failure_rate, max_inflight, seed)
-    if not sim.serve(settings, host, port):
+    if not sim.serve(settings, host, port, tls):
         raise typer.Exit(1)

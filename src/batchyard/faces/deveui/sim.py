@@ -165,6 +165,12 @@ async def _respond(send: Send, status: int, body: object) -> None:
     await send({"type": "http.response.body", "body": content})
 
 
+@dataclass(frozen=True)
+class Tls:
+    certfile: str
+    keyfile: str
+
+
 class _Server(uvicorn.Server):
     """Uvicorn, plus: one line on stdout once it accepts connections, and a signal stops it
     cleanly (exit status 0) instead of being raised again after the shutdown."""
@@ -174,7 +180,8 @@ class _Server(uvicorn.Server):
         if self.started:
             host, port = self.servers[0].sockets[0].getsockname()[:2]
             shown = f"[{host}]" if ":" in host else host
-            print(f"lorawan-sim listening on http://{shown}:{port}", flush=True)
+            scheme = "https" if self.config.is_ssl else "http"
+            print(f"lorawan-sim listening on {scheme}://{shown}:{port}", flush=True)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
@@ -187,8 +194,9 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def serve(settings: SimSettings, host: str, port: int) -> bool:
-    """Serve until SIGINT or SIGTERM; False when it could not start (the port is taken)."""
+def serve(settings: SimSettings, host: str, port: int, tls: Tls | None = None) -> bool:
+    """Serve (over https with ``tls``) until SIGINT or SIGTERM; False when it could not start
+    (the port is taken)."""
     config = uvicorn.Config(
         Simulator(settings),
         host=host,
@@ -199,6 +207,8 @@ def serve(settings: SimSettings, host: str, port: int) -> bool:
         log_level="warning",
         server_header=False,
         timeout_graceful_shutdown=5,
+        ssl_certfile=None if tls is None else tls.certfile,
+        ssl_keyfile=None if tls is None else tls.keyfile,
     )
     server = _Server(config)
     server.run()
