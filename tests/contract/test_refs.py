@@ -157,7 +157,7 @@ async def test_a_finish_without_a_token_takes_whoever_holds_the_job(queues: Stor
 
 async def test_leases_follow_the_queue_default_else_the_one_given(queues: Store) -> None:
     store = queues
-    await store.update_queue(A, 120)
+    await store.update_queue(A, lease_seconds=120)
     await submit(store, A, "a1")
     await submit(store, B, "b1", "b2")
     claimed = await store.claim_by_ref(KIND, None, "w", 3, 30)
@@ -167,11 +167,11 @@ async def test_leases_follow_the_queue_default_else_the_one_given(queues: Store)
         ("b2", 30),
     ]
     await submit(store, B, "b3")
-    await store.update_queue(B, None)
+    await store.update_queue(B, lease_seconds=None)
     (forever,) = await store.claim_by_ref(KIND, B, "w", 1, None)
     assert forever.lease and forever.lease.expires_at is None
     with pytest.raises(NotFound):
-        await store.update_queue("face/none", 10)
+        await store.update_queue("face/none", lease_seconds=10)
 
 
 def _length(job: Job) -> float:
@@ -199,7 +199,7 @@ async def test_the_engine_keeps_kinds_and_queues_apart(queues: Store) -> None:
     with pytest.raises(NotFound):
         await engine.claim_by_ref("other", A, "w")
     with pytest.raises(NotFound):
-        await engine.update_queue(A, 5, kind="native")
+        await engine.update_queue(A, lease_seconds=5, kind="native")
     assert await engine.claim_ref("other", "r1", A, "w") is None
     (job,) = await engine.claim_by_ref(KIND, A, "w", default_lease=60)
     assert await engine.renew_ref(KIND, "r1", A, job.lease.token if job.lease else None)

@@ -35,6 +35,14 @@ FACE_MIGRATIONS = frozenset(
         "store/migrations/sql/0009_exchange_sql.sqlite.sql",
     }
 )
+# their revision id, which the next migration names as the one it follows
+FACE_REVISIONS = frozenset(path.rsplit("/", 1)[-1].split(".")[0] for path in FACE_MIGRATIONS)
+
+
+def _without_revisions(line: str) -> str:
+    for revision in FACE_REVISIONS:
+        line = line.replace(revision, "")
+    return line
 
 
 def test_the_engine_core_names_no_face() -> None:
@@ -45,7 +53,7 @@ def test_the_engine_core_names_no_face() -> None:
         if path.suffix in (".py", ".sql")
         and path.relative_to(SRC).as_posix() not in FACE_MIGRATIONS
         for number, line in enumerate(path.read_text().splitlines(), start=1)
-        if FACE_WORDS.search(line)
+        if FACE_WORDS.search(_without_revisions(line))
     ]
     assert found == []
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
-from typing import Any
+from enum import Enum, StrEnum
+from typing import Any, Final
 
 import msgspec
 
@@ -13,6 +13,15 @@ from batchyard.domain.states import BatchState, JobState
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_BACKOFF_BASE = 1.0
 DEFAULT_BACKOFF_MAX = 3600.0
+
+
+class Unchanged(Enum):
+    """A setting left as it is (Engine.update_queue)."""
+
+    UNCHANGED = "unchanged"
+
+
+UNCHANGED: Final = Unchanged.UNCHANGED
 
 
 class QueueSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -26,6 +35,9 @@ class QueueSpec(msgspec.Struct, frozen=True, kw_only=True):
     backoff_max: float = DEFAULT_BACKOFF_MAX
     requeue_on_complete: bool = False  # completing a job makes it available again, finished_at set
     meta: dict[str, Any] = msgspec.field(default_factory=dict)
+    # at most this many jobs of the queue hold an unexpired lease at once (None: no limit);
+    # every claim answers fewer jobs, or none, rather than exceed it
+    max_active: int | None = None
 
 
 class Queue(QueueSpec, frozen=True, kw_only=True):
@@ -126,6 +138,7 @@ class Batch(msgspec.Struct, frozen=True, kw_only=True):
     # who holds the finished batch (Engine.take_batch), until when; None: nobody
     lease_owner: str | None = None
     lease_expires_at: datetime | None = None
+    key: str | None = None  # unique among the batches of its queue (Engine.get_batch_by_key)
 
     @property
     def outcome(self) -> BatchOutcome:

@@ -15,6 +15,7 @@ from batchyard.domain.models import NewJob, QueueSpec
 from batchyard.domain.states import JobState
 
 MAX_CLAIM = 1000
+MAX_ACTIVE = 100_000  # the highest max_active of a queue
 MAX_LIST = 1000  # jobs per page of a listing
 MAX_ENQUEUE = 100_000
 MAX_NAME = 200  # characters of a name a caller gives (queue, worker, unique key, process, …)
@@ -88,6 +89,16 @@ def check_queue_spec(spec: QueueSpec) -> None:
         raise InvalidInput("max_attempts must be at least 1", field="max_attempts")
     check_backoff(spec.backoff_base, "backoff_base")
     check_backoff(spec.backoff_max, "backoff_max")
+    check_max_active(spec.max_active)
+
+
+def check_max_active(max_active: int | None) -> None:
+    """None (no limit) or how many leases a queue's jobs may hold at once: 1 … MAX_ACTIVE."""
+    if max_active is not None and not 1 <= max_active <= MAX_ACTIVE:
+        raise InvalidInput(
+            f"max_active must be between 1 and {MAX_ACTIVE} (or null: no limit)",
+            field="max_active",
+        )
 
 
 def check_job_count(jobs: Sized) -> None:

@@ -31,6 +31,7 @@ from batchyard.domain.models import (
     Queue,
     QueueSpec,
     QueueStats,
+    Unchanged,
 )
 from batchyard.domain.states import JobState, can_move
 from batchyard.domain.validation import (
@@ -44,6 +45,7 @@ from batchyard.domain.validation import (
     check_json_value,
     check_lease_refs,
     check_lease_seconds,
+    check_max_active,
     check_name,
     check_new_jobs,
     check_page,
@@ -192,15 +194,20 @@ class Engine:
         jobs: Sequence[NewJob],
         meta: dict[str, Any] | None = None,
         answer_jobs: bool = True,
+        key: str | None = None,
     ) -> tuple[Batch, list[Job]]:
         """A batch and all its jobs, in one transaction (up to MAX_ENQUEUE jobs). Without
-        ``answer_jobs`` the jobs are not read back (see :meth:`Store.create_batch`)."""
+        ``answer_jobs`` the jobs are not read back (see :meth:`Store.create_batch`).
+        ``key``: unique among the batches of the queue; AlreadyExists (and nothing is
+        created) when the queue has a batch with that key."""
         check_queue_name(queue)
+        if key is not None:
+            check_name(key, "key")
         check_job_count(jobs)
         async for part in in_slices(jobs):
             check_new_jobs(part)
         check_json_value(meta, "meta")
-        batch, created = await self.store.create_batch(queue, jobs, meta, answer_jobs)
+        batch, created = await self.store.create_batch(queue, jobs, meta, answer_jobs, key)
         metrics.JOBS_ENQUEUED.labels(queue).inc(len(created) or batch.counts.total)
         self.wakeups.notify(queue)
         return batch, created
@@ -515,13 +522,28 @@ class Engine:
         return await self.store.count_expired(queue)
 
     async def update_queue(
-        self, name: str, lease_seconds: float | None, kind: str | None = None
+        self,
+        name: str,
+        *,
+        lease_seconds: float | Unchanged | None = Unchanged.UNCHANGED,
+        max_active: int | Unchanged | None = Unchanged.UNCHANGED,
+        kind: str | None = None,
     ) -> Queue:
-        """Set the queue's default lease (None: none); it holds for the claims from now on."""
-        check_lease_seconds(lease_seconds)
+        """Set the queue's default lease (None: none) and its ``max_active`` (None: no
+        limit), each unless UNCHANGED; they hold for the claims from now on (every claim reads
+        the limit from the database, never from this engine's cache)."""
+        if not isinstance(lease_seconds, Unchanged):
+            check_lease_seconds(lease_seconds)
+        if not isinstance(max_active, Unchanged):
+            check_max_active(max_active)
         await self.get_queue(name, fresh=True, kind=kind)
         self._queues.pop(name, None)
-        return self._remember(await self.store.update_queue(name, lease_seconds))
+        updated = await self.store.update_queue(
+            name, lease_seconds=lease_seconds, max_active=max_active
+        )
+        if not isinstance(max_active, Unchanged):
+            self.wakeups.notify(name)  # a higher limit (or none) lets waiting claimers in
+        return self._remember(updated)
 
     # -- idempotent requests ----------------------------------------------------------------
     async def run_once(self, scope: str, key: str, fingerprint: str, action: Action) -> Answer:
@@ -553,6 +575,20 @@ class Engine:
         if queue is not None and batch.queue != queue:
             raise NotFound(f"batch {batch_id} is not in queue {queue!r}")
         return batch
+
+    async def get_batch_by_key(self, queue: str, key: str) -> Batch:
+        """The batch of ``queue`` with ``key``; NotFound when there is none."""
+        check_queue_name(queue)
+        check_name(key, "key")
+        return await self.store.get_batch_by_key(queue, key)
+
+    async def cancel_batch(self, batch_id: int, queue: str | None = None) -> int:
+        """Stop a batch: cancel, in one statement, every job of it that nobody holds
+        (available, delayed or not), leaving active and finished jobs alone; how many. The
+        batch completes once nothing unfinished remains, as when its last job finishes.
+        NotFound for an unknown batch, or one of another ``queue`` (when given)."""
+        await self.get_batch(batch_id, queue)
+        return await self.store.cancel_batch(batch_id)
 
     async def batch_jobs(
         self, batch_id: int, after_id: int = 0, limit: int | None = None

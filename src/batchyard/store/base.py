@@ -27,6 +27,7 @@ from batchyard.domain.models import (
     Queue,
     QueueSpec,
     QueueStats,
+    Unchanged,
 )
 from batchyard.domain.states import JobState
 
@@ -88,6 +89,10 @@ class Store(abc.ABC):
     ) -> list[Enqueued]:
         """Insert jobs in one transaction; a taken ``unique_key`` returns the existing job."""
 
+    # Every claim below answers no more jobs than the queue's ``max_active`` may still grant:
+    # max_active less the jobs of the queue that hold an unexpired lease, counted in the same
+    # transaction as the claim (read from the queues table, never from a cache), so that it
+    # holds across processes sharing the database.
     @abc.abstractmethod
     async def claim(
         self, queue: str, owner: str, limit: int, lease_seconds: float | None
@@ -271,8 +276,15 @@ class Store(abc.ABC):
         """Jobs of ``queue`` whose lease expired and that were not claimed again yet."""
 
     @abc.abstractmethod
-    async def update_queue(self, name: str, lease_seconds: float | None) -> Queue:
-        """Set the queue's default lease (None: none); :class:`NotFound` when it is missing."""
+    async def update_queue(
+        self,
+        name: str,
+        *,
+        lease_seconds: float | Unchanged | None = Unchanged.UNCHANGED,
+        max_active: int | Unchanged | None = Unchanged.UNCHANGED,
+    ) -> Queue:
+        """Set the queue's default lease (None: none) and its ``max_active`` (None: no
+        limit), each unless UNCHANGED, in one statement; :class:`NotFound` when it is missing."""
 
     # -- batches ----------------------------------------------------------------------------
     @abc.abstractmethod
@@ -282,11 +294,23 @@ class Store(abc.ABC):
         jobs: Sequence[NewJob],
         meta: dict[str, Any] | None = None,
         answer_jobs: bool = True,
+        key: str | None = None,
     ) -> tuple[Batch, list[Job]]:
         """Create a batch and all its jobs in one transaction. An empty batch (or one of
         finished jobs only) is completed at once. ``answer_jobs`` False: the jobs are not
         read back (an empty list; unless some job has a unique key), which takes a fraction
-        of the time for a big batch."""
+        of the time for a big batch. ``key``: unique among the batches of the queue
+        (:class:`AlreadyExists`, and nothing is created, when taken)."""
+
+    @abc.abstractmethod
+    async def get_batch_by_key(self, queue: str, key: str) -> Batch:
+        """The batch of ``queue`` with ``key``; :class:`NotFound` otherwise."""
+
+    @abc.abstractmethod
+    async def cancel_batch(self, batch_id: int) -> int:
+        """Cancel, in one statement, every job of the batch that nobody holds (available,
+        delayed or not); active and finished jobs are left alone. How many; NotFound for a
+        batch that does not exist."""
 
     @abc.abstractmethod
     async def add_to_batch(

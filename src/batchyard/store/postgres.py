@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Collection, Container, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Container, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar
@@ -53,9 +53,10 @@ from batchyard.domain.models import (
     Queue,
     QueueSpec,
     QueueStats,
+    Unchanged,
 )
 from batchyard.domain.states import BatchState, JobState
-from batchyard.store import rows
+from batchyard.store import limits, rows
 from batchyard.store.base import Store
 from batchyard.store.coalesce import ClaimCoalescer, CompletionCoalescer
 from batchyard.store.queries import load_queries
@@ -85,6 +86,7 @@ _QUEUE_FIELDS = (
     "backoff_max",
     "requeue_on_complete",
     "meta",
+    "max_active",
 )
 
 _exc = asyncpg.exceptions
@@ -220,6 +222,11 @@ RefFinish = tuple[str, str, str, int | None]  # kind, ref, queue, token: one fin
 
 def _ref_key(item: RefFinish) -> tuple[str, str]:
     return item[0], item[1]
+
+
+Rows = list[Row]
+Claim = Callable[[], Awaitable[Rows]]  # a claim's one statement (nothing of a limited queue)
+LimitedClaim = Callable[[Any, int], Awaitable[Rows]]  # (connection, at most n): under the lock
 
 
 def _changed(status: str) -> int:
@@ -387,10 +394,9 @@ class PostgresStore(Store):
         )
         self._claims = ClaimCoalescer(self._claim_for_each, self._give_back)
         # the same for jobs with a ref: single claims of a queue, of a kind; single finishes
-        self._ref_claims = ClaimCoalescer(self._each_query("lease_refs_each"), self._give_back)
-        self._kind_claims = ClaimCoalescer(
-            self._each_query("lease_refs_each_of_kind"), self._give_back
-        )
+        self._ref_claims = ClaimCoalescer(self._ref_for_each, self._give_back)
+        self._kind_claims = ClaimCoalescer(self._kind_for_each, self._give_back)
+        self._limited = limits.Remembered()
         self._finishes: CompletionCoalescer[RefFinish] = CompletionCoalescer(
             self._finish_each, self._settle_finish, key=_ref_key
         )
@@ -588,20 +594,105 @@ class PostgresStore(Store):
         if limit == 1:
             row = await self._claims.claim(queue, owner, lease_seconds)
             return [] if row is None else [_job(row)]
-        found = await self._fetch("lease_jobs", queue, limit, owner, lease_seconds)
-        return [_job(r) for r in found]
+        return [
+            _job(r) for r in await self._lease("lease_jobs", queue, limit, owner, lease_seconds)
+        ]
 
     async def claim_job(self, job_id: int, owner: str, lease_seconds: float | None) -> Job | None:
         row = await self._fetchrow("claim_job", job_id, owner, lease_seconds)
-        return None if row is None else _job(row)
+        if row is not None:
+            return _job(row)
+        found = await self._fetchrow("job_queue", job_id)
+        if found is None or not await self._has_limit(found["queue"]):
+            return None
+
+        async def limited(conn: Any, _n: int) -> Rows:
+            got = await conn.fetchrow(self._sql["claim_job_limited"], job_id, owner, lease_seconds)
+            return [] if got is None else [got]
+
+        claimed = await self._under_lock(found["queue"], limited, 1)
+        return _job(claimed[0]) if claimed else None
 
     async def claim_in_batch(
         self, queue: str, batch_id: int, owner: str, limit: int, lease_seconds: float | None
     ) -> list[Job]:
-        found = await self._fetch(
-            "lease_jobs_in_batch", queue, limit, owner, lease_seconds, batch_id
-        )
-        return [_job(r) for r in found]
+        args = (owner, lease_seconds, batch_id)
+        return [_job(r) for r in await self._lease("lease_jobs_in_batch", queue, limit, *args)]
+
+    # -- claims of queues with max_active ---------------------------------------------------
+    # Every claim statement leaves the jobs of a queue with max_active alone (one probe of the
+    # small index queues_limited). When it claims nothing and the queue has a limit, the claim
+    # is made again in a transaction that takes the queue's advisory lock, then reads, in a
+    # snapshot taken after it (READ COMMITTED: a fresh one per statement), how many more leases
+    # the queue may grant, and claims at most that many (the ``_limited`` variant of the
+    # statement). Every claimer of a limited queue, in any process, takes that lock, so none
+    # can count before another's claim is committed. A queue found limited is remembered for
+    # a few seconds (claimed under the lock at once); the limit itself is always read here.
+    async def _lease(self, name: str, queue: str, limit: int, *args: Any) -> Rows:
+        """Run claim ``name`` ($1 queue, $2 limit, then ``args``), or its ``_limited``
+        variant under the lock when the queue has max_active."""
+
+        async def fast() -> Rows:
+            return await self._fetch(name, queue, limit, *args)
+
+        async def limited(conn: Any, n: int) -> Rows:
+            found: Rows = await conn.fetch(self._sql[f"{name}_limited"], queue, n, *args)
+            return found
+
+        return await self._within_limit(queue, fast, limited, limit)
+
+    async def _within_limit(self, queue: str, fast: Claim, limited: LimitedClaim, n: int) -> Rows:
+        """``fast`` unless ``queue`` was lately seen limited; when it claims nothing and the
+        queue has a limit (now), at most ``n`` jobs with ``limited``, under the lock."""
+        if queue not in self._limited:
+            found = await fast()
+            if found or not await self._has_limit(queue):
+                return found
+        return await self._under_lock(queue, limited, n)
+
+    async def _has_limit(self, queue: str) -> bool:
+        """Whether the claim statements leave ``queue`` alone (a queue with max_active, or,
+        for a ref claim, a kind with such a queue)."""
+        return await self._fetchrow("limited_queues", queue) is not None
+
+    async def _under_lock(self, queue: str, claim: LimitedClaim, n: int) -> Rows:
+        """``claim`` of at most ``n`` jobs, and no more than ``queue`` may still grant, in
+        one transaction under the queue's lock."""
+        async with self._transaction() as conn:
+            await conn.execute(self._sql["lock_queues"], [queue])
+            free = await conn.fetchrow(self._sql["queue_free"], [queue])
+            self._limited.note(queue, free is not None)
+            places = n if free is None else min(n, free["free"])
+            return await claim(conn, places) if places > 0 else []
+
+    async def _of_kind_under_lock(
+        self, kind: str, limit: int, owner: str, lease: float | None
+    ) -> Rows:
+        """The claim over every queue of ``kind``, some of which have max_active: under the
+        locks of those, in rounds (see :mod:`.limits`), the rows in ref order."""
+        async with self._transaction() as conn:
+            names = [row["name"] for row in await conn.fetch(self._sql["limited_queues"], kind)]
+            await conn.execute(self._sql["lock_queues"], names)
+            found = await conn.fetch(self._sql["queue_free"], names)
+            free: dict[str, int] = {row["name"]: row["free"] for row in found}
+            self._limited.note(("kind", kind), bool(names))
+            claimed: Rows = []
+            while len(claimed) < limit:
+                step, full = limits.next_round(limit - len(claimed), free)
+                args = (kind, step, owner, lease, full)
+                rows_ = await conn.fetch(self._sql["lease_refs_of_kind_limited"], *args)
+                limits.taken(free, (row["queue"] for row in rows_))
+                claimed += rows_
+                if len(rows_) < step:
+                    break
+        return sorted(claimed, key=lambda row: row["ref"])
+
+    async def _of_kind(self, kind: str, limit: int, owner: str, lease: float | None) -> Rows:
+        if ("kind", kind) not in self._limited:
+            found = await self._fetch("lease_refs_of_kind", kind, limit, owner, lease)
+            if found or not await self._has_limit(kind):
+                return found
+        return await self._of_kind_under_lock(kind, limit, owner, lease)
 
     async def _leased(
         self,
@@ -661,8 +752,40 @@ class PostgresStore(Store):
     async def _claim_for_each(
         self, queue: str, owners: list[str], lease_seconds: float | None
     ) -> list[Row]:
-        """One job per owner, in claim order (fewer when the queue runs dry)."""
-        return await self._fetch("claim_next", queue, owners, lease_seconds)
+        """One job per owner, in claim order (fewer when the queue runs dry or may grant no
+        more)."""
+        return await self._each("claim_next", queue, owners, lease_seconds)
+
+    async def _each(self, name: str, queue: str, owners: list[str], lease: float | None) -> Rows:
+        """Coalesced claim ``name`` ($1 queue, $2 owners, $3 lease), or its ``_limited``
+        variant for the first owners, as many as the queue may grant, under its lock."""
+
+        async def fast() -> Rows:
+            return await self._fetch(name, queue, owners, lease)
+
+        async def limited(conn: Any, n: int) -> Rows:
+            found: Rows = await conn.fetch(self._sql[f"{name}_limited"], queue, owners[:n], lease)
+            return found
+
+        return await self._within_limit(queue, fast, limited, len(owners))
+
+    async def _ref_for_each(self, queue: str, owners: list[str], lease: float | None) -> Rows:
+        return await self._each("lease_refs_each", queue, owners, lease)
+
+    async def _kind_for_each(self, kind: str, owners: list[str], lease: float | None) -> Rows:
+        """One job per owner over every queue of ``kind``, in ref order; one at a time
+        under the locks when the kind has queues with max_active."""
+        if ("kind", kind) not in self._limited:
+            found = await self._fetch("lease_refs_each_of_kind", kind, owners, lease)
+            if found or not await self._has_limit(kind):
+                return found
+        claimed: Rows = []
+        for owner in owners:
+            got = await self._of_kind_under_lock(kind, 1, owner, lease)
+            if not got:
+                break
+            claimed += got
+        return claimed
 
     async def _give_back(self, row: Row) -> None:
         """Release a job claimed for a caller who went away before receiving it."""
@@ -829,14 +952,6 @@ class PostgresStore(Store):
         return _changed(status)
 
     # -- jobs with a ref --------------------------------------------------------------------
-    def _each_query(self, name: str) -> Callable[[str, list[str], float | None], Any]:
-        """The run of a claim coalescer over query ``name`` ($1 its key, $2 owners, $3 lease)."""
-
-        async def run(key: str, owners: list[str], lease: float | None) -> list[Row]:
-            return await self._fetch(name, key, owners, lease)
-
-        return run
-
     async def claim_by_ref(
         self,
         kind: str,
@@ -850,16 +965,26 @@ class PostgresStore(Store):
             row = await coalescer.claim(kind if queue is None else queue, owner, default_lease)
             return [] if row is None else [_job(row)]
         if queue is None:
-            found = await self._fetch("lease_refs_of_kind", kind, limit, owner, default_lease)
+            found = await self._of_kind(kind, limit, owner, default_lease)
         else:
-            found = await self._fetch("lease_refs", queue, limit, owner, default_lease)
+            found = await self._lease("lease_refs", queue, limit, owner, default_lease)
         return [_job(row) for row in found]
 
     async def claim_ref(
         self, kind: str, ref: str, queue: str, owner: str, default_lease: float | None
     ) -> Job | None:
-        row = await self._fetchrow("claim_ref", kind, ref, queue, owner, default_lease)
-        return None if row is None else _job(row)
+        args = (kind, ref, queue, owner, default_lease)
+
+        async def fast() -> Rows:
+            row = await self._fetchrow("claim_ref", *args)
+            return [] if row is None else [row]
+
+        async def limited(conn: Any, _n: int) -> Rows:
+            row = await conn.fetchrow(self._sql["claim_ref_limited"], *args)
+            return [] if row is None else [row]
+
+        found = await self._within_limit(queue, fast, limited, 1)
+        return _job(found[0]) if found else None
 
     async def renew_ref(self, kind: str, ref: str, queue: str, token: int | None) -> Job | None:
         row = await self._fetchrow("renew_ref", kind, ref, queue, token)
@@ -900,8 +1025,18 @@ class PostgresStore(Store):
         row = await self._fetchrow("count_expired", queue)
         return 0 if row is None else int(row["n"])
 
-    async def update_queue(self, name: str, lease_seconds: float | None) -> Queue:
-        row = await self._fetchrow("update_queue", name, lease_seconds)
+    async def update_queue(
+        self,
+        name: str,
+        *,
+        lease_seconds: float | Unchanged | None = Unchanged.UNCHANGED,
+        max_active: int | Unchanged | None = Unchanged.UNCHANGED,
+    ) -> Queue:
+        lease = None if isinstance(lease_seconds, Unchanged) else lease_seconds
+        limit = None if isinstance(max_active, Unchanged) else max_active
+        set_lease = not isinstance(lease_seconds, Unchanged)
+        set_limit = not isinstance(max_active, Unchanged)
+        row = await self._fetchrow("update_queue", name, lease, set_lease, limit, set_limit)
         if row is None:
             raise NotFound(f"queue {name!r} does not exist")
         return _queue(row)
@@ -913,11 +1048,12 @@ class PostgresStore(Store):
         jobs: Sequence[NewJob],
         meta: dict[str, Any] | None = None,
         answer_jobs: bool = True,
+        key: str | None = None,
     ) -> tuple[Batch, list[Job]]:
         state = BatchState.PENDING if jobs else BatchState.COMPLETED
         brief = not answer_jobs and all(job.unique_key is None for job in jobs)
         async with self._transaction() as conn:
-            row = await conn.fetchrow(self._sql["insert_batch"], queue, state.value, meta or {})
+            row = await self._insert_batch(conn, queue, state, meta or {}, key)
             created: list[Job] = []
             if brief and jobs:  # no rows to read back and map: a fraction of the time
                 args = (queue, row["id"], *_job_arrays(jobs))
@@ -926,6 +1062,31 @@ class PostgresStore(Store):
                 created = [e.job for e in await self._insert_jobs(conn, queue, jobs, row["id"])]
             batch = await conn.fetchrow(self._sql["get_batch"], row["id"])
         return _batch(batch), created
+
+    async def _insert_batch(
+        self, conn: Any, queue: str, state: BatchState, meta: dict[str, Any], key: str | None
+    ) -> Row:
+        """The new batch's row; AlreadyExists when its key is taken in its queue."""
+        try:
+            row: Row = await conn.fetchrow(self._sql["insert_batch"], queue, state.value, meta, key)
+        except _exc.UniqueViolationError as exc:
+            if exc.constraint_name != "batches_key":
+                raise
+            raise AlreadyExists(f"queue {queue!r} has a batch with key {key!r} already") from None
+        return row
+
+    async def get_batch_by_key(self, queue: str, key: str) -> Batch:
+        row = await self._fetchrow("get_batch_by_key", queue, key)
+        if row is None:
+            raise NotFound(f"queue {queue!r} has no batch with key {key!r}")
+        return _batch(row)
+
+    async def cancel_batch(self, batch_id: int) -> int:
+        async with self._connection() as conn:
+            cancelled: int = await conn.fetchval(self._sql["cancel_batch"], batch_id)
+            if not cancelled and await conn.fetchrow(self._sql["get_batch"], batch_id) is None:
+                raise NotFound(f"batch {batch_id} does not exist")
+        return cancelled
 
     async def add_to_batch(
         self, batch_id: int, jobs: Sequence[NewJob], seal: bool

@@ -36,6 +36,7 @@ def queue_from_row(row: Row, to_dt: ToDatetime, from_json: FromJson) -> Queue:
         requeue_on_complete=bool(row["requeue_on_complete"]),
         meta=from_json(row["meta"]),
         created_at=to_dt(row["created_at"]),
+        max_active=row["max_active"],
     )
 
 
@@ -121,6 +122,7 @@ def batch_from_row(row: Row, to_dt: ToDatetime, from_json: FromJson) -> Batch:
         sealed=bool(row["sealed"]),
         lease_owner=row["lease_owner"],
         lease_expires_at=_maybe(row["lease_expires_at"], to_dt),
+        key=row["key"],
     )
 
 

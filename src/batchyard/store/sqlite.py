@@ -56,9 +56,10 @@ from batchyard.domain.models import (
     Queue,
     QueueSpec,
     QueueStats,
+    Unchanged,
 )
 from batchyard.domain.states import BatchState, JobState
-from batchyard.store import rows
+from batchyard.store import limits, rows
 from batchyard.store.base import Store
 from batchyard.store.checkpoint import Checkpointer
 from batchyard.store.group_commit import GroupCommit
@@ -838,19 +839,47 @@ class SqliteStore(Store):
     ) -> list[Job]:
         now = time.time()
         with self._write() as conn:
-            if queue is None:
-                pick = {"kind": kind, "now": now, "limit": limit}
-                picked = conn.execute(self._sql["claimable_refs_of_kind"], pick).fetchall()
-            else:
+            if queue is not None:
                 pick = {"queue": queue, "now": now, "limit": limit}
                 picked = conn.execute(self._sql["claimable_refs"], pick).fetchall()
-            if not picked:
-                return []
-            ids = [row[0] for row in picked]
-            params = {"ids": _encode(ids).decode(), "owner": owner, "now": now}
-            params.update(default_lease=lease, far_future=FAR_FUTURE)
-            leased = {job.id: job for job in self._jobs("lease_refs", params)}
-            self._tally(Counter((q, state, _ACTIVE) for _, q, state in picked))
+                return self._lease_refs(picked, owner, lease, now)
+            found = self._all("queue_free_of_kind", {"kind": kind, "now": now})
+            free = {r["name"]: r["free"] for r in found}
+            if not free:
+                pick = {"kind": kind, "now": now, "limit": limit}
+                picked = conn.execute(self._sql["claimable_refs_of_kind"], pick).fetchall()
+                return self._lease_refs(picked, owner, lease, now)
+            return self._claim_kind_limited(kind, owner, limit, lease, free)
+
+    def _claim_kind_limited(
+        self, kind: str, owner: str, limit: int, lease: float | None, free: dict[str, int]
+    ) -> list[Job]:
+        """The claim over a kind some of whose queues have max_active (``free``: what each
+        may still grant), in rounds (see :mod:`.limits`)."""
+        now = time.time()
+        claimed: list[Job] = []
+        while len(claimed) < limit:
+            step, full = limits.next_round(limit - len(claimed), free)
+            pick = {"kind": kind, "now": now, "limit": step, "full": _encode(full).decode()}
+            picked = self.conn.execute(self._sql["claimable_refs_of_kind_except"], pick)
+            jobs = self._lease_refs(picked.fetchall(), owner, lease, now)
+            limits.taken(free, (job.queue for job in jobs))
+            claimed += jobs
+            if len(jobs) < step:
+                break
+        return sorted(claimed, key=lambda job: job.ref or "")
+
+    def _lease_refs(
+        self, picked: list[Any], owner: str, lease: float | None, now: float
+    ) -> list[Job]:
+        """Lease the jobs a ref pick chose (rows of id, queue, state), in their order."""
+        if not picked:
+            return []
+        ids = [row[0] for row in picked]
+        params = {"ids": _encode(ids).decode(), "owner": owner, "now": now}
+        params.update(default_lease=lease, far_future=FAR_FUTURE)
+        leased = {job.id: job for job in self._jobs("lease_refs", params)}
+        self._tally(Counter((q, state, _ACTIVE) for _, q, state in picked))
         return [leased[i] for i in ids]
 
     async def claim_by_ref(
@@ -931,19 +960,35 @@ class SqliteStore(Store):
 
         return await self._run(run)
 
-    def _update_queue(self, name: str, lease_seconds: float | None) -> Queue:
+    def _update_queue(self, name: str, params: dict[str, Any]) -> Queue:
         with self._write():
-            row = self._one("update_queue", {"name": name, "lease_seconds": lease_seconds})
+            row = self._one("update_queue", {"name": name, **params})
         if row is None:
             raise NotFound(f"queue {name!r} does not exist")
         return rows.queue_from_row(row, _to_dt, _from_json)
 
-    async def update_queue(self, name: str, lease_seconds: float | None) -> Queue:
-        return await self._run(self._update_queue, name, lease_seconds)
+    async def update_queue(
+        self,
+        name: str,
+        *,
+        lease_seconds: float | Unchanged | None = Unchanged.UNCHANGED,
+        max_active: int | Unchanged | None = Unchanged.UNCHANGED,
+    ) -> Queue:
+        set_lease = not isinstance(lease_seconds, Unchanged)
+        set_max_active = not isinstance(max_active, Unchanged)
+        params: dict[str, Any] = {"set_lease": set_lease, "set_max_active": set_max_active}
+        params["lease_seconds"] = lease_seconds if set_lease else None
+        params["max_active"] = max_active if set_max_active else None
+        return await self._run(self._update_queue, name, params)
 
     # -- batches ----------------------------------------------------------------------------
     def _create_batch(
-        self, queue: str, jobs: Sequence[NewJob], meta: dict[str, Any], answer_jobs: bool
+        self,
+        queue: str,
+        jobs: Sequence[NewJob],
+        meta: dict[str, Any],
+        answer_jobs: bool,
+        key: str | None,
     ) -> tuple[Batch, list[Job]]:
         now = time.time()
         # made finished: its first unfinished job makes it pending (the insert trigger), so a
@@ -952,11 +997,22 @@ class SqliteStore(Store):
         with self._write():
             self._get_queue(queue)
             params = {"queue": queue, "state": state.value, "meta": _encode(meta).decode()}
-            row = self._one("insert_batch", {**params, "now": now})
-            assert row is not None
+            row = self._insert_batch({**params, "now": now, "key": key})
             created = self._fill_new_batch(queue, jobs, row["id"], now, answer_jobs)
             batch = self._get_batch(row["id"])
         return batch, created
+
+    def _insert_batch(self, params: dict[str, Any]) -> Record:
+        """The new batch's row; AlreadyExists when its key is taken in its queue."""
+        try:
+            row = self._one("insert_batch", params)
+        except sqlite3.IntegrityError as exc:
+            if "batches.key" not in str(exc):
+                raise
+            key, queue = params["key"], params["queue"]
+            raise AlreadyExists(f"queue {queue!r} has a batch with key {key!r} already") from None
+        assert row is not None
+        return row
 
     def _fill_new_batch(
         self, queue: str, jobs: Sequence[NewJob], batch_id: int, now: float, answer: bool
@@ -978,8 +1034,28 @@ class SqliteStore(Store):
         jobs: Sequence[NewJob],
         meta: dict[str, Any] | None = None,
         answer_jobs: bool = True,
+        key: str | None = None,
     ) -> tuple[Batch, list[Job]]:
-        return await self._run(self._create_batch, queue, jobs, meta or {}, answer_jobs)
+        return await self._run(self._create_batch, queue, jobs, meta or {}, answer_jobs, key)
+
+    def _get_batch_by_key(self, queue: str, key: str) -> Batch:
+        row = self._one("get_batch_by_key", {"queue": queue, "key": key})
+        if row is None:
+            raise NotFound(f"queue {queue!r} has no batch with key {key!r}")
+        return rows.batch_from_row(row, _to_dt, _from_json)
+
+    async def get_batch_by_key(self, queue: str, key: str) -> Batch:
+        return await self._run(self._get_batch_by_key, queue, key)
+
+    def _cancel_batch(self, batch_id: int) -> int:
+        with self._write():
+            self._get_batch(batch_id)
+            found = self._all("cancel_batch", {"id": batch_id, "now": time.time()})
+            self._tally(Counter((row["queue"], _AVAILABLE, "cancelled") for row in found))
+            return len(found)
+
+    async def cancel_batch(self, batch_id: int) -> int:
+        return await self._run(self._cancel_batch, batch_id)
 
     def _add_to_batch(
         self, batch_id: int, jobs: Sequence[NewJob], seal: bool

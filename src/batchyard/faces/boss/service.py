@@ -205,5 +205,5 @@ async def set_lease(
     without jobs is created by it."""
     check_lease_seconds(lease_seconds)
     queue = await _ensure_source(engine, source)
-    updated = await engine.update_queue(queue.name, lease_seconds, kind=QUEUE_KIND)
+    updated = await engine.update_queue(queue.name, lease_seconds=lease_seconds, kind=QUEUE_KIND)
     return await _info(engine, updated, default_lease)

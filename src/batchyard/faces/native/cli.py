@@ -65,13 +65,14 @@ def _print_jobs(jobs: Sequence[Job], as_json: bool) -> None:
 
 def _queues_table(infos: Sequence[QueueInfo]) -> Table:
     table = Table("queue")
-    for header in (*STATES, "lease", "attempts"):
+    for header in (*STATES, "lease", "attempts", "max active"):
         table.add_column(header, justify="right", no_wrap=True, min_width=len(header))
     for info in infos:
         counts = [str(getattr(info.counts, state)) for state in STATES]
         lease = "" if info.lease_seconds is None else f"{info.lease_seconds:g}"
         attempts = "∞" if info.max_attempts is None else str(info.max_attempts)
-        table.add_row(Text(info.name), *counts, lease, attempts)
+        limit = "" if info.max_active is None else str(info.max_active)
+        table.add_row(Text(info.name), *counts, lease, attempts, limit)
     return table
 
 

@@ -113,6 +113,7 @@ class NativeApi(Namespace[R]):
         max_attempts: int | UnsetType | None = UNSET,
         backoff_base: float | UnsetType = UNSET,
         backoff_max: float | UnsetType = UNSET,
+        max_active: int | UnsetType | None = UNSET,
     ) -> Call[QueueInfo]:
         body = _drop_unset(
             {
@@ -121,9 +122,22 @@ class NativeApi(Namespace[R]):
                 "max_attempts": max_attempts,
                 "backoff_base": backoff_base,
                 "backoff_max": backoff_max,
+                "max_active": max_active,
             }
         )
         return Call(ApiRequest("POST", f"{API}/queues", body), _queue)
+
+    @operation
+    def update_queue(
+        self,
+        name: str,
+        *,
+        lease_seconds: float | UnsetType | None = UNSET,
+        max_active: int | UnsetType | None = UNSET,
+    ) -> Call[QueueInfo]:
+        """Change the queue's settings given (None: no lease expiry, no limit)."""
+        body = _drop_unset({"lease_seconds": lease_seconds, "max_active": max_active})
+        return Call(ApiRequest("PATCH", _queue_path(name), body), _queue)
 
     @operation
     def get_queue(self, name: str) -> Call[QueueInfo]:

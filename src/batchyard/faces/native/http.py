@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, cast
 
+import msgspec
 from litestar import Controller, Response
 from litestar.openapi import ResponseSpec
 from litestar.params import FromQuery, HeaderParameter, JSONBody, PathParameter, QueryParameter
@@ -33,12 +34,13 @@ from batchyard.faces.native.schemas import (
     JobsOut,
     QueueIn,
     QueueOut,
+    QueuePatchIn,
     ReleaseIn,
 )
 from batchyard.http.bodies import RAW_JSON
 from batchyard.http.deps import EngineDep
 from batchyard.http.fastlane import HOT
-from batchyard.http.openapi import DecodedAs, delete, get, post
+from batchyard.http.openapi import DecodedAs, delete, get, patch, post
 
 IdempotencyKey = Annotated[str | None, HeaderParameter(name="Idempotency-Key", required=False)]
 QueueName = Annotated[str, PathParameter(description="the queue's name")]
@@ -78,6 +80,18 @@ class QueuesController(Controller):
     @get("/{queue:str}", errors=(NotFound,))
     async def get_queue(self, engine: EngineDep, queue: QueueName) -> QueueOut:
         return await _queue_out(engine, await service.queue(engine, queue))
+
+    @patch(
+        "/{queue:str}",
+        summary="Change a queue's lease_seconds and max_active (null: none; left out: as is)",
+        errors=(NotFound,),
+    )
+    async def update_queue(
+        self, engine: EngineDep, queue: QueueName, data: JSONBody[QueuePatchIn]
+    ) -> QueueOut:
+        lease = service.UNCHANGED if data.lease_seconds is msgspec.UNSET else data.lease_seconds
+        limit = service.UNCHANGED if data.max_active is msgspec.UNSET else data.max_active
+        return await _queue_out(engine, await service.update_queue(engine, queue, lease, limit))
 
     @delete("/{queue:str}", status_code=200, errors=(NotFound, Conflict))
     async def delete_queue(

@@ -8,6 +8,7 @@ import msgspec
 
 from batchyard.domain.models import Batch, Completion, Job, NewJob, Queue
 from batchyard.domain.validation import (
+    MAX_ACTIVE,
     MAX_BACKOFF_SECONDS,
     MAX_DELAY_SECONDS,
     MAX_LEASE_SECONDS,
@@ -18,6 +19,8 @@ from batchyard.domain.validation import (
 Delay = Annotated[float, msgspec.Meta(ge=0, le=MAX_DELAY_SECONDS)]
 Backoff = Annotated[float, msgspec.Meta(ge=0, le=MAX_BACKOFF_SECONDS)]
 LeaseSeconds = Annotated[float, msgspec.Meta(gt=0, le=MAX_LEASE_SECONDS)]
+# leases the queue's jobs may hold at once (null: no limit)
+MaxActive = Annotated[int, msgspec.Meta(ge=1, le=MAX_ACTIVE)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME)]
 # native queue names never contain '/': faces keep their queues under "<face>/<name>"
 QueueName = Annotated[
@@ -52,6 +55,14 @@ class QueueIn(msgspec.Struct, forbid_unknown_fields=True):
     max_attempts: Annotated[int, msgspec.Meta(ge=1)] | None = 5
     backoff_base: Backoff = 1.0
     backoff_max: Backoff = 3600.0
+    max_active: MaxActive | None = None
+
+
+class QueuePatchIn(msgspec.Struct, forbid_unknown_fields=True):
+    """The settings to change (a field left out stays as it is; null: none, no limit)."""
+
+    lease_seconds: LeaseSeconds | msgspec.UnsetType | None = msgspec.UNSET
+    max_active: MaxActive | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class ClaimIn(msgspec.Struct, forbid_unknown_fields=True):

@@ -21,12 +21,14 @@ from batchyard.domain.models import (
     Queue,
     QueueSpec,
     QueueStats,
+    Unchanged,
 )
 from batchyard.domain.states import JobState
 from batchyard.domain.validation import check_name
 from batchyard.service.engine import Engine
 
 KIND = "native"  # the engine's default queue kind
+UNCHANGED = Unchanged.UNCHANGED
 
 
 def check_queue(name: str, field: str = "queue") -> None:
@@ -52,6 +54,19 @@ async def list_queues(engine: Engine, kind: str = KIND) -> list[Queue]:
 async def create_queue(engine: Engine, spec: QueueSpec) -> Queue:
     check_queue(spec.name, "name")
     return await engine.create_queue(spec)
+
+
+async def update_queue(
+    engine: Engine,
+    name: str,
+    lease_seconds: float | Unchanged | None = UNCHANGED,
+    max_active: int | Unchanged | None = UNCHANGED,
+) -> Queue:
+    """Change the queue's default lease and its max_active (UNCHANGED: as they are)."""
+    check_queue(name)
+    return await engine.update_queue(
+        name, lease_seconds=lease_seconds, max_active=max_active, kind=KIND
+    )
 
 
 async def delete_queue(engine: Engine, name: str, force: bool) -> Queue:

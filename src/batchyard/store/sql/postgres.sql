@@ -11,8 +11,8 @@
 
 -- name: insert_queue
 INSERT INTO queues (name, kind, lease_seconds, max_attempts, backoff_base, backoff_max,
-                    requeue_on_complete, meta, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
+                    requeue_on_complete, meta, max_active, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now())
 ON CONFLICT (name) DO NOTHING
 RETURNING *;
 
@@ -79,11 +79,14 @@ SELECT * FROM jobs WHERE queue = $1 AND unique_key = ANY($2::text[]);
 -- UPDATE as an array so it always finds them through the primary key (a join on picked.id
 -- lets a generic plan hash-join a sequential scan of every job). Rows come back in claim
 -- order: priority desc, the run_at the job was picked by, id.
+-- A queue with max_active claims nothing here (one probe of queues_limited, evaluated once):
+-- the store claims from it under its lock (lease_jobs_limited).
 WITH picked AS MATERIALIZED (
     SELECT id, run_at, priority FROM jobs
      WHERE queue = $1 AND ref IS NULL AND run_at <= now()
        AND (state = 'available' OR (state = 'active' AND lease_expires_at IS NOT NULL))
        AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
+       AND NOT EXISTS (SELECT FROM queues AS g WHERE g.name = $1 AND g.max_active IS NOT NULL)
      ORDER BY priority DESC, run_at, id
      LIMIT $2
        FOR UPDATE SKIP LOCKED
@@ -109,12 +112,14 @@ SELECT claimed.* FROM claimed JOIN picked USING (id)
 -- name: claim_next
 -- postgres only: single claims that arrived together, in one statement (SQLite claims one
 -- like many): $1 queue, $2 the claimers' names (one job each, handed out in claim order),
--- $3 lease seconds. `slot` is the claimer's position in $2.
+-- $3 lease seconds. `slot` is the claimer's position in $2. Nothing of a queue with
+-- max_active (as lease_jobs: claim_next_limited).
 WITH picked AS MATERIALIZED (
     SELECT id, run_at, priority FROM jobs
      WHERE queue = $1 AND ref IS NULL AND run_at <= now()
        AND (state = 'available' OR (state = 'active' AND lease_expires_at IS NOT NULL))
        AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
+       AND NOT EXISTS (SELECT FROM queues AS g WHERE g.name = $1 AND g.max_active IS NOT NULL)
      ORDER BY priority DESC, run_at, id
      LIMIT cardinality($2::text[])
        FOR UPDATE SKIP LOCKED
@@ -139,7 +144,8 @@ WITH picked AS MATERIALIZED (
 SELECT claimed.*, slots.slot FROM claimed JOIN slots USING (id) ORDER BY slots.slot;
 
 -- name: claim_job
--- $1 id, $2 owner, $3 lease seconds (NULL: no expiry).
+-- $1 id, $2 owner, $3 lease seconds (NULL: no expiry). Not a job of a queue with max_active
+-- (claim_job_limited, under the queue's lock).
 UPDATE jobs SET
     state = 'active',
     attempts = attempts + 1,
@@ -154,6 +160,7 @@ UPDATE jobs SET
     updated_at = now()
  WHERE id = $1 AND state IN ('available', 'active') AND run_at <= now()
    AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
+   AND NOT EXISTS (SELECT FROM queues AS g WHERE g.name = jobs.queue AND g.max_active IS NOT NULL)
 RETURNING *;
 
 -- name: heartbeat
@@ -286,10 +293,26 @@ UPDATE jobs SET state = 'dead', error = 'lease expired on the last attempt',
    AND max_attempts IS NOT NULL AND attempts >= max_attempts;
 
 -- name: insert_batch
--- $1 queue, $2 state ('pending', or 'completed' for an empty batch), $3 meta.
-INSERT INTO batches (queue, state, meta, created_at, completed_at)
-VALUES ($1, $2::text, $3, now(), CASE WHEN $2::text = 'completed' THEN now() END)
+-- $1 queue, $2 state ('pending', or 'completed' for an empty batch), $3 meta, $4 key (NULL:
+-- none; a taken one violates batches_key: AlreadyExists).
+INSERT INTO batches (queue, state, meta, created_at, completed_at, key)
+VALUES ($1, $2::text, $3, now(), CASE WHEN $2::text = 'completed' THEN now() END, $4)
 RETURNING *;
+
+-- name: get_batch_by_key
+SELECT * FROM batches WHERE queue = $1 AND key = $2;
+
+-- name: cancel_batch
+-- Engine.cancel_batch: every job of batch $1 that nobody holds (available, delayed or not) is
+-- cancelled; active and finished ones are left alone. How many (the batch's counts and
+-- completion follow by the statement-level triggers).
+WITH cancelled AS (
+    UPDATE jobs SET state = 'cancelled', lease_expires_at = NULL, finished_at = now(),
+                    updated_at = now()
+     WHERE batch_id = $1 AND state = 'available'
+    RETURNING 1
+)
+SELECT count(*) AS n FROM cancelled;
 
 -- name: get_batch
 SELECT * FROM batches WHERE id = $1;
@@ -338,8 +361,11 @@ DELETE FROM idempotency_keys
                          ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED);
 
 -- name: update_queue
--- $1 name, $2 the default lease of its claims (NULL: none)
-UPDATE queues SET lease_seconds = $2 WHERE name = $1 RETURNING *;
+-- $1 name, $2 the default lease of its claims (NULL: none), set if $3; $4 max_active (NULL: no
+-- limit), set if $5
+UPDATE queues SET lease_seconds = CASE WHEN $3::boolean THEN $2::float8 ELSE lease_seconds END,
+                  max_active = CASE WHEN $5::boolean THEN $4::integer ELSE max_active END
+ WHERE name = $1 RETURNING *;
 
 -- name: taken_refs
 -- $1 queue, $2 refs: those already taken among the queues of its kind
@@ -355,12 +381,14 @@ SELECT ref FROM jobs
 -- primary key per job claimed (no join over every queue of the kind). `ref >= ''` (true
 -- of every ref) makes the index condition a range: without statistics (a table filled since
 -- the last ANALYZE) the planner then still walks the index in order, instead of reading every
--- claimable job into a bitmap and sorting them all for each claim.
+-- claimable job into a bitmap and sorting them all for each claim. Nothing while a queue of
+-- the kind (or a queue named $1: lease_refs) has max_active: lease_refs_of_kind_limited.
 WITH picked AS MATERIALIZED (
     SELECT id FROM jobs
      WHERE ref_kind = $1 AND ref IS NOT NULL AND ref >= '' AND run_at <= now()
        AND (state = 'available' OR (state = 'active' AND lease_expires_at IS NOT NULL))
        AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
+       AND NOT EXISTS (SELECT FROM queues AS g WHERE g.max_active IS NOT NULL AND $1 IN (g.kind, g.name))
      ORDER BY ref
      LIMIT $2
        FOR UPDATE SKIP LOCKED
@@ -390,7 +418,7 @@ SELECT * FROM claimed ORDER BY ref;
 
 -- name: claim_ref
 -- $1 kind, $2 ref, $3 the job's queue, $4 owner, $5 lease as in lease_refs_of_kind: the job,
--- if it can be claimed now.
+-- if it can be claimed now. Not of a queue with max_active (claim_ref_limited).
 UPDATE jobs SET
     state = 'active',
     attempts = attempts + 1,
@@ -409,6 +437,7 @@ UPDATE jobs SET
  WHERE jobs.ref_kind = $1 AND jobs.ref = $2 AND jobs.queue = $3
    AND jobs.state IN ('available', 'active') AND jobs.run_at <= now()
    AND (jobs.state = 'available' OR jobs.max_attempts IS NULL OR jobs.attempts < jobs.max_attempts)
+   AND NOT EXISTS (SELECT FROM queues AS g WHERE g.name = $3 AND g.max_active IS NOT NULL)
 RETURNING jobs.*;
 
 -- name: renew_ref
@@ -447,11 +476,13 @@ SELECT count(*) AS n FROM jobs
 -- postgres only: single ref-ordered claims over a kind that arrived together, in one statement
 -- (as claim_next): $1 kind, $2 the claimers' names (one job each, handed out in ref order),
 -- $3 the lease of jobs whose queue has no default lease. `slot` is the claimer's position in $2.
+-- Nothing while a queue of the kind (or named $1) has max_active, as lease_refs_of_kind.
 WITH picked AS MATERIALIZED (
     SELECT id, ref FROM jobs
      WHERE ref_kind = $1 AND ref IS NOT NULL AND ref >= '' AND run_at <= now()
        AND (state = 'available' OR (state = 'active' AND lease_expires_at IS NOT NULL))
        AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
+       AND NOT EXISTS (SELECT FROM queues AS g WHERE g.max_active IS NOT NULL AND $1 IN (g.kind, g.name))
      ORDER BY ref
      LIMIT cardinality($2::text[])
        FOR UPDATE SKIP LOCKED
@@ -720,3 +751,66 @@ RETURNING *;
 
 -- name: read_log
 SELECT * FROM job_logs WHERE job_id = $1 AND id > $2 ORDER BY id LIMIT $3;
+
+-- Claims of queues with max_active (postgres only; SQLite counts inside its claim statements).
+-- The store takes the queue's lock (lock_queues), reads how many leases it may still grant
+-- (queue_free: a fresh snapshot, after the lock, sees every claim committed under it), then
+-- claims at most that many with a variant of the claim that does not skip limited queues.
+
+-- name: lock_queues
+-- postgres only: transaction-scoped advisory locks of queues $1, taken in name order
+SELECT count(pg_advisory_xact_lock(hashtextextended('batchyard max_active ' || name, 0))) AS n
+  FROM (SELECT DISTINCT name FROM unnest($1::text[]) AS name ORDER BY name) AS locked;
+
+-- name: queue_free
+-- postgres only: how many more leases the queues $1 with max_active may grant now (a queue
+-- without one has no row); held: active with an unexpired lease (over jobs_queue_state)
+SELECT q.name, greatest(q.max_active - (
+           SELECT count(*) FROM jobs AS h
+            WHERE h.queue = q.name AND h.state = 'active'
+              AND (h.lease_expires_at IS NULL OR h.lease_expires_at > now())), 0)::integer AS free
+  FROM queues AS q
+ WHERE q.name = ANY ($1::text[]) AND q.max_active IS NOT NULL;
+
+-- name: limited_queues
+-- postgres only: the queues with max_active whose kind or name is $1 (over queues_limited):
+-- those whose jobs the claim statements of queue or kind $1 leave alone
+SELECT name FROM queues WHERE max_active IS NOT NULL AND $1 IN (kind, name) ORDER BY name;
+
+-- name: job_queue
+-- postgres only: the queue of job $1
+SELECT queue FROM jobs WHERE id = $1;
+
+-- name: lease_jobs_limited
+-- postgres only: lease_jobs of a queue with max_active, under its lock ($2: what it may grant)
+-- same as lease_jobs, with: AND NOT EXISTS (SELECT FROM queues AS g WHERE g.name = $1 AND g.max_active IS NOT NULL) => AND true
+
+-- name: lease_jobs_in_batch_limited
+-- postgres only: the same, under the lock of the queue(s)
+-- same as lease_jobs_in_batch, with: AND NOT EXISTS (SELECT FROM queues AS g WHERE g.name = $1 AND g.max_active IS NOT NULL) => AND true
+
+-- name: claim_next_limited
+-- postgres only: claim_next under the queue's lock (as many claimers as it may grant)
+-- same as claim_next, with: AND NOT EXISTS (SELECT FROM queues AS g WHERE g.name = $1 AND g.max_active IS NOT NULL) => AND true
+
+-- name: claim_job_limited
+-- postgres only: claim_job under the lock of the job's queue, which may grant one more
+-- same as claim_job, with: AND NOT EXISTS (SELECT FROM queues AS g WHERE g.name = jobs.queue AND g.max_active IS NOT NULL) => AND true
+
+-- name: claim_ref_limited
+-- postgres only: the same, under the lock of the queue(s)
+-- same as claim_ref, with: AND NOT EXISTS (SELECT FROM queues AS g WHERE g.name = $3 AND g.max_active IS NOT NULL) => AND true
+
+-- name: lease_refs_of_kind_limited
+-- postgres only: lease_refs_of_kind under the locks of the kind's limited queues, not from
+-- queues $5 (those that may grant no more); the store asks for no more than the queue with
+-- the fewest left may grant, and repeats
+-- same as lease_refs_of_kind, with: AND NOT EXISTS (SELECT FROM queues AS g WHERE g.max_active IS NOT NULL AND $1 IN (g.kind, g.name)) => AND NOT (queue = ANY ($5::text[]))
+
+-- name: lease_refs_limited
+-- postgres only: lease_refs of one queue with max_active, under its lock
+-- same as lease_refs, with: AND NOT EXISTS (SELECT FROM queues AS g WHERE g.max_active IS NOT NULL AND $1 IN (g.kind, g.name)) => AND true
+
+-- name: lease_refs_each_limited
+-- postgres only: the same, under the lock of the queue(s)
+-- same as lease_refs_each, with: AND NOT EXISTS (SELECT FROM queues AS g WHERE g.max_active IS NOT NULL AND $1 IN (g.kind, g.name)) => AND true

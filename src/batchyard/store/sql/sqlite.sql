@@ -3,9 +3,9 @@
 
 -- name: insert_queue
 INSERT INTO queues (name, kind, lease_seconds, max_attempts, backoff_base, backoff_max,
-                    requeue_on_complete, meta, created_at)
+                    requeue_on_complete, meta, max_active, created_at)
 VALUES (:name, :kind, :lease_seconds, :max_attempts, :backoff_base, :backoff_max,
-        :requeue_on_complete, :meta, :now)
+        :requeue_on_complete, :meta, :max_active, :now)
 ON CONFLICT (name) DO NOTHING
 RETURNING *;
 
@@ -69,13 +69,21 @@ SELECT * FROM jobs WHERE queue = :queue AND unique_key = :unique_key;
 
 -- name: claimable
 -- sqlite only: the claim's pick (PostgreSQL picks inside its claim statements), with each job's
--- state before the claim for the counts
+-- state before the claim for the counts. A queue with max_active gives no more than it may
+-- grant: max_active less the leases held (its active jobs, from queue_counts, less those whose
+-- lease expired, over jobs_leased), counted inside the claim's BEGIN IMMEDIATE transaction;
+-- the count is not even made for a queue without (one primary-key probe of queues).
 SELECT id, state FROM jobs
  WHERE queue = :queue AND ref IS NULL AND run_at <= :now
    AND (state = 'available' OR (state = 'active' AND lease_expires_at IS NOT NULL))
    AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
  ORDER BY priority DESC, run_at, id
- LIMIT :limit;
+ LIMIT min(:limit, coalesce(
+        (SELECT max(q.max_active - (coalesce((SELECT c.n FROM queue_counts AS c WHERE c.queue = q.name AND c.state = 'active'), 0)
+            - (SELECT count(*) FROM jobs AS h INDEXED BY jobs_leased
+                WHERE h.state = 'active' AND h.lease_expires_at IS NOT NULL
+                  AND h.run_at <= :now AND h.queue = q.name)), 0)
+           FROM queues AS q WHERE q.name = :queue AND q.max_active IS NOT NULL), :limit));
 
 -- name: lease_jobs
 -- lease_id: a UUID (version 8) whose first 48 bits are the job id, the rest random, so a lease
@@ -110,6 +118,11 @@ UPDATE jobs SET
     updated_at = :now
  WHERE id = :id AND state IN ('available', 'active') AND run_at <= :now
    AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
+   AND coalesce((SELECT q.max_active > (coalesce((SELECT c.n FROM queue_counts AS c WHERE c.queue = q.name AND c.state = 'active'), 0)
+            - (SELECT count(*) FROM jobs AS h INDEXED BY jobs_leased
+                WHERE h.state = 'active' AND h.lease_expires_at IS NOT NULL
+                  AND h.run_at <= :now AND h.queue = q.name))
+                   FROM queues AS q WHERE q.name = jobs.queue AND q.max_active IS NOT NULL), 1)
 RETURNING *;
 
 -- name: heartbeat
@@ -221,9 +234,22 @@ UPDATE jobs SET state = 'dead', error = 'lease expired on the last attempt',
 RETURNING queue;
 
 -- name: insert_batch
-INSERT INTO batches (queue, state, meta, created_at, completed_at)
-VALUES (:queue, :state, :meta, :now, CASE WHEN :state = 'completed' THEN :now END)
+-- :key NULL: none; a taken one violates batches_key (AlreadyExists)
+INSERT INTO batches (queue, state, meta, created_at, completed_at, key)
+VALUES (:queue, :state, :meta, :now, CASE WHEN :state = 'completed' THEN :now END, :key)
 RETURNING *;
+
+-- name: get_batch_by_key
+SELECT * FROM batches WHERE queue = :queue AND key = :key;
+
+-- name: cancel_batch
+-- Engine.cancel_batch: every job of batch :id that nobody holds (available, delayed or not) is
+-- cancelled; active and finished ones are left alone (the store counts them by queue; the
+-- batch's counts and completion follow by trigger)
+UPDATE jobs SET state = 'cancelled', lease_expires_at = NULL, finished_at = :now,
+                updated_at = :now
+ WHERE batch_id = :id AND state = 'available'
+RETURNING queue;
 
 -- name: get_batch
 SELECT * FROM batches WHERE id = :id;
@@ -315,7 +341,11 @@ SELECT b.id, b.queue, b.batch_id, b.done, j.jobs
  ORDER BY b.id;
 
 -- name: update_queue
-UPDATE queues SET lease_seconds = :lease_seconds WHERE name = :name RETURNING *;
+-- :lease_seconds set if :set_lease, :max_active (NULL: no limit) if :set_max_active
+UPDATE queues SET
+    lease_seconds = CASE WHEN :set_lease THEN :lease_seconds ELSE lease_seconds END,
+    max_active = CASE WHEN :set_max_active THEN :max_active ELSE max_active END
+ WHERE name = :name RETURNING *;
 
 -- name: taken_refs
 SELECT ref FROM jobs
@@ -333,13 +363,34 @@ SELECT id, queue, state FROM jobs
  LIMIT :limit;
 
 -- name: claimable_refs
--- sqlite only: the same pick within one queue (over jobs_queue_ref_claim)
+-- sqlite only: the same pick within one queue (over jobs_queue_ref_claim), no more than a
+-- queue with max_active may grant (as claimable)
 SELECT id, queue, state FROM jobs
  WHERE queue = :queue AND ref IS NOT NULL AND run_at <= :now
    AND (state = 'available' OR (state = 'active' AND lease_expires_at IS NOT NULL))
    AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
  ORDER BY ref
- LIMIT :limit;
+ LIMIT min(:limit, coalesce(
+        (SELECT max(q.max_active - (coalesce((SELECT c.n FROM queue_counts AS c WHERE c.queue = q.name AND c.state = 'active'), 0)
+            - (SELECT count(*) FROM jobs AS h INDEXED BY jobs_leased
+                WHERE h.state = 'active' AND h.lease_expires_at IS NOT NULL
+                  AND h.run_at <= :now AND h.queue = q.name)), 0)
+           FROM queues AS q WHERE q.name = :queue AND q.max_active IS NOT NULL), :limit));
+
+-- name: claimable_refs_of_kind_except
+-- sqlite only: claimable_refs_of_kind, not of the queues :full (a JSON array: the limited
+-- queues that may grant no more); the store asks for no more than the limited queue with the
+-- fewest left may grant, and repeats
+-- same as claimable_refs_of_kind, with: WHERE ref_kind = :kind AND => WHERE ref_kind = :kind AND queue NOT IN (SELECT value FROM json_each(:full)) AND
+
+-- name: queue_free_of_kind
+-- sqlite only: the queues of :kind with max_active (over queues_limited), each with how many
+-- more leases it may grant now (as claimable)
+SELECT q.name, max(q.max_active - (coalesce((SELECT c.n FROM queue_counts AS c WHERE c.queue = q.name AND c.state = 'active'), 0)
+            - (SELECT count(*) FROM jobs AS h INDEXED BY jobs_leased
+                WHERE h.state = 'active' AND h.lease_expires_at IS NOT NULL
+                  AND h.run_at <= :now AND h.queue = q.name)), 0) AS free
+  FROM queues AS q WHERE q.kind = :kind AND q.max_active IS NOT NULL;
 
 -- name: lease_refs
 -- sqlite only: lease the picked jobs, each for its queue's default lease (else :default_lease;
@@ -381,6 +432,10 @@ UPDATE jobs SET
  WHERE jobs.ref_kind = :kind AND jobs.ref = :ref AND jobs.queue = :queue AND q.name = jobs.queue
    AND jobs.state IN ('available', 'active') AND jobs.run_at <= :now
    AND (jobs.state = 'available' OR jobs.max_attempts IS NULL OR jobs.attempts < jobs.max_attempts)
+   AND (q.max_active IS NULL OR q.max_active > (coalesce((SELECT c.n FROM queue_counts AS c WHERE c.queue = q.name AND c.state = 'active'), 0)
+            - (SELECT count(*) FROM jobs AS h INDEXED BY jobs_leased
+                WHERE h.state = 'active' AND h.lease_expires_at IS NOT NULL
+                  AND h.run_at <= :now AND h.queue = q.name)))
 RETURNING *;
 
 -- name: renew_ref
