@@ -43,11 +43,21 @@ class Settings:
     # hosts whose source files a run's jobs may name (comma separated; host or host:port)
     runs_lease_seconds: float = 300.0
     runs_source_hosts: str = "raw.githubusercontent.com,github.com"
+    # DevEUI batches (faces/deveui): the LoRaWAN provider (None: the batch routes answer 503),
+    # registrations in flight at once for the whole deployment (at most 10), the lease of a
+    # registrar's slot (renewed before each request), one request's timeout, and how long a
+    # slot retries an unknown outcome before its batch fails
+    lorawan_url: str | None = None
+    lorawan_concurrency: int = 10
+    lorawan_lease_seconds: float = 30.0
+    lorawan_timeout_seconds: float = 10.0
+    lorawan_retry_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         check_ttl(self.idempotency_ttl_seconds, ENV_PREFIX + "IDEMPOTENCY_TTL_SECONDS")
-        for name in ("boss_lease_seconds", "runs_lease_seconds"):
+        for name in ("boss_lease_seconds", "runs_lease_seconds", "lorawan_lease_seconds"):
             _check_lease(name, getattr(self, name))
+        _check_lorawan(self)
         for name, allowed in CHOICES.items():
             value = str(getattr(self, name)).strip().lower()
             if value not in allowed:
@@ -81,6 +91,32 @@ def _check_lease(name: str, lease: float) -> None:
             f"invalid {name} {lease!r} ({ENV_PREFIX}{name.upper()}): "
             f"expected seconds, more than 0 and at most {MAX_LEASE_SECONDS}",
             field=name,
+        )
+
+
+MAX_LORAWAN_CONCURRENCY = 10  # the provider's rule (seeds/004): never more requests in flight
+
+
+def _check_lorawan(settings: Settings) -> None:
+    if not 1 <= settings.lorawan_concurrency <= MAX_LORAWAN_CONCURRENCY:
+        raise InvalidInput(
+            f"invalid lorawan_concurrency {settings.lorawan_concurrency} "
+            f"({ENV_PREFIX}LORAWAN_CONCURRENCY): expected 1 to {MAX_LORAWAN_CONCURRENCY}",
+            field="lorawan_concurrency",
+        )
+    for name in ("lorawan_timeout_seconds", "lorawan_retry_seconds"):
+        seconds = getattr(settings, name)
+        if not (math.isfinite(seconds) and 0 < seconds <= 3600):
+            raise InvalidInput(
+                f"invalid {name} {seconds!r} ({ENV_PREFIX}{name.upper()}): "
+                "expected seconds, more than 0 and at most 3600",
+                field=name,
+            )
+    if settings.lorawan_lease_seconds < 2 * settings.lorawan_timeout_seconds:
+        raise InvalidInput(
+            f"{ENV_PREFIX}LORAWAN_LEASE_SECONDS must be at least twice "
+            f"{ENV_PREFIX}LORAWAN_TIMEOUT_SECONDS (a slot's lease outlives its requests)",
+            field="lorawan_lease_seconds",
         )
 
 

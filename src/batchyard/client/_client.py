@@ -20,6 +20,7 @@ from batchyard.client._transport import (
     SyncTransport,
 )
 from batchyard.faces.boss.client import BossApi
+from batchyard.faces.deveui.client import DevEUIApi
 from batchyard.faces.exchange.client import ExchangeApi
 from batchyard.faces.keys import client as keys_client
 from batchyard.faces.keys.client import KeysApi
@@ -56,6 +57,7 @@ class BaseClient(NativeApi[R]):
     boss: BossApi[R]
     runs: RunsApi[R]
     exchange: ExchangeApi[R]
+    deveui: DevEUIApi[R]
 
     def __init__(self, url: str, runner: R) -> None:
         super().__init__(runner)

@@ -3,9 +3,10 @@
 Each face package follows one convention, so the registry only names it:
 
 - ``http.py``: ``ROUTES`` (Litestar route handlers, controllers or routers) and, optionally,
-  ``BACKGROUND`` (coroutine functions ``task(engine)`` the server runs while it is up). Its
-  handlers are declared with ``get``/``post``/``delete`` from :mod:`batchyard.http.openapi`,
-  naming the errors each may answer, so that the OpenAPI document describes every answer;
+  ``BACKGROUND`` (coroutine functions ``task(engine, settings)`` the server runs while it is
+  up). Its handlers are declared with ``get``/``post``/``delete`` from
+  :mod:`batchyard.http.openapi`, naming the errors each may answer, so that the OpenAPI
+  document describes every answer;
   optionally ``WRONG_SECRET_IS_401``, a path regex where a wrong secret is answered 401;
 - ``cli.py``: ``register(app)``, adding the face's commands to the root ``batchyard`` app;
 - ``client.py``: ``NAMESPACE``, the face's client operations (a :class:`~batchyard.client._ops.
@@ -27,8 +28,9 @@ if TYPE_CHECKING:
     import typer
 
     from batchyard.service.engine import Engine
+    from batchyard.settings import Settings
 
-BackgroundTask = Callable[["Engine"], Coroutine[Any, Any, None]]
+BackgroundTask = Callable[["Engine", "Settings"], Coroutine[Any, Any, None]]
 
 
 @dataclass(frozen=True)

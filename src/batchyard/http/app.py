@@ -46,7 +46,11 @@ def _lifespan(settings: Settings) -> contextlib.AbstractAsyncContextManager[None
         await engine.start()
         app.state.engine = engine
         tasks = [asyncio.create_task(engine.run_housekeeping(settings.sweep_interval))]
-        tasks += [asyncio.create_task(task(engine)) for face in FACES for task in face.background()]
+        tasks += [
+            asyncio.create_task(task(engine, settings))
+            for face in FACES
+            for task in face.background()
+        ]
         try:
             yield
         finally:

@@ -1,7 +1,7 @@
 """How a route is declared, so that ``/docs/openapi.json`` describes every answer it gives.
 
-Declare route handlers with :func:`get`, :func:`head`, :func:`post`, :func:`patch` and
-:func:`delete` from here: they take
+Declare route handlers with :func:`get`, :func:`head`, :func:`post`, :func:`patch`, :func:`put`
+and :func:`delete` from here: they take
 Litestar's arguments, plus
 
 - ``errors``: the domain errors (:class:`~batchyard.domain.errors.BatchyardError` classes) the
@@ -282,6 +282,22 @@ def patch(
     """Litestar's ``patch``, documenting the route's problem answers."""
     declared = Declared(tuple(errors), public, store)
     return litestar.patch(path, **_options(declared, responses), **kwargs)
+
+
+def put(
+    path: str | Sequence[str] | None = None,
+    *,
+    errors: Errors = (),
+    public: bool = False,
+    store: bool = True,
+    body_optional: bool = False,
+    responses: Responses = None,
+    **kwargs: Any,
+) -> litestar.put:
+    """Litestar's ``put``, documenting the route's problem answers (``body_optional`` as for
+    :func:`post`)."""
+    declared = Declared(tuple(errors), public, store, body_optional)
+    return litestar.put(path, **_options(declared, responses), **kwargs)
 
 
 def delete(
