@@ -1219,13 +1219,17 @@ def _spawn(cmd: list[str], env: dict[str, str], log_path: Path) -> subprocess.Po
 
 
 @contextlib.asynccontextmanager
-async def running_server(database_url: str) -> AsyncIterator[tuple[str, int]]:
-    """``batchyard serve`` on a free loopback port; yields (base URL, pid)."""
+async def running_server(
+    database_url: str, extra_env: dict[str, str] | None = None
+) -> AsyncIterator[tuple[str, int]]:
+    """``batchyard serve`` on a free loopback port (``extra_env``: more ``BATCHYARD_*``
+    settings); yields (base URL, pid)."""
     port = _free_port()
     log_dir = tempfile.mkdtemp(prefix="batchyard-bench-log-")
     log_path = Path(log_dir) / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("BATCHYARD_")}
     env["BATCHYARD_DATABASE_URL"] = database_url
+    env.update(extra_env or {})
     cmd = [BATCHYARD, "serve", "--host", "127.0.0.1", "--port", str(port)]
     proc = _spawn(cmd, env, log_path)
     base = f"http://127.0.0.1:{port}"

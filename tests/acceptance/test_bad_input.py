@@ -64,6 +64,9 @@ KNOWN_ROUTES = {
     "PATCH /api/v1/exchange/entries/{entry}",
     "POST /api/v1/exchange/entries/update",
     "POST /api/v1/exchange/entries/reset",
+    "POST /api/v1/batches",
+    "PUT /api/v1/batches/{client_id}",
+    "POST /api/v1/batch",
 }
 # String fields that are names (the one name rule) and free text (anything printable or not).
 # A new string field must be put in one of the two: the names test then covers it.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import ssl
@@ -118,3 +119,17 @@ def test_other_provider_urls_are_refused(url: str) -> None:
         check_provider_url(url)
     assert caught.value.field == "provider_url"
     assert url in caught.value.detail or "query" in caught.value.detail
+
+
+async def test_a_request_gets_its_timeout_as_a_whole() -> None:
+    """httpx times each phase; the provider bounds the whole request (a slot's lease counts on
+    it), and a request that runs out of time has an unknown outcome."""
+
+    async def stalls(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(60)
+        return httpx.Response(200)
+
+    transport = httpx.MockTransport(stalls)
+    async with Provider("http://p.test", timeout=0.05, transport=transport) as provider:
+        answer = await provider.register("0123456789ABCDEF")
+    assert answer == Answer(Outcome.UNKNOWN, "no answer within 0.05 s")

@@ -60,8 +60,8 @@ def _answer(batch: DevEUIBatch, status: int, base: str, replayed: bool = False) 
 async def _create(
     engine: Engine, settings: Settings, raw: bytes, key: str | None, base: str
 ) -> Response[Any]:
+    size = decode_as(raw, NewBatch).batch_size  # bad input is 422, configured or not
     service.check_configured(settings)
-    size = decode_as(raw, NewBatch).batch_size
     await service.ensure_queue(engine, settings)
 
     async def made() -> DevEUIBatch:
@@ -128,8 +128,8 @@ class BatchesController(Controller):
         client_id: ClientId,
         data: NewBatchBody = None,
     ) -> Response[DevEUIBatch]:
-        service.check_configured(settings)
         size = decode_body(data, NewBatch).batch_size
+        service.check_configured(settings)
         await service.ensure_queue(engine, settings)
         batch, made = await service.put_batch(engine, client_id, size)
         return _answer(await service.view(engine, batch), 201 if made else 200, API)

@@ -7,6 +7,7 @@ what matters to the caller is only whether the id may have been registered.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from dataclasses import dataclass
 from enum import StrEnum
@@ -108,6 +109,7 @@ class Provider:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = check_provider_url(base_url)
+        self.timeout = timeout  # for the whole request
         limits = httpx.Limits(
             max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS
         )
@@ -130,7 +132,10 @@ class Provider:
     async def register(self, deveui: str) -> Answer:
         """Send one registration of ``deveui``; never raises for network errors."""
         try:
-            response = await self._http.post(self.base_url + PATH, json={"deveui": deveui})
+            async with asyncio.timeout(self.timeout):  # httpx's timeouts are per phase
+                response = await self._http.post(self.base_url + PATH, json={"deveui": deveui})
         except httpx.HTTPError as exc:
             return answer_for_error(exc)
+        except TimeoutError:
+            return Answer(Outcome.UNKNOWN, f"no answer within {self.timeout:g} s")
         return Answer(outcome_of(response.status_code), f"provider answered {response.status_code}")

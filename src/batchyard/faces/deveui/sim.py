@@ -19,6 +19,7 @@ import random
 import signal
 import socket
 import sys
+import time
 from collections.abc import Awaitable, Callable, Generator, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +55,8 @@ class Stats:
     over_limit: int = 0  # 429s
     inflight: int = 0
     peak_inflight: int = 0  # the most onboarding requests ever in flight at once
+    first_request_at: float | None = None  # Unix time of the first onboarding request
+    last_answer_at: float | None = None  # Unix time of the latest onboarding answer
 
 
 class Simulator:
@@ -89,6 +92,8 @@ class Simulator:
         """One registration request, counted in flight from arrival to answer."""
         stats = self.stats
         stats.requests += 1
+        if stats.first_request_at is None:
+            stats.first_request_at = time.time()
         limit = self.settings.max_inflight
         stats.inflight += 1
         stats.peak_inflight = max(stats.peak_inflight, stats.inflight)
@@ -99,6 +104,7 @@ class Simulator:
             return await self._register(scope, receive)
         finally:
             stats.inflight -= 1
+            stats.last_answer_at = time.time()
 
     async def _register(self, scope: Scope, receive: Receive) -> tuple[int, object]:
         if _media_type(scope) != "application/json":
