@@ -183,3 +183,15 @@ async def test_engine_checks_and_updates_max_active(store: Store) -> None:
     assert await engine.claim("q", "w", 5) == []
     unchanged = await engine.update_queue("q", lease_seconds=10)
     assert (unchanged.max_active, unchanged.lease_seconds) == (1, 10)
+
+
+async def test_a_waiting_claim_gets_the_place_a_completion_frees(store: Store) -> None:
+    engine = Engine(store)
+    await engine.create_queue(QueueSpec(name="q", max_active=1), [NewJob(), NewJob()])
+    (held,) = await engine.claim("q", "w", 2)
+    waiting = asyncio.create_task(engine.claim("q", "v", 2, wait=20))
+    await asyncio.sleep(0.05)  # (either way: it waits, or it has not started yet)
+    assert held.lease is not None
+    await engine.complete(held.id, held.lease.token)
+    (got,) = await asyncio.wait_for(waiting, 25)
+    assert got.lease is not None and got.lease.owner == "v"

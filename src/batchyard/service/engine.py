@@ -317,8 +317,16 @@ class Engine:
     def _completed(self, done: Sequence[Job | Completed]) -> None:
         for queue, count in Counter(job.queue for job in done).items():
             metrics.JOBS_FINISHED.labels(queue, "completed").inc(count)
-        for queue in {job.queue for job in done if job.state is JobState.AVAILABLE}:
-            self.wakeups.notify(queue)  # completion requeued them: claimable again
+        requeued = {job.queue for job in done if job.state is JobState.AVAILABLE}
+        for queue in {job.queue for job in done}:
+            if queue in requeued or self._has_waiting_place(queue):
+                self.wakeups.notify(queue)  # claimable again, or a place freed
+
+    def _has_waiting_place(self, queue: str) -> bool:
+        """Whether a lease of ``queue`` that ends may let a waiting claimer in at once: a
+        queue with max_active (as cached: only a hint; a claimer re-checks every second)."""
+        cached = self._cached(queue)
+        return cached is not None and cached.max_active is not None
 
     async def fail(
         self,
@@ -338,6 +346,8 @@ class Engine:
         if retry and attempts_left(job.attempts, job.max_attempts):
             delay = retry_delay(job.attempts, settings.backoff_base, settings.backoff_max)
         failed = await self.store.fail(job_id, token, error, delay, job.queue)
+        if self._has_waiting_place(failed.queue):
+            self.wakeups.notify(failed.queue)
         if job.state is JobState.ACTIVE:  # else a repeat of a fail that was counted then
             outcome = "retried" if failed.state is JobState.AVAILABLE else "dead"
             metrics.JOBS_FINISHED.labels(failed.queue, outcome).inc()
