@@ -26,6 +26,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from tests.acceptance.lorawan_sim import running_simulator
 from tests.acceptance.server import Server, running_server
 
 pytestmark = pytest.mark.acceptance
@@ -46,8 +47,11 @@ KNOWN_BODIES = {f"POST {ACQUIRE}": ACQUIRE_P}  # every key held: 409 with Retry-
 @pytest.fixture
 def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
     env = {"BATCHYARD_MAX_WAIT_SECONDS": "0.05"}  # a generated long-poll waits 50 ms at most
-    with running_server(database_url, tmp_path, env=env) as running:
-        yield running
+    # DevEUI batches need a provider: a simulator that answers at once
+    with running_simulator("--latency-ms", "0", "--conflict-rate", "0") as sim:
+        env["BATCHYARD_LORAWAN_URL"] = sim.url
+        with running_server(database_url, tmp_path, env=env) as running:
+            yield running
 
 
 def seed(server: Server) -> dict[str, Any]:

@@ -14,6 +14,8 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, MediaType, Response
+from litestar.datastructures import ResponseHeader
+from litestar.openapi import ResponseSpec
 from litestar.params import HeaderParameter, JSONBody, PathParameter, QueryParameter
 
 from batchyard.domain.errors import Conflict, NotFound
@@ -47,6 +49,20 @@ BatchId = Annotated[
 ClientId = Annotated[str, PathParameter(description="the client's own id for the batch")]
 NewBatchBody = Annotated[JSONBody[Any], DecodedAs(NewBatch)]
 UNCONFIGURED = (service.ProviderNotConfigured,)
+REPLAY = {
+    200: ResponseSpec(
+        DevEUIBatch, description="a repeat under the same Idempotency-Key: the batch as it is now"
+    )
+}
+MADE = {201: ResponseSpec(DevEUIBatch, description="made now")}
+LOCATION = [
+    ResponseHeader(
+        name="Location",
+        description="the batch's URL: GET it until its status is no longer Processing",
+        documentation_only=True,
+        required=True,
+    )
+]
 
 
 def _answer(batch: DevEUIBatch, status: int, base: str, replayed: bool = False) -> Response[Any]:
@@ -103,6 +119,8 @@ class BatchesController(Controller):
         errors=(Conflict, *UNCONFIGURED),
         body_optional=True,
         opt={RAW_JSON: True},
+        responses=REPLAY,
+        response_headers=LOCATION,
     )
     async def create_batch(
         self,
@@ -120,6 +138,8 @@ class BatchesController(Controller):
         status_code=200,
         errors=(Conflict, *UNCONFIGURED),
         body_optional=True,
+        responses=MADE,
+        response_headers=LOCATION,
     )
     async def put_batch(
         self,
@@ -177,6 +197,8 @@ class SeedBatchController(Controller):
         errors=(Conflict, *UNCONFIGURED),
         body_optional=True,
         opt={RAW_JSON: True},
+        responses=REPLAY,
+        response_headers=LOCATION,
     )
     async def create_batch(
         self,
