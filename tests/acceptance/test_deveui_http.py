@@ -20,6 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
+from batchyard.client import Client
+from batchyard.domain.errors import Conflict, NotFound
 from tests import pg
 from tests.acceptance.lorawan_sim import Simulator as Sim
 from tests.acceptance.lorawan_sim import running_simulator, wait_until
@@ -290,3 +292,35 @@ def test_without_a_provider_the_routes_say_so(tmp_path: Path, sqlite_template: P
         for response in (http.post(API, json={"batch_size": 1}), http.get(f"{API}/1")):
             assert response.status_code == 503
             assert "BATCHYARD_LORAWAN_URL" in response.json()["detail"]
+
+
+def test_the_python_client_and_the_secret(tmp_path: Path, sqlite_template: Path) -> None:
+    """``client.deveui`` end to end; with a secret, writes need it and reads stay public."""
+    url = f"sqlite:///{tmp_path / 'batchyard.db'}"
+    (tmp_path / "batchyard.db").write_bytes(sqlite_template.read_bytes())
+    with running_sim(latency_ms=1, conflict_rate=0) as sim:
+        env = lorawan_env(sim, BATCHYARD_SECRET="s3cret-deveui")
+        with running_server(url, tmp_path, env=env) as server, server.client() as http:
+            for method, path in (("POST", API), ("PUT", f"{API}/c1"), ("DELETE", f"{API}/1")):
+                refused = http.request(method, path, json={"batch_size": 1})
+                assert refused.status_code == 401, refused.text
+            assert answered(http.get(API)) == []  # reads stay public
+            with Client(server.url, secret="s3cret-deveui") as client:
+                made = client.deveui.create_batch(4, idempotency_key="k-1")
+                assert client.deveui.create_batch(4, idempotency_key="k-1").id == made.id
+                put = client.deveui.put_batch("client-b", 2)
+                assert put.id == "client-b" and put.batch_size == 2
+                with pytest.raises(Conflict):
+                    client.deveui.put_batch("client-b", 3)
+                wait_until(
+                    lambda: all(
+                        client.deveui.get_batch(b).status == "Completed" for b in (made, put)
+                    ),
+                    "both batches",
+                )
+                assert [b.id for b in client.deveui.list_batches()] == ["client-b", made.id]
+                ended = client.deveui.delete_batch(made)
+                check_ids(ended.deveuis, 4)
+                with pytest.raises(NotFound):
+                    client.deveui.get_batch(made.id)
+                assert len(sim.registered()) == 6
