@@ -64,3 +64,17 @@ def keep_only_queues(names: set[str]) -> None:
     server process sharing the database)."""
     for name in queues_with_series() - names:
         forget_queue(name)
+
+
+def _total(metric: Counter) -> float:
+    return sum(
+        sample.value
+        for family in metric.collect()
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    )
+
+
+def claimed_and_finished() -> tuple[float, float]:
+    """Jobs claimed and attempts finished so far by this process, over every queue."""
+    return _total(JOBS_CLAIMED), _total(JOBS_FINISHED)

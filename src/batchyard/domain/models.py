@@ -224,3 +224,11 @@ class LogLine(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 class QueueStats(msgspec.Struct, frozen=True, kw_only=True):
     queue: Queue
     counts: dict[str, int]  # state -> number of jobs
+
+
+class QueueSummary(QueueStats, frozen=True, kw_only=True):
+    """A queue at a glance (Engine.queue_overview): its counts, and since when the job first
+    in its claim order has been claimable (the longest wait at the head of the queue; None
+    when no job is available)."""
+
+    waiting_since: datetime | None

@@ -45,7 +45,10 @@ def _lifespan(settings: Settings) -> contextlib.AbstractAsyncContextManager[None
         )
         await engine.start()
         app.state.engine = engine
-        tasks = [asyncio.create_task(engine.run_housekeeping(settings.sweep_interval))]
+        tasks = [
+            asyncio.create_task(engine.run_housekeeping(settings.sweep_interval)),
+            asyncio.create_task(engine.throughput.run()),
+        ]
         tasks += [
             asyncio.create_task(task(engine, settings))
             for face in FACES

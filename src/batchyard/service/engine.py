@@ -31,10 +31,12 @@ from batchyard.domain.models import (
     Queue,
     QueueSpec,
     QueueStats,
+    QueueSummary,
     Unchanged,
 )
 from batchyard.domain.states import JobState, can_move
 from batchyard.domain.validation import (
+    INT64,
     MAX_ENQUEUE,
     MAX_LIST,
     check_claim,
@@ -57,6 +59,7 @@ from batchyard.domain.validation import (
 )
 from batchyard.service import idempotency
 from batchyard.service.idempotency import Action, Answer, IdempotentRequest
+from batchyard.service.throughput import Throughput
 from batchyard.service.wakeups import Wakeups
 from batchyard.store.base import Store
 
@@ -69,6 +72,7 @@ MAX_LOG_LINES = 10_000  # lines per append
 MAX_OFFSET = 1_000_000  # the deepest page a find reaches by offset
 PURGE_CHUNKS = 100  # at most this many chunks per housekeeping round; the rest comes next round
 MAX_EDITS = 10_000  # jobs per edit_jobs
+OVERVIEW_CACHE_SECONDS = 1.0  # queue_overview answers every caller within this from one read
 BATCH_POLL_INTERVAL = 0.25  # a waiting take_batch looks again this often
 _FINISHED = "finished batch:"  # + queue: where take_batch waits (nothing announces a finished
 # batch, so it polls; a shutdown wakes it like every waiter)
@@ -116,6 +120,9 @@ class Engine:
         self.wakeups = Wakeups()
         self._queues: dict[str, tuple[float, Queue]] = {}
         self._faults = BurstLogger(log)
+        self.throughput = Throughput()  # jobs claimed and finished per second, this process
+        self._overview: tuple[float, list[QueueSummary]] | None = None
+        self._overview_lock = asyncio.Lock()
 
     # -- queues -----------------------------------------------------------------------------
     async def create_queue(self, spec: QueueSpec, jobs: Sequence[NewJob] = ()) -> Queue:
@@ -164,6 +171,17 @@ class Engine:
     async def queue_stats(self, name: str) -> QueueStats:
         check_queue_name(name)
         return await self.store.queue_stats(name)
+
+    async def queue_overview(self) -> list[QueueSummary]:
+        """Every queue with its jobs per state and its longest wait at the head (see
+        :meth:`Store.queue_overview`), sorted by name. Callers within OVERVIEW_CACHE_SECONDS
+        of each other share one read: any number of dashboards open cost one read a second."""
+        async with self._overview_lock:
+            if self._overview is not None and self._overview[0] > time.monotonic():
+                return self._overview[1]
+            found = await self.store.queue_overview()
+            self._overview = (time.monotonic() + OVERVIEW_CACHE_SECONDS, found)
+            return found
 
     def _cached(self, name: str) -> Queue | None:
         entry = self._queues.get(name)
@@ -573,11 +591,20 @@ class Engine:
         return await self.store.find_by_lease(lease_id)
 
     async def list_jobs(
-        self, queue: str, state: JobState | None = None, limit: int = 100, after_id: int = 0
+        self,
+        queue: str,
+        state: JobState | None = None,
+        limit: int = 100,
+        after_id: int = 0,
+        newest_first: bool = False,
     ) -> list[Job]:
+        """A keyset page of the queue's jobs: ids above ``after_id`` in id order, or with
+        ``newest_first`` ids below it (0: from the newest) in descending order."""
         check_queue_name(queue)
         check_page(limit, after_id)
-        return await self.store.list_jobs(queue, state, limit, after_id)
+        if newest_first and after_id == 0:
+            after_id = INT64
+        return await self.store.list_jobs(queue, state, limit, after_id, newest_first)
 
     async def get_batch(self, batch_id: int, queue: str | None = None) -> Batch:
         check_id(batch_id, "batch")

@@ -27,6 +27,7 @@ from batchyard.domain.models import (
     Queue,
     QueueSpec,
     QueueStats,
+    QueueSummary,
     Unchanged,
 )
 from batchyard.domain.states import JobState
@@ -81,6 +82,14 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def queue_stats(self, name: str) -> QueueStats: ...
+
+    @abc.abstractmethod
+    async def queue_overview(self) -> list[QueueSummary]:
+        """Every queue, sorted by name, with its jobs per state (every state, zeros too) and
+        since when its first job in claim order (each of the priority and the ref orders) has
+        been claimable. A fixed number of statements, whatever the number of queues: the
+        counts come from what the store keeps for them, the heads from one probe per queue
+        in the claim indexes."""
 
     # -- jobs -------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -213,8 +222,10 @@ class Store(abc.ABC):
         state: JobState | None = None,
         limit: int = 100,
         after_id: int = 0,
+        newest_first: bool = False,
     ) -> list[Job]:
-        """Jobs of a queue in id order."""
+        """Jobs of a queue in id order, above ``after_id``; ``newest_first``: in descending
+        id order, below ``after_id`` (a keyset page either way)."""
 
     @abc.abstractmethod
     async def sweep(self) -> int:

@@ -53,6 +53,7 @@ from batchyard.domain.models import (
     Queue,
     QueueSpec,
     QueueStats,
+    QueueSummary,
     Unchanged,
 )
 from batchyard.domain.states import BatchState, JobState
@@ -531,6 +532,17 @@ class PostgresStore(Store):
         counts.update({r["state"]: r["n"] for r in await self._fetch("queue_counts", name)})
         return QueueStats(queue=queue, counts=counts)
 
+    async def queue_overview(self) -> list[QueueSummary]:
+        async with self._connection() as conn:
+            queues = [_queue(r) for r in await conn.fetch(self._sql["list_queues"])]
+            counts = rows.counts_by_queue(await conn.fetch(self._sql["all_queue_counts"]))
+            found = await conn.fetch(self._sql["queue_heads"])
+        heads = {r["queue"]: (r["head"], r["ref_head"]) for r in found}
+        return [
+            rows.queue_summary(queue, counts, heads.get(queue.name, (None, None)), _as_dt)
+            for queue in queues
+        ]
+
     # -- jobs -------------------------------------------------------------------------------
     async def _insert_jobs(
         self, conn: Any, queue: str, jobs: Sequence[NewJob], batch_id: int | None
@@ -939,11 +951,15 @@ class PostgresStore(Store):
         state: JobState | None = None,
         limit: int = 100,
         after_id: int = 0,
+        newest_first: bool = False,
     ) -> list[Job]:
+        suffix = "_newest" if newest_first else ""
         if state is None:
-            found = await self._fetch("list_jobs", queue, after_id, limit)
+            found = await self._fetch("list_jobs" + suffix, queue, after_id, limit)
         else:
-            found = await self._fetch("list_jobs_in_state", queue, state.value, after_id, limit)
+            found = await self._fetch(
+                "list_jobs_in_state" + suffix, queue, state.value, after_id, limit
+            )
         return [_job(r) for r in found]
 
     async def sweep(self) -> int:

@@ -7,7 +7,15 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from batchyard.domain.idempotency import IdempotencyRecord, IdempotencyState
-from batchyard.domain.models import Batch, BatchCounts, Completed, Job, Lease, Queue
+from batchyard.domain.models import (
+    Batch,
+    BatchCounts,
+    Completed,
+    Job,
+    Lease,
+    Queue,
+    QueueSummary,
+)
 from batchyard.domain.states import BatchState, JobState
 
 
@@ -136,4 +144,25 @@ def idempotency_from_row(row: Row, to_dt: ToDatetime) -> IdempotencyRecord:
         answer=row["answer"],
         created_at=to_dt(row["created_at"]),
         expires_at=to_dt(row["expires_at"]),
+    )
+
+
+def counts_by_queue(found: list[Any]) -> dict[str, dict[str, int]]:
+    """``(queue, state, n)`` rows as counts per queue and state (every state, zeros too)."""
+    counts: dict[str, dict[str, int]] = {}
+    for row in found:
+        queue = counts.setdefault(row["queue"], dict.fromkeys(_STATES, 0))
+        queue[row["state"]] = int(row["n"])
+    return counts
+
+
+def queue_summary(
+    queue: Queue, counts: dict[str, dict[str, int]], heads: tuple[Any, Any], to_dt: ToDatetime
+) -> QueueSummary:
+    """A queue with its counts and the earlier of its claim orders' heads (None: none)."""
+    present = [head for head in heads if head is not None]
+    return QueueSummary(
+        queue=queue,
+        counts=counts.get(queue.name) or dict.fromkeys(_STATES, 0),
+        waiting_since=to_dt(min(present)) if present else None,
     )

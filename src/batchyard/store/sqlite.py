@@ -56,6 +56,7 @@ from batchyard.domain.models import (
     Queue,
     QueueSpec,
     QueueStats,
+    QueueSummary,
     Unchanged,
 )
 from batchyard.domain.states import BatchState, JobState
@@ -375,6 +376,18 @@ class SqliteStore(Store):
 
     async def queue_stats(self, name: str) -> QueueStats:
         return await self._run(self._queue_stats, name)
+
+    def _queue_overview(self) -> list[QueueSummary]:
+        queues = [rows.queue_from_row(r, _to_dt, _from_json) for r in self._all("list_queues", {})]
+        counts = rows.counts_by_queue(self._all("all_queue_counts", {}))
+        heads = {r["queue"]: (r["head"], r["ref_head"]) for r in self._all("queue_heads", {})}
+        return [
+            rows.queue_summary(queue, counts, heads.get(queue.name, (None, None)), _to_dt)
+            for queue in queues
+        ]
+
+    async def queue_overview(self) -> list[QueueSummary]:
+        return await self._run(self._queue_overview)
 
     # -- jobs -------------------------------------------------------------------------------
     @staticmethod
@@ -817,9 +830,12 @@ class SqliteStore(Store):
         state: JobState | None = None,
         limit: int = 100,
         after_id: int = 0,
+        newest_first: bool = False,
     ) -> list[Job]:
         params: dict[str, Any] = {"queue": queue, "limit": limit, "after_id": after_id}
         name = "list_jobs" if state is None else "list_jobs_in_state"
+        if newest_first:
+            name += "_newest"
         if state is not None:
             params["state"] = state.value
         return await self._run(self._jobs, name, params)

@@ -285,6 +285,30 @@ SELECT * FROM jobs WHERE queue = $1 AND id > $2 ORDER BY id LIMIT $3;
 -- name: list_jobs_in_state
 SELECT * FROM jobs WHERE queue = $1 AND state = $2 AND id > $3 ORDER BY id LIMIT $4;
 
+-- name: list_jobs_newest
+-- newest first: $2 is the id the page starts below
+SELECT * FROM jobs WHERE queue = $1 AND id < $2 ORDER BY id DESC LIMIT $3;
+
+-- name: list_jobs_in_state_newest
+SELECT * FROM jobs WHERE queue = $1 AND state = $2 AND id < $3 ORDER BY id DESC LIMIT $4;
+
+-- name: all_queue_counts
+-- every queue's jobs per state: PostgreSQL keeps no counter rows (they would serialize the
+-- claims of a queue), so this reads the index-only scan of jobs_queue_state
+SELECT queue, state, count(*)::bigint AS n FROM jobs GROUP BY queue, state;
+
+-- name: queue_heads
+-- per queue, when the first job of each claim order (priority, then ref) became claimable:
+-- one index probe each, in the partial indexes the claims use
+SELECT q.name AS queue,
+       (SELECT j.run_at FROM jobs AS j
+         WHERE j.queue = q.name AND j.ref IS NULL AND j.state = 'available'
+         ORDER BY j.priority DESC, j.run_at, j.id LIMIT 1) AS head,
+       (SELECT j.run_at FROM jobs AS j
+         WHERE j.queue = q.name AND j.ref IS NOT NULL AND j.state = 'available'
+         ORDER BY j.ref LIMIT 1) AS ref_head
+  FROM queues AS q;
+
 -- name: sweep_expired
 UPDATE jobs SET state = 'dead', error = 'lease expired on the last attempt',
                 finished_at = now(), updated_at = now()

@@ -226,6 +226,30 @@ SELECT * FROM jobs WHERE queue = :queue AND id > :after_id ORDER BY id LIMIT :li
 SELECT * FROM jobs WHERE queue = :queue AND state = :state AND id > :after_id
  ORDER BY id LIMIT :limit;
 
+-- name: list_jobs_newest
+-- newest first: :after_id is the id the page starts below
+SELECT * FROM jobs WHERE queue = :queue AND id < :after_id ORDER BY id DESC LIMIT :limit;
+
+-- name: list_jobs_in_state_newest
+SELECT * FROM jobs WHERE queue = :queue AND state = :state AND id < :after_id
+ ORDER BY id DESC LIMIT :limit;
+
+-- name: all_queue_counts
+-- every queue's jobs per state, from the counts the triggers keep (one small table)
+SELECT queue, state, n FROM queue_counts WHERE n <> 0;
+
+-- name: queue_heads
+-- per queue, when the first job of each claim order (priority, then ref) became claimable:
+-- one index probe each, in the partial indexes the claims use
+SELECT q.name AS queue,
+       (SELECT j.run_at FROM jobs AS j
+         WHERE j.queue = q.name AND j.ref IS NULL AND j.state = 'available'
+         ORDER BY j.priority DESC, j.run_at, j.id LIMIT 1) AS head,
+       (SELECT j.run_at FROM jobs AS j
+         WHERE j.queue = q.name AND j.ref IS NOT NULL AND j.state = 'available'
+         ORDER BY j.ref LIMIT 1) AS ref_head
+  FROM queues AS q;
+
 -- name: sweep_expired
 UPDATE jobs SET state = 'dead', error = 'lease expired on the last attempt',
                 finished_at = :now, updated_at = :now

@@ -1,0 +1,51 @@
+"""The dashboard's reads: every queue at a glance, and keyset pages newest first."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from batchyard.domain.models import NewJob, QueueSpec
+from batchyard.domain.states import JobState
+from batchyard.store.base import Store
+
+
+async def test_the_overview_counts_every_queue_and_finds_its_head(store: Store) -> None:
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    await store.create_queue(QueueSpec(name="b"))
+    await store.create_queue(QueueSpec(name="a"))
+    await store.create_queue(QueueSpec(name="refs", kind="other"))
+    await store.create_queue(QueueSpec(name="empty"))
+    await store.enqueue("a", [NewJob(payload=i) for i in range(3)])
+    await store.enqueue("b", [NewJob(payload=1, delay=3600)])
+    await store.enqueue("refs", [NewJob(payload=1, ref="r1"), NewJob(payload=2, ref="r2")])
+    (claimed,) = await store.claim("a", "w", 1, 30)
+    await store.fail(claimed.id, claimed.lease.token if claimed.lease else 0, "no", None)
+
+    mine = {"a", "b", "empty", "refs"}  # (a migration may have made others)
+    overview = {s.queue.name: s for s in await store.queue_overview() if s.queue.name in mine}
+
+    assert list(overview) == sorted(mine)
+    assert overview["a"].counts == {"available": 2, "active": 0, "completed": 0, "dead": 1,
+                                    "cancelled": 0}  # fmt: skip
+    assert overview["empty"].counts == dict.fromkeys([s.value for s in JobState], 0)
+    assert overview["empty"].waiting_since is None
+    head = overview["a"].waiting_since
+    assert head is not None and before <= head <= datetime.now(UTC)
+    # a delayed job heads its queue from when it is due
+    later = overview["b"].waiting_since
+    assert later is not None and later > datetime.now(UTC) + timedelta(seconds=3000)
+    assert overview["refs"].waiting_since is not None
+    assert overview["refs"].counts["available"] == 2
+
+
+async def test_jobs_page_newest_first_by_keyset(store: Store) -> None:
+    await store.create_queue(QueueSpec(name="q"))
+    ids = [e.job.id for e in await store.enqueue("q", [NewJob(payload=i) for i in range(5)])]
+    top = 2**63 - 1
+    first = await store.list_jobs("q", limit=2, after_id=top, newest_first=True)
+    assert [j.id for j in first] == ids[:-3:-1]
+    rest = await store.list_jobs("q", limit=10, after_id=first[-1].id, newest_first=True)
+    assert [j.id for j in rest] == ids[2::-1]
+    (claimed,) = await store.claim("q", "w", 1, None)
+    active = await store.list_jobs("q", JobState.ACTIVE, 10, top, newest_first=True)
+    assert [j.id for j in active] == [claimed.id]
