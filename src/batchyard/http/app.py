@@ -27,6 +27,7 @@ from batchyard.store import migrate
 from batchyard.store.factory import create_store
 from batchyard.store.tasks import cancel_and_wait
 from batchyard.store.url import parse_database_url
+from batchyard.ui import http as ui
 
 log = logging.getLogger("batchyard")
 
@@ -68,7 +69,11 @@ def _lifespan(settings: Settings) -> contextlib.AbstractAsyncContextManager[None
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     return Litestar(
-        route_handlers=[*system.ROUTES, *(route for face in FACES for route in face.routes())],
+        route_handlers=[
+            *system.ROUTES,
+            *(route for face in FACES for route in face.routes()),
+            *ui.ROUTES,
+        ],
         dependencies=DEPENDENCIES,
         before_request=check_body_types,  # JSON bodies are decoded strictly, on every route
         exception_handlers=EXCEPTION_HANDLERS,
