@@ -72,7 +72,7 @@ MAX_LOG_LINES = 10_000  # lines per append
 MAX_OFFSET = 1_000_000  # the deepest page a find reaches by offset
 PURGE_CHUNKS = 100  # at most this many chunks per housekeeping round; the rest comes next round
 MAX_EDITS = 10_000  # jobs per edit_jobs
-OVERVIEW_CACHE_SECONDS = 1.0  # queue_overview answers every caller within this from one read
+OVERVIEW_CACHE_SECONDS = 0.5  # queue_overview answers every caller within this from one read
 BATCH_POLL_INTERVAL = 0.25  # a waiting take_batch looks again this often
 _FINISHED = "finished batch:"  # + queue: where take_batch waits (nothing announces a finished
 # batch, so it polls; a shutdown wakes it like every waiter)

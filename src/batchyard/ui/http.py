@@ -102,7 +102,7 @@ async def rates(engine: EngineDep) -> Response[bytes]:
     return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
 
 
-@get("/ui/queues/{name:str}", include_in_schema=False)
+@get("/ui/queues/{name:path}", include_in_schema=False)
 async def queue(
     request: Request[Any, Any, Any],
     engine: EngineDep,
@@ -115,7 +115,7 @@ async def queue(
     state = job_state if job_state in views.STATES else None
     after_id = int(after) if after.isdigit() and len(after) < 19 else 0
     try:
-        found = await views.queue_page(engine, name, state, order, after_id)
+        found = await views.queue_page(engine, name.lstrip("/"), state, order, after_id)
     except (NotFound, InvalidInput) as exc:
         return not_found(request, settings, exc.detail)
     return render(request, "queue.html", server=views.server_of(settings), view=found)
