@@ -12,7 +12,9 @@ SOURCE = "https://raw.githubusercontent.com/openaddresses/openaddresses/master/s
 
 
 def ok(response: httpx.Response, *statuses: int) -> Any:
-    assert response.status_code in (statuses or (200, 201)), f"{response.status_code}: {response.text}"
+    assert response.status_code in (statuses or (200, 201)), (
+        f"{response.status_code}: {response.text}"
+    )
     return response.json() if response.content else None
 
 
@@ -27,7 +29,11 @@ def dead_job(http: httpx.Client, queue: str = "mail") -> int:
             ok(http.post(f"/api/v1/queues/{queue}/jobs/{job['id']}/fail", json=fail))
         else:
             token = held["lease"]["token"]
-            ok(http.post(f"/api/v1/queues/{queue}/jobs/{held['id']}/release", json={"token": token}))
+            ok(
+                http.post(
+                    f"/api/v1/queues/{queue}/jobs/{held['id']}/release", json={"token": token}
+                )
+            )
     return int(job["id"])
 
 
@@ -36,7 +42,11 @@ def fill(http: httpx.Client, deveui: bool = False, keys: int = 16) -> dict[str, 
     made: dict[str, Any] = {}
     # native: a queue with work in every state
     ok(http.post("/api/v1/queues", json={"name": "mail", "lease_seconds": 300, "max_attempts": 3}))
-    ok(http.post("/api/v1/queues/mail/jobs", json={"jobs": [{"payload": {"n": i}} for i in range(30)]}))
+    ok(
+        http.post(
+            "/api/v1/queues/mail/jobs", json={"jobs": [{"payload": {"n": i}} for i in range(30)]}
+        )
+    )
     made["dead"] = dead_job(http)
     claimed = ok(http.post("/api/v1/queues/mail/claim", json={"worker": "mailer-1", "n": 12}))
     for job in claimed["jobs"][:8]:
@@ -44,11 +54,19 @@ def fill(http: httpx.Client, deveui: bool = False, keys: int = 16) -> dict[str, 
         ok(http.post(f"/api/v1/queues/mail/jobs/{job['id']}/complete", json=body))
     made["active"] = claimed["jobs"][-1]["id"]
     ok(http.post("/api/v1/queues", json={"name": "thumbnails"}))
-    ok(http.post("/api/v1/queues/thumbnails/jobs", json={"jobs": [{"payload": i} for i in range(5)]}))
+    ok(
+        http.post(
+            "/api/v1/queues/thumbnails/jobs", json={"jobs": [{"payload": i} for i in range(5)]}
+        )
+    )
     # key space: some keys held by two machines, one released
     ok(http.post("/api/v1/process", json={"process_name": "nightly-scan", "key_set_size": keys}))
     held = [
-        ok(http.post("/api/v1/process/batch_keys", json={"process_name": "nightly-scan", "machine": m}))
+        ok(
+            http.post(
+                "/api/v1/process/batch_keys", json={"process_name": "nightly-scan", "machine": m}
+            )
+        )
         for m in ("scan-a", "scan-b", "scan-a", "scan-c", "scan-b")
     ]
     ok(http.delete(f"/api/v1/process/batch_keys/{held[1]['external_id']}"))

@@ -106,9 +106,7 @@ class Watched:
         self.errors: list[str] = []
         self.foreign: list[str] = []
         origin = urlsplit(server.url).netloc
-        self.page.on(
-            "console", lambda m: self.errors.append(m.text) if m.type == "error" else None
-        )
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
 
         def seen(req: Any) -> None:
@@ -256,5 +254,7 @@ def test_actions_are_refused_without_the_secret(
     with api(server) as http:
         assert job_state(http, job_id, "keep-dead") == "dead"
     # and the API itself, without any secret
-    assert httpx.post(f"{server.url}/api/v1/queues/keep-dead/jobs/{job_id}/retry").status_code == 401
+    assert (
+        httpx.post(f"{server.url}/api/v1/queues/keep-dead/jobs/{job_id}/retry").status_code == 401
+    )
     watched.errors = [e for e in watched.errors if "403" not in e]  # the refused fetch's line

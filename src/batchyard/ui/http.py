@@ -86,8 +86,6 @@ def not_found(request: Request[Any, Any, Any], settings: SettingsDep, detail: st
     return page
 
 
-
-
 @get("/ui", name="ui-overview", include_in_schema=False)
 async def overview(
     request: Request[Any, Any, Any], engine: EngineDep, settings: SettingsDep
@@ -199,7 +197,7 @@ async def deveui(
     return render(request, "deveui.html", server=server, total=total, batches=found)
 
 
-ROUTES = [
+ROUTES: list[Any] = [
     overview,
     rates,
     queue,

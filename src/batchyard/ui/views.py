@@ -19,6 +19,7 @@ from batchyard.domain.states import JobState
 from batchyard.faces.boss import model as boss
 from batchyard.faces.deveui import service as deveui
 from batchyard.faces.deveui.schemas import BatchSummary
+from batchyard.faces.exchange import model as exchange_model
 from batchyard.faces.exchange import service as exchange
 from batchyard.faces.exchange.model import ExchangeBatch
 from batchyard.faces.keys import model as keys_model
@@ -203,10 +204,10 @@ class ExchangePage:
 
 
 async def exchange_page(engine: Engine) -> ExchangePage:
-    if not await _exists(engine, exchange.QUEUE):
+    if not await _exists(engine, exchange_model.QUEUE):
         return ExchangePage(batches=[], consumers=[])
-    _, found = await engine.find_batches(BatchQuery(queue=exchange.QUEUE, limit=100))
-    active = await engine.list_jobs(exchange.QUEUE, JobState.ACTIVE, 1000)
+    _, found = await engine.find_batches(BatchQuery(queue=exchange_model.QUEUE, limit=100))
+    active = await engine.list_jobs(exchange_model.QUEUE, JobState.ACTIVE, 1000)
     owners = sorted({job.lease.owner for job in active if job.lease is not None})
     return ExchangePage(batches=[exchange.batch_of(b) for b in found], consumers=owners)
 
