@@ -2,8 +2,8 @@
 real server, on each store: every page loads with no console error and no request to another
 origin; it follows the API live; its actions work with the secret and are refused without.
 
-One server per store serves the whole module (each test uses names of its own); one browser
-serves the session. Screenshots of every page go to the tests' temporary directory.
+One server per store serves the whole module (each test uses names of its own), and one
+browser. Screenshots of every page go to the tests' temporary directory.
 """
 
 from __future__ import annotations
@@ -46,10 +46,11 @@ def _missing(why: str) -> None:
     pytest.skip(f"{why}; install it (apt-get install chromium) to run the dashboard tests")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(request: pytest.FixtureRequest, sqlite_template: Path) -> Iterator[Any]:
-    """Chromium, for the session. The database templates are made first: Playwright's
-    sync API keeps an event loop running in this thread while it is open."""
+    """Chromium, for this module only: Playwright's sync API keeps an event loop running in
+    this thread while it is open, which the async tests after this module could not share.
+    The database templates are made first, for the same reason."""
     with contextlib.suppress(pytest.skip.Exception):  # no PostgreSQL: its tests skip (or fail)
         request.getfixturevalue("pg_template")
     try:
