@@ -13,7 +13,7 @@ from urllib.parse import quote
 import msgspec
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Request, Response, get
-from litestar.params import QueryParameter
+from litestar.params import PathParameter, QueryParameter
 from litestar.static_files import create_static_files_router
 
 from batchyard.domain.errors import InvalidInput, NotFound
@@ -100,15 +100,20 @@ async def rates(engine: EngineDep) -> Response[bytes]:
     return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
 
 
+JobId = Annotated[int, PathParameter(description="the job's id")]
+Process = Annotated[str, PathParameter(description="the key space's process name")]
+RunId = Annotated[int, PathParameter(description="the run's id")]
+
+
 @get("/ui/queues/{name:path}", include_in_schema=False)
 async def queue(
     request: Request[Any, Any, Any],
     engine: EngineDep,
     settings: SettingsDep,
-    name: str,
+    name: Annotated[str, PathParameter(description="the queue's name (may hold '/')")],
     job_state: Annotated[str | None, QueryParameter(name="state")] = None,
-    order: str = "newest",
-    after: str = "0",
+    order: Annotated[str, QueryParameter(description="newest or oldest")] = "newest",
+    after: Annotated[str, QueryParameter(description="a job id: the page after it")] = "0",
 ) -> Response[str]:
     state = job_state if job_state in views.STATES else None
     after_id = int(after) if after.isdigit() and len(after) < 19 else 0
@@ -121,7 +126,7 @@ async def queue(
 
 @get("/ui/jobs/{job_id:int}", include_in_schema=False)
 async def job(
-    request: Request[Any, Any, Any], engine: EngineDep, settings: SettingsDep, job_id: int
+    request: Request[Any, Any, Any], engine: EngineDep, settings: SettingsDep, job_id: JobId
 ) -> Response[str]:
     try:
         found = await views.job_page(engine, job_id)
@@ -140,7 +145,7 @@ async def key_spaces(
 
 @get("/ui/keys/{process:str}", include_in_schema=False)
 async def key_space(
-    request: Request[Any, Any, Any], engine: EngineDep, settings: SettingsDep, process: str
+    request: Request[Any, Any, Any], engine: EngineDep, settings: SettingsDep, process: Process
 ) -> Response[str]:
     try:
         found = await views.key_space(engine, process)
@@ -171,7 +176,7 @@ async def run_list(
 
 @get("/ui/runs/{run_id:int}", include_in_schema=False)
 async def run(
-    request: Request[Any, Any, Any], engine: EngineDep, settings: SettingsDep, run_id: int
+    request: Request[Any, Any, Any], engine: EngineDep, settings: SettingsDep, run_id: RunId
 ) -> Response[str]:
     try:
         found = await views.run_page(engine, run_id)
