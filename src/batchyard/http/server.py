@@ -15,6 +15,7 @@ from types import FrameType
 import uvicorn
 
 from batchyard.http.app import create_asgi, engine_of
+from batchyard.http.asgi import ASGIApp
 from batchyard.settings import Settings
 from batchyard.store.url import parse_database_url
 
@@ -52,11 +53,10 @@ def _addresses(servers: list[asyncio.Server]) -> list[str]:
     return found
 
 
-def run_server(settings: Settings) -> bool:
-    """Serve until a signal arrives; False when the server could not start."""
-    log.info("database: %s", parse_database_url(settings.database_url).label)
-    config = uvicorn.Config(
-        create_asgi(settings),
+def uvicorn_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
+    """How batchyard runs uvicorn, in one process or in each of ``--workers``."""
+    return uvicorn.Config(
+        app,
         host=settings.host,
         port=settings.port,
         loop="uvloop" if sys.platform != "win32" else "asyncio",
@@ -69,6 +69,15 @@ def run_server(settings: Settings) -> bool:
         log_level=None,
         timeout_graceful_shutdown=35,
     )
-    server = _Server(config)
-    server.run()
+
+
+def run_server(settings: Settings, sockets: list[socket.socket] | None = None) -> bool:
+    """Serve until a signal arrives; False when the server could not start.
+
+    ``sockets``: listen on these (a worker of ``--workers``) instead of binding the address.
+    """
+    if sockets is None:
+        log.info("database: %s", parse_database_url(settings.database_url).label)
+    server = _Server(uvicorn_config(create_asgi(settings), settings))
+    server.run(sockets)
     return bool(server.started)
