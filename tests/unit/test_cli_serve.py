@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from batchyard.cli import serve
 from batchyard.cli.main import app
+from batchyard.domain.errors import BatchyardError, InvalidInput
 from batchyard.settings import Settings
 
 
@@ -54,3 +55,23 @@ def test_flags_set_the_settings(
     result = runner.invoke(app, ["serve", *args])
     assert result.exit_code == 0, result.output
     assert [(s.migrate_on_start, s.insecure) for s in seen] == [(migrate, insecure)]
+
+
+@pytest.mark.parametrize("workers", ["0", "257", "two"])
+def test_workers_setting_is_checked(workers: str) -> None:
+    with pytest.raises(InvalidInput, match="WORKERS"):
+        Settings.from_env({"BATCHYARD_WORKERS": workers})
+
+
+def test_workers_need_postgres() -> None:
+    postgres = "postgresql://u@db:5432/b"
+    serve.check_workers(Settings(database_url=postgres, workers=4))
+    serve.check_workers(Settings(workers=1))
+    with pytest.raises(BatchyardError, match="--workers 2 needs PostgreSQL"):
+        serve.check_workers(Settings(workers=2))
+
+
+def test_workers_flag_takes_a_positive_number(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["serve", "--workers", "0"])
+    assert result.exit_code == 2 and "--workers" in result.output
+    assert "--workers" in runner.invoke(app, ["serve", "--help"]).output

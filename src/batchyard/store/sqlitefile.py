@@ -51,9 +51,15 @@ def _try_write(file: Path) -> None:
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("ROLLBACK")
     except sqlite3.Error as exc:
-        raise BatchyardError(f"cannot write the SQLite database {file}: {exc} ({NEEDS})") from exc
+        hint = f" ({NEEDS})" if _is_access(exc) else ""
+        raise BatchyardError(f"cannot write the SQLite database {file}: {exc}{hint}") from exc
     finally:
         conn.close()
+
+
+def _is_access(exc: sqlite3.Error) -> bool:
+    """Whether SQLite could not write because of the file system (not, say, a broken file)."""
+    return any(words in str(exc) for words in ("readonly", "unable to open", "disk I/O"))
 
 
 def _try_create_in(directory: Path) -> None:
