@@ -129,7 +129,8 @@ def test_workers_all_serve_and_stop_together(tmp_path: Path) -> None:
         assert all(_gone(pid) for pid in workers)
         log = server.log()
         assert log.count("INFO batchyard.store.migrate: applied migrations") == 1, log
-        assert log.count("INFO batchyard: listening on") == 2, log
+        for pid in workers:
+            assert f"INFO batchyard: listening on {server.url} (worker {pid})" in log, log
         assert "Traceback" not in log
         assert log.rstrip().endswith("INFO batchyard: all workers stopped"), log
 
@@ -150,6 +151,23 @@ def test_workers_stop_when_their_parent_is_killed(tmp_path: Path) -> None:
             for pid in workers:
                 if not _gone(pid):
                     os.kill(pid, signal.SIGKILL)
+
+
+@needs_proc
+def test_a_worker_that_dies_stops_the_set(tmp_path: Path) -> None:
+    with _empty_postgres_database() as url:
+        server = launch_server(url, tmp_path, "--workers", "2")
+        try:
+            wait_until_up(server)
+            dead, other = _workers_of(server.process.pid, 2)
+            os.kill(dead, signal.SIGKILL)
+            assert server.process.wait(timeout=40) == 1  # for the service manager to restart
+        finally:
+            stop_server(server)
+        assert _gone(other)
+        log = server.log()
+        assert f"ERROR batchyard: worker {dead} exited (-9): stopping the others" in log, log
+        assert f"INFO batchyard: stopped (worker {other})" in log, log
 
 
 def _run(command: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -41,6 +42,7 @@ def test_negative_twins_are_unknown_options(runner: CliRunner, twin: str) -> Non
 def test_flags_set_the_settings(
     runner: CliRunner,
     monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
     args: list[str],
     migrate: bool,
     insecure: bool,
@@ -50,8 +52,9 @@ def test_flags_set_the_settings(
     fake_server.run_server = lambda settings: seen.append(settings) or True
     monkeypatch.setitem(sys.modules, "batchyard.http.server", fake_server)
     monkeypatch.setattr(serve, "configure_logging", lambda level, log_format: None)
-    for name in ("BATCHYARD_MIGRATE_ON_START", "BATCHYARD_INSECURE"):
+    for name in ("BATCHYARD_MIGRATE_ON_START", "BATCHYARD_INSECURE", "BATCHYARD_WORKERS"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BATCHYARD_DATABASE_URL", f"sqlite:///{tmp_path}/batchyard.db")
     result = runner.invoke(app, ["serve", *args])
     assert result.exit_code == 0, result.output
     assert [(s.migrate_on_start, s.insecure) for s in seen] == [(migrate, insecure)]

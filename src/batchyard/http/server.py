@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import sys
 from types import FrameType
@@ -25,6 +26,8 @@ log = logging.getLogger("batchyard")
 class _Server(uvicorn.Server):
     """Uvicorn, plus: on SIGINT/SIGTERM release long-polling claims so shutdown is quick."""
 
+    who = ""  # " (worker PID)" for a worker of ``--workers``: its life-cycle lines say so
+
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         engine = engine_of(self.config.loaded_app)
         if engine is not None:
@@ -34,13 +37,13 @@ class _Server(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self.started:
-            log.info("listening on %s", ", ".join(_addresses(self.servers)))
+            log.info("listening on %s%s", ", ".join(_addresses(self.servers)), self.who)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        log.info("shutting down")
+        log.info("shutting down%s", self.who)
         await super().shutdown(sockets)
         if not getattr(self.lifespan, "shutdown_failed", False):  # uvicorn logged the failure
-            log.info("stopped")
+            log.info("stopped%s", self.who)
 
 
 def _addresses(servers: list[asyncio.Server]) -> list[str]:
@@ -79,5 +82,7 @@ def run_server(settings: Settings, sockets: list[socket.socket] | None = None) -
     if sockets is None:
         log.info("database: %s", parse_database_url(settings.database_url).label)
     server = _Server(uvicorn_config(create_asgi(settings), settings))
+    if sockets is not None:
+        server.who = f" (worker {os.getpid()})"
     server.run(sockets)
     return bool(server.started)

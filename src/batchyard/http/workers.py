@@ -28,11 +28,12 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 
+from batchyard.http.server import run_server  # imported before the fork: shared, not redone
 from batchyard.settings import Settings
 from batchyard.store import migrate
 from batchyard.store.url import parse_database_url
@@ -108,7 +109,7 @@ def _signal_pipe() -> Iterator[tuple[int, int]]:
         os.close(write)
 
 
-def _supervise(workers: list[BaseProcess], signals: int) -> bool:
+def _supervise(workers: Sequence[BaseProcess], signals: int) -> bool:
     """Wait for a signal or a worker's end; stop them all; True when none failed."""
     running, stopping, failed = list(workers), False, False
     while running:
@@ -146,8 +147,6 @@ def _work(settings: Settings, sock: socket.socket, signals: tuple[int, int], par
     for sig in STOP_SIGNALS:
         signal.signal(sig, signal.SIG_DFL)
     _die_with_parent(parent)
-    from batchyard.http.server import run_server
-
     sys.exit(0 if run_server(settings, [sock]) else 1)
 
 

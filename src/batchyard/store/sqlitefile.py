@@ -17,7 +17,7 @@ from pathlib import Path
 
 from batchyard.domain.errors import BatchyardError
 
-NEEDS = "batchyard needs to write the file and its directory (for the -wal and -shm files)"
+NEEDS = "batchyard needs to write the file and its directory, for the -wal and -shm files"
 
 
 def check_writable(path: str) -> None:
