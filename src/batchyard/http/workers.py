@@ -15,6 +15,10 @@ manager restarts the whole set. On Linux a worker whose parent dies gets SIGTERM
 
 PostgreSQL only: one process owns a SQLite file (``batchyard serve`` refuses ``--workers`` > 1
 on SQLite).
+
+Not uvicorn's own ``workers=``: its supervisor runs a plain ``uvicorn.Server`` in each worker
+(without batchyard's release of long-polls at shutdown and its life-cycle lines), needs the app
+as an import string, and restarts a worker that keeps dying for ever.
 """
 
 from __future__ import annotations
