@@ -18,7 +18,7 @@ on SQLite).
 
 Not uvicorn's own ``workers=``: its supervisor runs a plain ``uvicorn.Server`` in each worker
 (without batchyard's release of long-polls at shutdown and its life-cycle lines), needs the app
-as an import string, and restarts a worker that keeps dying for ever.
+as an import string, and restarts a worker that dies after starting, however often it does.
 """
 
 from __future__ import annotations
