@@ -24,6 +24,7 @@ import pytest
 from tests import deploy_files, pg
 from tests.acceptance.server import (
     BATCHYARD,
+    Server,
     free_port,
     launch_server,
     running_server,
@@ -83,14 +84,16 @@ def _stopped(pids: list[int]) -> Iterator[None]:
             os.kill(pid, signal.SIGCONT)
 
 
-def _workers_of(parent: int, n: int) -> list[int]:
-    """The pids of the ``n`` worker processes of ``parent``, once they are all there."""
+def _workers_of(server: Server, n: int) -> list[int]:
+    """The pids of the ``n`` worker processes of ``server``, once each says it listens."""
 
     def probe() -> list[int] | None:
-        found = _children(parent)
-        return found if len(found) == n else None
+        found = _children(server.process.pid)
+        log = server.log()
+        listening = all(f"listening on {server.url} (worker {pid})" in log for pid in found)
+        return found if len(found) == n and listening else None
 
-    return _wait_for(probe, f"{n} worker processes")
+    return _wait_for(probe, f"{n} worker processes listening")
 
 
 @contextmanager
@@ -111,7 +114,7 @@ def test_workers_all_serve_and_stop_together(tmp_path: Path) -> None:
         server = launch_server(url, tmp_path, "--workers", "2")
         try:
             wait_until_up(server)
-            workers = _workers_of(server.process.pid, 2)
+            workers = _workers_of(server, 2)
             for serving in workers:  # the other one stopped: only `serving` can answer
                 with _stopped([w for w in workers if w != serving]):
                     enqueued = httpx.post(
@@ -142,7 +145,7 @@ def test_workers_stop_when_their_parent_is_killed(tmp_path: Path) -> None:
         workers: list[int] = []
         try:
             wait_until_up(server)
-            workers = _workers_of(server.process.pid, 2)
+            workers = _workers_of(server, 2)
             server.process.kill()
             server.process.wait(timeout=DEADLINE)
             _wait_for(lambda: all(_gone(pid) for pid in workers), "the workers to exit")
@@ -159,7 +162,7 @@ def test_a_worker_that_dies_stops_the_set(tmp_path: Path) -> None:
         server = launch_server(url, tmp_path, "--workers", "2")
         try:
             wait_until_up(server)
-            dead, other = _workers_of(server.process.pid, 2)
+            dead, other = _workers_of(server, 2)
             os.kill(dead, signal.SIGKILL)
             assert server.process.wait(timeout=40) == 1  # for the service manager to restart
         finally:

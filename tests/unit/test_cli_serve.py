@@ -78,3 +78,16 @@ def test_workers_flag_takes_a_positive_number(runner: CliRunner) -> None:
     result = runner.invoke(app, ["serve", "--workers", "0"])
     assert result.exit_code == 2 and "--workers" in result.output
     assert "--workers" in runner.invoke(app, ["serve", "--help"]).output
+
+
+def test_a_signal_before_the_app_is_loaded_stops_the_server() -> None:
+    # SIGTERM while a server (a worker of --workers, say) is still starting: no app loaded yet
+    import signal
+
+    import uvicorn
+
+    from batchyard.http.server import _Server
+
+    server = _Server(uvicorn.Config(app=lambda scope, receive, send: None))
+    server.handle_exit(signal.SIGTERM, None)
+    assert server.should_exit

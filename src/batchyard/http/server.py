@@ -29,7 +29,7 @@ class _Server(uvicorn.Server):
     who = ""  # " (worker PID)" for a worker of ``--workers``: its life-cycle lines say so
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        engine = engine_of(self.config.loaded_app)
+        engine = engine_of(getattr(self.config, "loaded_app", None))  # None: still starting
         if engine is not None:
             engine.wakeups.close()
         super().handle_exit(sig, frame)
