@@ -14,6 +14,7 @@ from batchyard.domain.validation import MAX_LEASE_SECONDS
 from batchyard.store.url import DEFAULT_DATABASE_URL
 
 ENV_PREFIX = "BATCHYARD_"
+MAX_WORKERS = 256  # server processes of one `batchyard serve`
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 CHOICES = {  # settings that take one of a few words (any case)
     "log_level": ("debug", "info", "warning", "error", "critical"),
@@ -31,6 +32,7 @@ class Settings:
     insecure: bool = False  # allow a non-loopback bind without a secret
     migrate_on_start: bool = True
     pool_size: int = 10
+    workers: int = 1  # server processes on one port (serve --workers; PostgreSQL only for > 1)
     max_body_bytes: int = 10 * 1024 * 1024
     max_wait_seconds: float = 30.0  # longest long-poll a claim may ask for
     sweep_interval: float = 5.0  # seconds between housekeeping sweeps
@@ -58,6 +60,12 @@ class Settings:
         for name in ("boss_lease_seconds", "runs_lease_seconds", "lorawan_lease_seconds"):
             _check_lease(name, getattr(self, name))
         _check_lorawan(self)
+        if not 1 <= self.workers <= MAX_WORKERS:
+            raise InvalidInput(
+                f"invalid workers {self.workers} ({ENV_PREFIX}WORKERS): "
+                f"expected 1 to {MAX_WORKERS}",
+                field="workers",
+            )
         for name, allowed in CHOICES.items():
             value = str(getattr(self, name)).strip().lower()
             if value not in allowed:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -10,6 +11,7 @@ from typer.testing import CliRunner
 
 from batchyard.cli import serve
 from batchyard.cli.main import app
+from batchyard.domain.errors import BatchyardError, InvalidInput
 from batchyard.settings import Settings
 
 
@@ -40,6 +42,7 @@ def test_negative_twins_are_unknown_options(runner: CliRunner, twin: str) -> Non
 def test_flags_set_the_settings(
     runner: CliRunner,
     monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
     args: list[str],
     migrate: bool,
     insecure: bool,
@@ -49,8 +52,42 @@ def test_flags_set_the_settings(
     fake_server.run_server = lambda settings: seen.append(settings) or True
     monkeypatch.setitem(sys.modules, "batchyard.http.server", fake_server)
     monkeypatch.setattr(serve, "configure_logging", lambda level, log_format: None)
-    for name in ("BATCHYARD_MIGRATE_ON_START", "BATCHYARD_INSECURE"):
+    for name in ("BATCHYARD_MIGRATE_ON_START", "BATCHYARD_INSECURE", "BATCHYARD_WORKERS"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BATCHYARD_DATABASE_URL", f"sqlite:///{tmp_path}/batchyard.db")
     result = runner.invoke(app, ["serve", *args])
     assert result.exit_code == 0, result.output
     assert [(s.migrate_on_start, s.insecure) for s in seen] == [(migrate, insecure)]
+
+
+@pytest.mark.parametrize("workers", ["0", "257", "two"])
+def test_workers_setting_is_checked(workers: str) -> None:
+    with pytest.raises(InvalidInput, match="WORKERS"):
+        Settings.from_env({"BATCHYARD_WORKERS": workers})
+
+
+def test_workers_need_postgres() -> None:
+    postgres = "postgresql://u@db:5432/b"
+    serve.check_workers(Settings(database_url=postgres, workers=4))
+    serve.check_workers(Settings(workers=1))
+    with pytest.raises(BatchyardError, match="--workers 2 needs PostgreSQL"):
+        serve.check_workers(Settings(workers=2))
+
+
+def test_workers_flag_takes_a_positive_number(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["serve", "--workers", "0"])
+    assert result.exit_code == 2 and "--workers" in result.output
+    assert "--workers" in runner.invoke(app, ["serve", "--help"]).output
+
+
+def test_a_signal_before_the_app_is_loaded_stops_the_server() -> None:
+    # SIGTERM while a server (a worker of --workers, say) is still starting: no app loaded yet
+    import signal
+
+    import uvicorn
+
+    from batchyard.http.server import _Server
+
+    server = _Server(uvicorn.Config(app=lambda scope, receive, send: None))
+    server.handle_exit(signal.SIGTERM, None)
+    assert server.should_exit

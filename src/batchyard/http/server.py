@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import sys
 from types import FrameType
@@ -15,6 +16,7 @@ from types import FrameType
 import uvicorn
 
 from batchyard.http.app import create_asgi, engine_of
+from batchyard.http.asgi import ASGIApp
 from batchyard.settings import Settings
 from batchyard.store.url import parse_database_url
 
@@ -24,8 +26,10 @@ log = logging.getLogger("batchyard")
 class _Server(uvicorn.Server):
     """Uvicorn, plus: on SIGINT/SIGTERM release long-polling claims so shutdown is quick."""
 
+    who = ""  # " (worker PID)" for a worker of ``--workers``: its life-cycle lines say so
+
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        engine = engine_of(self.config.loaded_app)
+        engine = engine_of(getattr(self.config, "loaded_app", None))  # None: still starting
         if engine is not None:
             engine.wakeups.close()
         super().handle_exit(sig, frame)
@@ -33,13 +37,13 @@ class _Server(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self.started:
-            log.info("listening on %s", ", ".join(_addresses(self.servers)))
+            log.info("listening on %s%s", ", ".join(_addresses(self.servers)), self.who)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        log.info("shutting down")
+        log.info("shutting down%s", self.who)
         await super().shutdown(sockets)
         if not getattr(self.lifespan, "shutdown_failed", False):  # uvicorn logged the failure
-            log.info("stopped")
+            log.info("stopped%s", self.who)
 
 
 def _addresses(servers: list[asyncio.Server]) -> list[str]:
@@ -52,11 +56,10 @@ def _addresses(servers: list[asyncio.Server]) -> list[str]:
     return found
 
 
-def run_server(settings: Settings) -> bool:
-    """Serve until a signal arrives; False when the server could not start."""
-    log.info("database: %s", parse_database_url(settings.database_url).label)
-    config = uvicorn.Config(
-        create_asgi(settings),
+def uvicorn_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
+    """How batchyard runs uvicorn, in one process or in each of ``--workers``."""
+    return uvicorn.Config(
+        app,
         host=settings.host,
         port=settings.port,
         loop="uvloop" if sys.platform != "win32" else "asyncio",
@@ -69,6 +72,17 @@ def run_server(settings: Settings) -> bool:
         log_level=None,
         timeout_graceful_shutdown=35,
     )
-    server = _Server(config)
-    server.run()
+
+
+def run_server(settings: Settings, sockets: list[socket.socket] | None = None) -> bool:
+    """Serve until a signal arrives; False when the server could not start.
+
+    ``sockets``: listen on these (a worker of ``--workers``) instead of binding the address.
+    """
+    if sockets is None:
+        log.info("database: %s", parse_database_url(settings.database_url).label)
+    server = _Server(uvicorn_config(create_asgi(settings), settings))
+    if sockets is not None:
+        server.who = f" (worker {os.getpid()})"
+    server.run(sockets)
     return bool(server.started)
