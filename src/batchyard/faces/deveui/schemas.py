@@ -36,6 +36,7 @@ class BatchSummary(msgspec.Struct, kw_only=True, omit_defaults=True):
     batch_size: int
     registered: int  # ids registered so far
     created: datetime
+    completed: datetime | None = None  # when its last slot finished
     error: str | None = None  # why a Failed batch is short
 
 

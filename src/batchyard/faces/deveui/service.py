@@ -159,6 +159,7 @@ def summary(batch: Batch) -> BatchSummary:
         batch_size=batch.counts.total,
         registered=batch.counts.completed,
         created=batch.created_at,
+        completed=batch.completed_at,
         error=error_of(batch),
     )
 
