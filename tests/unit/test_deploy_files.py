@@ -3,12 +3,12 @@
 No Docker daemon and no systemd run here: ``systemd-analyze verify`` and ``haproxy -c`` check
 these files without one (``.ci/run`` installs them; elsewhere their tests skip without them);
 ``docker compose config`` needs a compose CLI this machine lacks: ``scripts/check-deploy``
-runs it where there is one. ``tests/acceptance/test_deploy.py`` runs the image's health check for real.
+runs it where there is one. ``tests/acceptance/test_deploy.py`` runs the image's health
+check for real.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
