@@ -98,16 +98,6 @@ async def _create(
     return _answer(kept, 200, base, replayed=True)
 
 
-async def _delete(engine: Engine, settings: Settings, batch_id: str) -> DevEUIBatch:
-    service.check_configured(settings)
-    return await service.delete_batch(engine, batch_id)
-
-
-async def _get(engine: Engine, settings: Settings, batch_id: str) -> DevEUIBatch:
-    service.check_configured(settings)
-    return await service.get_batch(engine, batch_id)
-
-
 class BatchesController(Controller):
     path = API
     tags = ["DevEUI batches"]  # noqa: RUF012 (Litestar declares it as an instance attribute)
@@ -130,7 +120,7 @@ class BatchesController(Controller):
         data: NewBatchBody = None,
     ) -> Response[DevEUIBatch]:
         raw = bytes(data) if isinstance(data, bytes) else b""
-        return await _create(engine, settings, raw, idempotency_key, API)
+        return await _create(engine, settings, raw, idempotency_key, self.path)
 
     @put(
         "/{client_id:str}",
@@ -152,7 +142,7 @@ class BatchesController(Controller):
         service.check_configured(settings)
         await service.ensure_queue(engine, settings)
         batch, made = await service.put_batch(engine, client_id, size)
-        return _answer(await service.view(engine, batch), 201 if made else 200, API)
+        return _answer(await service.view(engine, batch), 201 if made else 200, self.path)
 
     @get("/", summary="Batches, newest first (limit, offset; X-Total-Count)", errors=UNCONFIGURED)
     async def list_batches(
@@ -170,7 +160,8 @@ class BatchesController(Controller):
     async def get_batch(
         self, engine: EngineDep, settings: SettingsDep, batch_id: BatchId
     ) -> DevEUIBatch:
-        return await _get(engine, settings, batch_id)
+        service.check_configured(settings)
+        return await service.get_batch(engine, batch_id)
 
     @delete(
         "/{batch_id:str}",
@@ -181,51 +172,15 @@ class BatchesController(Controller):
     async def delete_batch(
         self, engine: EngineDep, settings: SettingsDep, batch_id: BatchId
     ) -> DevEUIBatch:
-        return await _delete(engine, settings, batch_id)
+        service.check_configured(settings)
+        return await service.delete_batch(engine, batch_id)
 
 
-class SeedBatchController(Controller):
-    """The seed's usage form: ``POST /api/v1/batch``, ``GET``/``DELETE /api/v1/batch/{id}``."""
+class SeedBatchController(BatchesController):
+    """The seed's usage form, ``/api/v1/batch``: the same routes (``POST /api/v1/batch``,
+    ``GET /api/v1/batch/{id}``, …), and ``Location`` answers in that form."""
 
     path = SEED_API
-    tags = ["DevEUI batches"]  # noqa: RUF012 (Litestar declares it as an instance attribute)
-
-    @post(
-        "/",
-        summary="POST /api/v1/batches, as the seed's usage shows it",
-        status_code=201,
-        errors=(Conflict, *UNCONFIGURED),
-        body_optional=True,
-        opt={RAW_JSON: True},
-        responses=REPLAY,
-        response_headers=LOCATION,
-    )
-    async def create_batch(
-        self,
-        engine: EngineDep,
-        settings: SettingsDep,
-        idempotency_key: IdempotencyKey,
-        data: NewBatchBody = None,
-    ) -> Response[DevEUIBatch]:
-        raw = bytes(data) if isinstance(data, bytes) else b""
-        return await _create(engine, settings, raw, idempotency_key, SEED_API)
-
-    @get("/{batch_id:str}", summary="A batch and its ids", errors=(NotFound, *UNCONFIGURED))
-    async def get_batch(
-        self, engine: EngineDep, settings: SettingsDep, batch_id: BatchId
-    ) -> DevEUIBatch:
-        return await _get(engine, settings, batch_id)
-
-    @delete(
-        "/{batch_id:str}",
-        summary="DELETE /api/v1/batches/{id}",
-        status_code=200,
-        errors=(NotFound, Conflict, *UNCONFIGURED),
-    )
-    async def delete_batch(
-        self, engine: EngineDep, settings: SettingsDep, batch_id: BatchId
-    ) -> DevEUIBatch:
-        return await _delete(engine, settings, batch_id)
 
 
 ROUTES = [BatchesController, SeedBatchController]
