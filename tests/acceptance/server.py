@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 import socket
@@ -19,11 +20,26 @@ import httpx
 BATCHYARD = str(Path(sys.executable).with_name("batchyard"))
 
 
+# Servers get ports below the kernel's ephemeral range (32768 and up), so no client connection
+# or port-0 listener can take one between this choice and the server's bind. Each pytest-xdist
+# worker has its own block, and each run starts at a place of its own in it.
+PORT_BLOCK = 500
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+_FIRST = 20000 + PORT_BLOCK * (_WORKER % 24)
+_ports = itertools.cycle([_FIRST + (os.getpid() + step) % PORT_BLOCK for step in range(PORT_BLOCK)])
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A port of this worker's block that nothing listens on now."""
+    for _ in range(PORT_BLOCK):
+        port = next(_ports)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {_FIRST}..{_FIRST + PORT_BLOCK - 1}")
 
 
 @dataclass

@@ -465,6 +465,7 @@ def test_get_completed_batch_skips_a_batch_another_transaction_is_taking(db: str
     waiting = (
         "SELECT count(*) FROM pg_stat_activity"
         " WHERE application_name = 'taker1' AND state = 'idle in transaction'"
+        " AND datname = current_database()"
     )
     deadline = time.monotonic() + 30
     while value(db, waiting) != "1":

@@ -7,6 +7,7 @@ number of examples per operation, and long-poll claims capped by the server's ma
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,8 @@ from tests.acceptance.server import Server, running_server
 
 pytestmark = pytest.mark.acceptance
 
-EXAMPLES = 25  # per operation and store
+# per operation and store; scripts/fuzz raises it (BATCHYARD_FUZZ_EXAMPLES) for a longer run
+EXAMPLES = int(os.environ.get("BATCHYARD_FUZZ_EXAMPLES", "25"))
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
