@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from batchyard.domain.errors import InvalidInput
 from batchyard.domain.idempotency import DEFAULT_TTL_SECONDS, check_ttl
+from batchyard.domain.models import DEFAULT_LEASE_SECONDS, QueueDefaults
 from batchyard.domain.validation import MAX_LEASE_SECONDS
 from batchyard.store.url import DEFAULT_DATABASE_URL
 
@@ -37,6 +38,9 @@ class Settings:
     max_wait_seconds: float = 30.0  # longest long-poll a claim may ask for
     sweep_interval: float = 5.0  # seconds between housekeeping sweeps
     idempotency_ttl_seconds: float = DEFAULT_TTL_SECONDS  # how long Idempotency-Key answers last
+    # native queues: the lease of a queue created without lease_seconds (its claims' lease
+    # unless the claim says otherwise)
+    default_lease_seconds: float = DEFAULT_LEASE_SECONDS
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"
     # source job queues (faces/boss): the lease of a claim when its source sets none
@@ -57,7 +61,8 @@ class Settings:
 
     def __post_init__(self) -> None:
         check_ttl(self.idempotency_ttl_seconds, ENV_PREFIX + "IDEMPOTENCY_TTL_SECONDS")
-        for name in ("boss_lease_seconds", "runs_lease_seconds", "lorawan_lease_seconds"):
+        leases = ("default_lease_seconds", "boss_lease_seconds", "runs_lease_seconds")
+        for name in (*leases, "lorawan_lease_seconds"):
             _check_lease(name, getattr(self, name))
         _check_lorawan(self)
         if not 1 <= self.workers <= MAX_WORKERS:
@@ -87,6 +92,11 @@ class Settings:
                 values[field.name] = _coerce(field.name, str(field.type), raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return replace(cls(), **values)
+
+    @property
+    def queue_defaults(self) -> QueueDefaults:
+        """What a native queue created without its own settings takes."""
+        return QueueDefaults(lease_seconds=self.default_lease_seconds)
 
     @property
     def binds_loopback(self) -> bool:

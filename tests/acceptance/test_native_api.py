@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -242,3 +243,40 @@ def test_a_big_enqueue_is_answered_whole_or_refused_whole(server: Server) -> Non
         assert http.get(f"{Q}/big").json()["counts"]["available"] == 2500
         again = http.post(f"{Q}/big/jobs", json={"jobs": jobs, "extra": 1})
         assert again.status_code == 422 and again.json()["field"] == "extra"
+
+
+def _lease_length(job: dict[str, Any]) -> float | None:
+    """How long a claimed job's lease was granted for (None: it never expires)."""
+    lease = job["lease"]
+    if lease["expires_at"] is None:
+        return None
+    delta = datetime.fromisoformat(lease["expires_at"]) - datetime.fromisoformat(
+        lease["claimed_at"]
+    )
+    return delta.total_seconds()
+
+
+def test_native_queues_lease_for_300_s_unless_told_otherwise(server: Server) -> None:
+    with server.client() as http:
+        assert http.post(Q, json={"name": "plain"}).json()["lease_seconds"] == 300
+        http.post(f"{Q}/plain/jobs", json={"jobs": [{}, {}, {}]})
+        assert _lease_length(_claim(http, "plain")[0]) == 300
+        assert _lease_length(_claim(http, "plain", lease_seconds=60)[0]) == 60
+        assert _lease_length(_claim(http, "plain", lease_seconds=None)[0]) is None  # explicit
+        http.post(f"{Q}/auto/jobs", json={})  # a queue made by its first enqueue: the same
+        assert http.get(f"{Q}/auto").json()["lease_seconds"] == 300
+        assert _lease_length(_claim(http, "auto")[0]) == 300
+        forever = http.post(Q, json={"name": "forever", "lease_seconds": None}).json()
+        assert forever["lease_seconds"] is None
+        http.post(f"{Q}/forever/jobs", json={})
+        assert _lease_length(_claim(http, "forever")[0]) is None
+        patched = http.patch(f"{Q}/plain", json={"lease_seconds": None}).json()
+        assert patched["lease_seconds"] is None  # null on a patch: never expires, as before
+
+
+def test_the_server_wide_default_lease(database_url: str, tmp_path: Path) -> None:
+    env = {"BATCHYARD_DEFAULT_LEASE_SECONDS": "42"}
+    with running_server(database_url, tmp_path, env=env) as server, server.client() as http:
+        http.post(f"{Q}/q/jobs", json={})
+        assert http.get(f"{Q}/q").json()["lease_seconds"] == 42
+        assert _lease_length(_claim(http, "q")[0]) == 42

@@ -24,6 +24,25 @@ class Unchanged(Enum):
 UNCHANGED: Final = Unchanged.UNCHANGED
 
 
+class NoExpiry(Enum):
+    """A lease asked for explicitly without expiry (Engine.claim), where None means "the
+    queue's default lease"."""
+
+    NO_EXPIRY = "no expiry"
+
+
+NO_EXPIRY: Final = NoExpiry.NO_EXPIRY
+
+DEFAULT_LEASE_SECONDS = 300.0  # a native queue's lease when it is created without one
+
+
+class QueueDefaults(msgspec.Struct, frozen=True, kw_only=True):
+    """The server-wide settings a native queue takes when it is created without its own
+    (``BATCHYARD_DEFAULT_LEASE_SECONDS``, …); None: no lease expiry."""
+
+    lease_seconds: float | None = DEFAULT_LEASE_SECONDS
+
+
 class QueueSpec(msgspec.Struct, frozen=True, kw_only=True):
     """What a queue is created with."""
 

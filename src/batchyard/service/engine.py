@@ -28,7 +28,9 @@ from batchyard.domain.models import (
     JobQuery,
     LogLine,
     NewJob,
+    NoExpiry,
     Queue,
+    QueueDefaults,
     QueueSpec,
     QueueStats,
     QueueSummary,
@@ -112,9 +114,12 @@ class Engine:
         store: Store,
         max_wait: float = 30.0,
         idempotency_ttl: float = DEFAULT_TTL_SECONDS,
+        defaults: QueueDefaults | None = None,
     ) -> None:
         check_ttl(idempotency_ttl)
         self.store = store
+        # what a native queue created without its own settings takes (the server's settings)
+        self.defaults = defaults or QueueDefaults()
         self.max_wait = max_wait
         self.idempotency_ttl = idempotency_ttl
         self.wakeups = Wakeups()
@@ -237,22 +242,25 @@ class Engine:
         owner: str,
         limit: int = 1,
         wait: float = 0.0,
-        lease_seconds: float | None = None,
+        lease_seconds: float | NoExpiry | None = None,
         kind: str | None = None,
         batch_id: int | None = None,
     ) -> list[Job]:
         """Lease up to ``limit`` jobs, waiting up to ``wait`` s for the first to arrive.
 
+        ``lease_seconds`` None: the queue's default lease; NO_EXPIRY: a lease without expiry.
         ``kind``: the queue must be of that kind (else NotFound), as in the lease methods below.
         ``batch_id``: only jobs of that batch of the queue.
         """
-        check_claim(owner, limit, wait, lease_seconds, self.max_wait)
+        asked = None if isinstance(lease_seconds, NoExpiry) else lease_seconds
+        check_claim(owner, limit, wait, asked, self.max_wait)
         settings = await self.get_queue(queue, kind=kind)
         if lease_seconds is None:
             lease_seconds = settings.lease_seconds
+        lease = None if isinstance(lease_seconds, NoExpiry) else lease_seconds
         deadline = time.monotonic() + wait
         while True:
-            jobs = await self._claim_now(queue, owner, limit, lease_seconds, batch_id)
+            jobs = await self._claim_now(queue, owner, limit, lease, batch_id)
             remaining = deadline - time.monotonic()
             if jobs or remaining <= 0 or self.wakeups.closing:
                 if jobs:  # a series only for a queue that has jobs, so it exists

@@ -193,11 +193,11 @@ class NativeApi(Namespace[R]):
         worker: str,
         n: int = 1,
         wait: float = 0.0,
-        lease_seconds: float | None = None,
+        lease_seconds: float | UnsetType | None = UNSET,
     ) -> Call[list[Job]]:
-        body: dict[str, Any] = {"worker": worker, "n": n, "wait": wait}
-        if lease_seconds is not None:
-            body["lease_seconds"] = lease_seconds
+        """Lease up to ``n`` jobs; ``lease_seconds`` left out: the queue's lease (300 s unless
+        the queue says otherwise), None: a lease that never expires."""
+        body = _drop_unset({"worker": worker, "n": n, "wait": wait, "lease_seconds": lease_seconds})
         timeout = max(self.timeout, wait + CLAIM_TIMEOUT_MARGIN)
         request = ApiRequest("POST", _queue_path(queue, "claim"), body, timeout=timeout)
         return Call(request, _parse_jobs)

@@ -50,8 +50,11 @@ class JobsIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class QueueIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A new queue. lease_seconds left out: the server's default lease
+    (BATCHYARD_DEFAULT_LEASE_SECONDS, 300 s); null: its leases never expire."""
+
     name: QueueName
-    lease_seconds: LeaseSeconds | None = None
+    lease_seconds: LeaseSeconds | msgspec.UnsetType | None = msgspec.UNSET
     max_attempts: Annotated[int, msgspec.Meta(ge=1)] | None = 5
     backoff_base: Backoff = 1.0
     backoff_max: Backoff = 3600.0
@@ -69,7 +72,8 @@ class ClaimIn(msgspec.Struct, forbid_unknown_fields=True):
     worker: Name
     n: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1
     wait: Annotated[float, msgspec.Meta(ge=0)] = 0.0  # the upper bound is a setting (engine)
-    lease_seconds: LeaseSeconds | None = None
+    # left out: the queue's lease; null: a lease that never expires
+    lease_seconds: LeaseSeconds | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class HeartbeatIn(msgspec.Struct, forbid_unknown_fields=True):
