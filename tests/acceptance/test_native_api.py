@@ -274,9 +274,42 @@ def test_native_queues_lease_for_300_s_unless_told_otherwise(server: Server) -> 
         assert patched["lease_seconds"] is None  # null on a patch: never expires, as before
 
 
-def test_the_server_wide_default_lease(database_url: str, tmp_path: Path) -> None:
-    env = {"BATCHYARD_DEFAULT_LEASE_SECONDS": "42"}
+def test_queues_keep_finished_jobs_7_and_14_days_unless_told_otherwise(server: Server) -> None:
+    with server.client() as http:
+        made = http.post(Q, json={"name": "plain"}).json()
+        assert made["retain_completed_seconds"] == 7 * 86400
+        assert made["retain_dead_seconds"] == 14 * 86400
+        given = {"name": "kept", "retain_completed_seconds": None, "retain_dead_seconds": 60}
+        kept = http.post(Q, json=given).json()
+        assert kept["retain_completed_seconds"] is None and kept["retain_dead_seconds"] == 60
+        patched = http.patch(f"{Q}/kept", json={"retain_completed_seconds": 3600}).json()
+        assert patched["retain_completed_seconds"] == 3600 and patched["retain_dead_seconds"] == 60
+        for bad in (-1, "a week", 1e12):
+            refused = http.patch(f"{Q}/kept", json={"retain_dead_seconds": bad})
+            assert refused.status_code == 422, refused.text
+            assert refused.json()["field"] == "retain_dead_seconds"
+
+
+def test_the_server_wide_defaults(database_url: str, tmp_path: Path) -> None:
+    env = {
+        "BATCHYARD_DEFAULT_LEASE_SECONDS": "42",
+        "BATCHYARD_RETAIN_COMPLETED_SECONDS": "0",  # purged at the next housekeeping round
+        "BATCHYARD_RETAIN_DEAD_SECONDS": "none",  # kept for ever
+        "BATCHYARD_SWEEP_INTERVAL": "0.2",
+    }
     with running_server(database_url, tmp_path, env=env) as server, server.client() as http:
-        http.post(f"{Q}/q/jobs", json={})
-        assert http.get(f"{Q}/q").json()["lease_seconds"] == 42
-        assert _lease_length(_claim(http, "q")[0]) == 42
+        http.post(f"{Q}/q/jobs", json={"jobs": [{}, {}]})
+        made = http.get(f"{Q}/q").json()
+        assert made["lease_seconds"] == 42 and made["retain_completed_seconds"] == 0
+        assert made["retain_dead_seconds"] is None
+        done, dead = _claim(http, "q", n=2)
+        assert _lease_length(done) == 42
+        http.post(f"{Q}/q/jobs/{done['id']}/complete", json={"token": done["lease"]["token"]})
+        failed = {"token": dead["lease"]["token"], "error": "x", "retry": False}
+        http.post(f"{Q}/q/jobs/{dead['id']}/fail", json=failed)
+        deadline = time.monotonic() + 20
+        while http.get(f"{Q}/q/jobs/{done['id']}").status_code != 404:
+            assert time.monotonic() < deadline, "the completed job was never purged"
+            time.sleep(0.1)
+        assert http.get(f"{Q}/q").json()["counts"]["completed"] == 0
+        assert http.get(f"{Q}/q/jobs/{dead['id']}").json()["state"] == "dead"

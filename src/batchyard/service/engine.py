@@ -7,6 +7,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Collection, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -55,6 +56,7 @@ from batchyard.domain.validation import (
     check_page,
     check_queue_name,
     check_queue_spec,
+    check_retention,
     check_text,
     check_token,
     first_repeat,
@@ -73,6 +75,13 @@ PURGE_CHUNK = 1000  # expired idempotency keys deleted per transaction
 MAX_LOG_LINES = 10_000  # lines per append
 MAX_OFFSET = 1_000_000  # the deepest page a find reaches by offset
 PURGE_CHUNKS = 100  # at most this many chunks per housekeeping round; the rest comes next round
+RETAIN_CHUNK = 2000  # finished jobs deleted per transaction (retention): a short write each
+# retention: which setting of a queue keeps the jobs of each finished state
+RETAINED_BY = (
+    (JobState.COMPLETED, "retain_completed_seconds"),
+    (JobState.DEAD, "retain_dead_seconds"),
+    (JobState.CANCELLED, "retain_dead_seconds"),
+)
 MAX_EDITS = 10_000  # jobs per edit_jobs
 OVERVIEW_CACHE_SECONDS = 0.5  # queue_overview answers every caller within this from one read
 BATCH_POLL_INTERVAL = 0.25  # a waiting take_batch looks again this often
@@ -563,19 +572,27 @@ class Engine:
         *,
         lease_seconds: float | Unchanged | None = Unchanged.UNCHANGED,
         max_active: int | Unchanged | None = Unchanged.UNCHANGED,
+        retain_completed_seconds: float | Unchanged | None = Unchanged.UNCHANGED,
+        retain_dead_seconds: float | Unchanged | None = Unchanged.UNCHANGED,
         kind: str | None = None,
     ) -> Queue:
-        """Set the queue's default lease (None: none) and its ``max_active`` (None: no
-        limit), each unless UNCHANGED; they hold for the claims from now on (every claim reads
-        the limit from the database, never from this engine's cache)."""
+        """Set the queue's default lease (None: none), its ``max_active`` (None: no limit)
+        and its retention (None: for ever), each unless UNCHANGED; they hold for the claims
+        from now on (every claim reads the limit from the database, never from this engine's
+        cache)."""
         if not isinstance(lease_seconds, Unchanged):
             check_lease_seconds(lease_seconds)
         if not isinstance(max_active, Unchanged):
             check_max_active(max_active)
+        retention = {"retain_completed_seconds": retain_completed_seconds}
+        retention["retain_dead_seconds"] = retain_dead_seconds
+        for field, value in retention.items():
+            if not isinstance(value, Unchanged):
+                check_retention(value, field)
         await self.get_queue(name, fresh=True, kind=kind)
         self._queues.pop(name, None)
         updated = await self.store.update_queue(
-            name, lease_seconds=lease_seconds, max_active=max_active
+            name, lease_seconds=lease_seconds, max_active=max_active, **retention
         )
         if not isinstance(max_active, Unchanged):
             self.wakeups.notify(name)  # a higher limit (or none) lets waiting claimers in
@@ -729,6 +746,10 @@ class Engine:
                 await self.purge_idempotency()
             except Exception as exc:
                 self._housekeeping_failed("purging expired idempotency keys", exc)
+            try:
+                await self.purge_finished()
+            except Exception as exc:
+                self._housekeeping_failed("purging finished jobs", exc)
             await asyncio.sleep(interval)
 
     def _housekeeping_failed(self, what: str, exc: Exception) -> None:
@@ -752,6 +773,37 @@ class Engine:
         if purged:
             log.info("purged %d expired idempotency key(s)", purged)
         return purged
+
+    async def purge_finished(self, now: datetime | None = None) -> int:
+        """Retention: delete the finished jobs (outside batches) that each queue keeps no
+        longer (see QueueSpec), RETAIN_CHUNK per transaction, at most PURGE_CHUNKS chunks a
+        round (the rest comes next round); how many. ``now``: the clock (tests move it on)."""
+        now = now or datetime.now(UTC)
+        purged, chunks = 0, PURGE_CHUNKS
+        for queue in await self.store.list_queues():
+            for state, setting in RETAINED_BY:
+                keep = getattr(queue, setting)
+                if keep is None or chunks <= 0:
+                    continue
+                before = now - timedelta(seconds=keep)
+                done, used = await self._purge(queue.name, state, before, chunks)
+                purged, chunks = purged + done, chunks - used
+        if purged:
+            log.info("purged %d finished job(s) past their queue's retention", purged)
+        return purged
+
+    async def _purge(
+        self, queue: str, state: JobState, before: datetime, chunks: int
+    ) -> tuple[int, int]:
+        """Purge one queue's jobs of one state, a chunk per transaction: (how many, chunks)."""
+        purged = 0
+        for used in range(1, chunks + 1):
+            deleted = await self.store.purge_finished(queue, state, before, RETAIN_CHUNK)
+            purged += deleted
+            if deleted < RETAIN_CHUNK:
+                return purged, used
+            await asyncio.sleep(0)  # other requests' statements get in between chunks
+        return purged, chunks
 
     async def start(self) -> None:
         await self.store.listen(self.wakeups.notify)

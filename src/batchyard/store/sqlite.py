@@ -849,6 +849,21 @@ class SqliteStore(Store):
     async def sweep(self) -> int:
         return await self._run(self._sweep)
 
+    def _purge_finished(self, params: dict[str, Any]) -> int:
+        with self._write() as conn:
+            purged = len(conn.execute(self._sql["purge_finished"], params).fetchall())
+            if purged:
+                tally = {"queue": params["queue"], "state": params["state"], "n": -purged}
+                conn.execute(self._sql["tally"], tally)
+            return purged
+
+    async def purge_finished(
+        self, queue: str, state: JobState, before: datetime, limit: int
+    ) -> int:
+        params: dict[str, Any] = {"queue": queue, "state": state.value, "limit": limit}
+        params["before"] = before.timestamp()
+        return await self._run(self._purge_finished, params)
+
     # -- jobs with a ref --------------------------------------------------------------------
     def _claim_by_ref(
         self, kind: str, queue: str | None, owner: str, limit: int, lease: float | None
@@ -989,12 +1004,16 @@ class SqliteStore(Store):
         *,
         lease_seconds: float | Unchanged | None = Unchanged.UNCHANGED,
         max_active: int | Unchanged | None = Unchanged.UNCHANGED,
+        retain_completed_seconds: float | Unchanged | None = Unchanged.UNCHANGED,
+        retain_dead_seconds: float | Unchanged | None = Unchanged.UNCHANGED,
     ) -> Queue:
-        set_lease = not isinstance(lease_seconds, Unchanged)
-        set_max_active = not isinstance(max_active, Unchanged)
-        params: dict[str, Any] = {"set_lease": set_lease, "set_max_active": set_max_active}
-        params["lease_seconds"] = lease_seconds if set_lease else None
-        params["max_active"] = max_active if set_max_active else None
+        changes = {"lease_seconds": lease_seconds, "max_active": max_active}
+        changes.update(retain_completed_seconds=retain_completed_seconds)
+        changes.update(retain_dead_seconds=retain_dead_seconds)
+        params: dict[str, Any] = {}
+        for field, value in changes.items():
+            params[f"set_{field}"] = not isinstance(value, Unchanged)
+            params[field] = None if isinstance(value, Unchanged) else value
         return await self._run(self._update_queue, name, params)
 
     # -- batches ----------------------------------------------------------------------------

@@ -91,15 +91,15 @@ class QueuesController(Controller):
 
     @patch(
         "/{queue:str}",
-        summary="Change a queue's lease_seconds and max_active (null: none; left out: as is)",
+        summary="Change a queue's lease_seconds, max_active and retention (null: none; left "
+        "out: as is)",
         errors=(NotFound,),
     )
     async def update_queue(
         self, engine: EngineDep, queue: QueueName, data: JSONBody[QueuePatchIn]
     ) -> QueueOut:
-        lease = service.UNCHANGED if data.lease_seconds is msgspec.UNSET else data.lease_seconds
-        limit = service.UNCHANGED if data.max_active is msgspec.UNSET else data.max_active
-        return await _queue_out(engine, await service.update_queue(engine, queue, lease, limit))
+        updated = await service.update_queue(engine, queue, **data.changes())
+        return await _queue_out(engine, updated)
 
     @delete("/{queue:str}", status_code=200, errors=(NotFound, Conflict))
     async def delete_queue(

@@ -71,11 +71,19 @@ async def update_queue(
     name: str,
     lease_seconds: float | Unchanged | None = UNCHANGED,
     max_active: int | Unchanged | None = UNCHANGED,
+    retain_completed_seconds: float | Unchanged | None = UNCHANGED,
+    retain_dead_seconds: float | Unchanged | None = UNCHANGED,
 ) -> Queue:
-    """Change the queue's default lease and its max_active (UNCHANGED: as they are)."""
+    """Change the queue's default lease, its max_active and its retention (UNCHANGED: as
+    they are)."""
     check_queue(name)
     return await engine.update_queue(
-        name, lease_seconds=lease_seconds, max_active=max_active, kind=KIND
+        name,
+        lease_seconds=lease_seconds,
+        max_active=max_active,
+        retain_completed_seconds=retain_completed_seconds,
+        retain_dead_seconds=retain_dead_seconds,
+        kind=KIND,
     )
 
 
