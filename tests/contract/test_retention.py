@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from batchyard.domain.models import Completion, Job, NewJob, QueueDefaults, QueueSpec
+from batchyard.domain.models import BatchQuery, Completion, Job, NewJob, QueueDefaults, QueueSpec
 from batchyard.domain.states import JobState
 from batchyard.faces.native import service as native
 from batchyard.service import engine as engine_module
@@ -83,15 +83,33 @@ async def test_per_queue_and_server_wide_retention(store: Store) -> None:
     await assert_counts_true(store, "short")
 
 
-async def test_jobs_of_batches_are_left_with_their_batch(store: Store) -> None:
+async def test_batches_go_whole_with_their_jobs(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     engine = Engine(store)
     await native.create_queue(engine, native.with_defaults(engine, {"name": "b"}))
-    batch, _ = await engine.create_batch("b", [NewJob(payload=1)])
-    (job,) = await engine.claim("b", "w", 1)
-    await engine.complete(job.id, _token(job))
-    assert await engine.purge_finished(now=_later(30)) == 0
-    assert (await engine.get_batch(batch.id)).counts.completed == 1
-    assert await _ids(engine, "b") == {job.id}
+    good, _ = await engine.create_batch("b", [NewJob(payload=1)])
+    bad, _ = await engine.create_batch("b", [NewJob(payload=2)])
+    big, _ = await engine.create_batch("b", [NewJob(payload=3), NewJob(payload=4)])
+    plain, _ = await engine.create_batch("b", [NewJob(payload=5)])
+    for job in await engine.claim("b", "w", 5):
+        if job.batch_id == bad.id:
+            await engine.fail(job.id, _token(job), "boom", retry=False)
+        else:
+            await engine.complete(job.id, _token(job))
+    taken = await engine.take_batch("b", "taker", 3600)  # the oldest: good
+    assert taken is not None and taken.id == good.id
+    monkeypatch.setattr(engine_module, "RETAIN_BATCH_JOBS", 1)  # big is too big to go at once
+    assert await engine.purge_finished(now=_later(8)) == 0  # jobs of batches: not one by one
+    batches = {b.id for b in (await engine.find_batches(BatchQuery(queue="b")))[1]}
+    assert plain.id not in batches  # 7 days: it went with its job
+    assert batches == {good.id, bad.id, big.id}  # good is held by a taker
+    assert await engine.purge_finished(now=_later(15)) == 0
+    batches = {b.id for b in (await engine.find_batches(BatchQuery(queue="b")))[1]}
+    assert batches == {good.id, big.id}  # bad goes after 14 days
+    assert (await engine.get_batch(big.id)).counts.completed == 2  # exact, as it was
+    await assert_counts_true(store, "b")
+    assert {job.batch_id for job in await engine.list_jobs("b")} == {good.id, big.id}
 
 
 async def test_a_purge_goes_in_bounded_chunks(

@@ -76,6 +76,7 @@ MAX_LOG_LINES = 10_000  # lines per append
 MAX_OFFSET = 1_000_000  # the deepest page a find reaches by offset
 PURGE_CHUNKS = 100  # at most this many chunks per housekeeping round; the rest comes next round
 RETAIN_CHUNK = 2000  # finished jobs deleted per transaction (retention): a short write each
+RETAIN_BATCH_JOBS = 10_000  # a finished batch is purged whole when it has at most this many jobs
 # retention: which setting of a queue keeps the jobs of each finished state
 RETAINED_BY = (
     (JobState.COMPLETED, "retain_completed_seconds"),
@@ -788,9 +789,25 @@ class Engine:
                 before = now - timedelta(seconds=keep)
                 done, used = await self._purge(queue.name, state, before, chunks)
                 purged, chunks = purged + done, chunks - used
+            chunks -= await self._purge_batches(queue, now, chunks)
         if purged:
             log.info("purged %d finished job(s) past their queue's retention", purged)
         return purged
+
+    async def _purge_batches(self, queue: Queue, now: datetime, chunks: int) -> int:
+        """Retention of the queue's finished batches, each deleted whole with its jobs (of at
+        most RETAIN_BATCH_JOBS), one per transaction: how many."""
+        completed, failed = queue.retain_completed_seconds, queue.retain_dead_seconds
+        if completed is None and failed is None:
+            return 0
+        before_completed = None if completed is None else now - timedelta(seconds=completed)
+        before_failed = None if failed is None else now - timedelta(seconds=failed)
+        for used in range(chunks):
+            args = (queue.name, before_completed, before_failed, RETAIN_BATCH_JOBS)
+            if not await self.store.purge_batch(*args):
+                return used
+            await asyncio.sleep(0)
+        return chunks
 
     async def _purge(
         self, queue: str, state: JobState, before: datetime, chunks: int

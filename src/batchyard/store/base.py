@@ -238,6 +238,20 @@ class Store(abc.ABC):
         advisory lock): another's chunk answers 0 meanwhile."""
 
     @abc.abstractmethod
+    async def purge_batch(
+        self,
+        queue: str,
+        before_completed: datetime | None,
+        before_failed: datetime | None,
+        max_jobs: int,
+    ) -> bool:
+        """Retention of batches: delete, with its jobs, in one transaction, the oldest finished
+        batch of ``queue`` that nobody holds (Engine.take_batch), of at most ``max_jobs``
+        jobs, completed at ``before_completed`` or earlier when all its jobs completed, at
+        ``before_failed`` or earlier when one is dead or cancelled (None: kept for ever).
+        Whether there was one. On PostgreSQL under the lock of :meth:`purge_finished`."""
+
+    @abc.abstractmethod
     async def sweep(self) -> int:
         """Housekeeping: leases that expired on their last attempt become dead. Returns count."""
 

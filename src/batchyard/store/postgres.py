@@ -975,6 +975,19 @@ class PostgresStore(Store):
             )
         return _changed(status)
 
+    async def purge_batch(
+        self,
+        queue: str,
+        before_completed: datetime | None,
+        before_failed: datetime | None,
+        max_jobs: int,
+    ) -> bool:
+        args = (queue, before_completed, before_failed, max_jobs)
+        async with self._transaction() as conn:
+            if not await conn.fetchval(self._sql["purge_lock"]):
+                return False  # another process is purging
+            return await conn.fetchrow(self._sql["purge_batch"], *args) is not None
+
     async def sweep(self) -> int:
         async with self._connection() as conn:
             status: str = await conn.execute(self._sql["sweep_expired"])

@@ -1124,19 +1124,42 @@ class SqliteStore(Store):
         return await self._run(self._update_batch, batch_id, meta, sealed)
 
     def _delete_batch(self, batch_id: int) -> Batch:
-        with self._write() as conn:
+        with self._write():
             batch = self._get_batch(batch_id)
             if batch.counts.unfinished:
                 raise Conflict(f"batch {batch_id} has jobs that are not finished")
-            gone = [
-                {"queue": r["queue"], "state": r["state"], "n": -r["n"]}
-                for r in self._all("batch_states", {"id": batch_id})
-            ]
-            self._all("delete_batch_jobs", {"id": batch_id})
-            if gone:
-                conn.executemany(self._sql["tally"], gone)
-            self._all("delete_batch", {"id": batch_id})
+            self._delete_batch_now(batch_id)
             return batch
+
+    def _delete_batch_now(self, batch_id: int) -> None:
+        """Delete the batch and its jobs, tallying them (inside a write transaction)."""
+        gone = [
+            {"queue": r["queue"], "state": r["state"], "n": -r["n"]}
+            for r in self._all("batch_states", {"id": batch_id})
+        ]
+        self._all("delete_batch_jobs", {"id": batch_id})
+        if gone:
+            self.conn.executemany(self._sql["tally"], gone)
+        self._all("delete_batch", {"id": batch_id})
+
+    def _purge_batch(self, params: dict[str, Any]) -> bool:
+        with self._write():
+            due = self._one("due_batch", {**params, "now": time.time()})
+            if due is not None:
+                self._delete_batch_now(due["id"])
+            return due is not None
+
+    async def purge_batch(
+        self,
+        queue: str,
+        before_completed: datetime | None,
+        before_failed: datetime | None,
+        max_jobs: int,
+    ) -> bool:
+        params: dict[str, Any] = {"queue": queue, "max_jobs": max_jobs}
+        params["before_completed"] = _epoch_or_none(before_completed)
+        params["before_failed"] = _epoch_or_none(before_failed)
+        return await self._run(self._purge_batch, params)
 
     async def delete_batch(self, batch_id: int) -> Batch:
         return await self._run(self._delete_batch, batch_id)

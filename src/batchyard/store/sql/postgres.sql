@@ -400,6 +400,23 @@ WITH due AS (
 )
 DELETE FROM jobs AS j USING due WHERE j.id = due.id AND j.state = $2;
 
+-- name: purge_batch
+-- postgres only: retention of batches (Store.purge_batch; SQLite: due_batch, then the deletes
+-- of delete_batch): the oldest finished batch of $1 that nobody holds, of at most $4 jobs,
+-- completed at $2 or earlier when all its jobs completed, at $3 or earlier when one is dead or
+-- cancelled (NULL: kept for ever), deleted with its jobs (foreign keys), in a transaction that
+-- took the retention lock first (purge_lock)
+WITH due AS (
+    SELECT id FROM batches
+     WHERE queue = $1 AND state = 'completed' AND total <= $4
+       AND (lease_expires_at IS NULL OR lease_expires_at <= now())
+       AND completed_at <= CASE WHEN dead + cancelled > 0 THEN $3::timestamptz
+                                ELSE $2::timestamptz END
+     ORDER BY id LIMIT 1
+     FOR UPDATE SKIP LOCKED
+)
+DELETE FROM batches AS b USING due WHERE b.id = due.id RETURNING b.id;
+
 -- name: purge_lock
 -- postgres only: the retention lock, for this transaction: false when another process holds it
 -- (one purges at a time; the others' housekeeping skips the purge until the next round)

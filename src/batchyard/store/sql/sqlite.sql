@@ -270,6 +270,18 @@ DELETE FROM jobs
                ORDER BY finished_at LIMIT :limit)
 RETURNING id;
 
+-- name: due_batch
+-- sqlite only: retention of batches (Store.purge_batch): the oldest finished batch of :queue
+-- that nobody holds, of at most :max_jobs jobs, completed at :before_completed or earlier when
+-- all its jobs completed, at :before_failed or earlier when one is dead or cancelled (NULL:
+-- kept for ever); the store deletes it as delete_batch does, in the same transaction
+SELECT id FROM batches
+ WHERE queue = :queue AND state = 'completed' AND total <= :max_jobs
+   AND (lease_expires_at IS NULL OR lease_expires_at <= :now)
+   AND completed_at <= CASE WHEN dead + cancelled > 0 THEN :before_failed
+                            ELSE :before_completed END
+ ORDER BY id LIMIT 1;
+
 -- name: insert_batch
 -- :key NULL: none; a taken one violates batches_key (AlreadyExists)
 INSERT INTO batches (queue, state, meta, created_at, completed_at, key)
