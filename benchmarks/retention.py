@@ -12,6 +12,10 @@ layer of bench.py; no HTTP), in a fresh database per backend:
    of this phase are the "p99 during a purge" (claims and the purge share one event loop and
    one store, as in a server).
 
+``--drained`` (PostgreSQL): the finished rows reach ``completed`` through two UPDATEs, as a
+drain would, leaving dead row versions and index entries; ``--vacuum``: ``VACUUM (ANALYZE)
+jobs`` before the claims.
+
     .venv/bin/python benchmarks/retention.py --backend both --json out.json
 """
 
@@ -41,6 +45,20 @@ SELECT $1, 'completed', 1, '{"ok": true}', now() - interval '30 days',
        now() - interval '30 days', now() - interval '30 days'
   FROM generate_series(1, $2::int)
 """
+# --drained (PostgreSQL): the rows go through the states a drain leaves them in, as claims and
+# completions would (two updates each: dead tuples and index entries behind), no VACUUM after
+DRAIN_PG = (
+    """INSERT INTO jobs (queue, created_at, updated_at, run_at)
+       SELECT $1, now() - interval '30 days', now() - interval '30 days',
+              now() - interval '30 days' FROM generate_series(1, $2::int)""",
+    "ANALYZE jobs",
+    """UPDATE jobs SET state = 'active', attempts = 1, lease_owner = 'w', lease_token = 1,
+                      lease_id = batchyard_lease_id(id), claimed_at = run_at
+        WHERE queue = $1 AND state = 'available'""",
+    """UPDATE jobs SET state = 'completed', result = '{"ok": true}', lease_id = NULL,
+                      finished_at = now() - interval '30 days'
+        WHERE queue = $1 AND state = 'active'""",
+)
 FILL_SQLITE = """
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :total)
 INSERT INTO jobs (queue, state, attempts, result, created_at, updated_at, run_at, finished_at,
@@ -75,15 +93,23 @@ async def claim_complete(
     }
 
 
-async def fill(store: Store, url: str, total: int) -> None:
+async def fill(store: Store, url: str, total: int, drained: bool, vacuum: bool) -> None:
     """``total`` completed rows, finished 30 days ago, straight into the jobs table."""
     if store.dialect == "postgres":
         import asyncpg
 
         conn = await asyncpg.connect(url)
         try:
-            await conn.execute(FILL_PG, QUEUE, total)
-            await conn.execute("ANALYZE jobs")
+            if drained:
+                await conn.execute(DRAIN_PG[0], QUEUE, total)
+                await conn.execute(DRAIN_PG[1])
+                for update in DRAIN_PG[2:]:
+                    await conn.execute(update, QUEUE)
+            else:
+                await conn.execute(FILL_PG, QUEUE, total)
+                await conn.execute("ANALYZE jobs")
+            if vacuum:  # what autovacuum would do, at once
+                await conn.execute("VACUUM (ANALYZE) jobs")
         finally:
             await conn.close()
         return
@@ -114,7 +140,9 @@ async def enqueue(engine: Engine, jobs: int) -> None:
         await engine.enqueue(QUEUE, [NewJob(payload=start + i) for i in range(count)])
 
 
-async def bench_backend(backend: str, finished: int, jobs: int, purge_jobs: int) -> dict[str, Any]:
+async def bench_backend(
+    backend: str, finished: int, jobs: int, purge_jobs: int, drained: bool, vacuum: bool
+) -> dict[str, Any]:
     async with bench.fresh_database(backend) as url:
         store = await open_store(url)
         try:
@@ -124,7 +152,9 @@ async def bench_backend(backend: str, finished: int, jobs: int, purge_jobs: int)
             await enqueue(engine, jobs)
             out["small"] = await claim_complete(engine, jobs)
             began = time.perf_counter()
-            await fill(store, url, finished)
+            await fill(store, url, finished, drained, vacuum)
+            out["drained"] = drained and store.dialect == "postgres"
+            out["vacuumed"] = vacuum and store.dialect == "postgres"
             out["fill_seconds"] = round(time.perf_counter() - began, 1)
             await enqueue(engine, jobs)
             out["finished"] = await claim_complete(engine, jobs)
@@ -144,7 +174,10 @@ async def bench_backend(backend: str, finished: int, jobs: int, purge_jobs: int)
 
 async def main(args: argparse.Namespace) -> int:
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
-    results = [await bench_backend(b, args.finished, args.jobs, args.purge_jobs) for b in backends]
+    results = [
+        await bench_backend(b, args.finished, args.jobs, args.purge_jobs, args.drained, args.vacuum)
+        for b in backends
+    ]
     for result in results:
         print(json.dumps(result))
     if args.json:
@@ -158,6 +191,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--finished", type=int, default=1_000_000)
     parser.add_argument("--jobs", type=int, default=5000)
     parser.add_argument("--purge-jobs", type=int, default=50_000, help="more than the purge lasts")
+    parser.add_argument(
+        "--drained",
+        action="store_true",
+        help="PostgreSQL: the finished rows go available → active → completed by UPDATE (the "
+        "dead tuples a drain leaves), not straight in",
+    )
+    parser.add_argument(
+        "--vacuum", action="store_true", help="PostgreSQL: VACUUM (ANALYZE) jobs after the fill"
+    )
     parser.add_argument("--json", help="write the results here")
     return parser.parse_args()
 
