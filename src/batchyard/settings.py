@@ -10,7 +10,13 @@ from typing import Any, Literal
 
 from batchyard.domain.errors import InvalidInput
 from batchyard.domain.idempotency import DEFAULT_TTL_SECONDS, check_ttl
-from batchyard.domain.validation import MAX_LEASE_SECONDS
+from batchyard.domain.models import (
+    DEFAULT_LEASE_SECONDS,
+    DEFAULT_RETAIN_COMPLETED_SECONDS,
+    DEFAULT_RETAIN_DEAD_SECONDS,
+    QueueDefaults,
+)
+from batchyard.domain.validation import MAX_LEASE_SECONDS, RETENTIONS, check_retention
 from batchyard.store.url import DEFAULT_DATABASE_URL
 
 ENV_PREFIX = "BATCHYARD_"
@@ -37,6 +43,13 @@ class Settings:
     max_wait_seconds: float = 30.0  # longest long-poll a claim may ask for
     sweep_interval: float = 5.0  # seconds between housekeeping sweeps
     idempotency_ttl_seconds: float = DEFAULT_TTL_SECONDS  # how long Idempotency-Key answers last
+    # native queues: the lease of a queue created without lease_seconds (its claims' lease
+    # unless the claim says otherwise)
+    default_lease_seconds: float = DEFAULT_LEASE_SECONDS
+    # native queues: how long a queue created without its own retention keeps its finished
+    # jobs (completed; dead and cancelled) before housekeeping deletes them; "none": for ever
+    retain_completed_seconds: float | None = DEFAULT_RETAIN_COMPLETED_SECONDS
+    retain_dead_seconds: float | None = DEFAULT_RETAIN_DEAD_SECONDS
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"
     # source job queues (faces/boss): the lease of a claim when its source sets none
@@ -57,9 +70,15 @@ class Settings:
 
     def __post_init__(self) -> None:
         check_ttl(self.idempotency_ttl_seconds, ENV_PREFIX + "IDEMPOTENCY_TTL_SECONDS")
-        for name in ("boss_lease_seconds", "runs_lease_seconds", "lorawan_lease_seconds"):
+        leases = ("default_lease_seconds", "boss_lease_seconds", "runs_lease_seconds")
+        for name in (*leases, "lorawan_lease_seconds"):
             _check_lease(name, getattr(self, name))
         _check_lorawan(self)
+        for name in RETENTIONS:
+            try:
+                check_retention(getattr(self, name), name)
+            except InvalidInput as exc:
+                raise InvalidInput(f"{exc} ({ENV_PREFIX}{name.upper()})", field=name) from exc
         if not 1 <= self.workers <= MAX_WORKERS:
             raise InvalidInput(
                 f"invalid workers {self.workers} ({ENV_PREFIX}WORKERS): "
@@ -87,6 +106,15 @@ class Settings:
                 values[field.name] = _coerce(field.name, str(field.type), raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return replace(cls(), **values)
+
+    @property
+    def queue_defaults(self) -> QueueDefaults:
+        """What a native queue created without its own settings takes."""
+        return QueueDefaults(
+            lease_seconds=self.default_lease_seconds,
+            retain_completed_seconds=self.retain_completed_seconds,
+            retain_dead_seconds=self.retain_dead_seconds,
+        )
 
     @property
     def binds_loopback(self) -> bool:
@@ -129,6 +157,8 @@ def _check_lorawan(settings: Settings) -> None:
 
 
 def _coerce(name: str, type_name: str, raw: str) -> Any:
+    if type_name.endswith("| None") and raw.strip().lower() in ("none", "null"):
+        return None  # a setting that may be none: "none" (an empty value is the default)
     try:
         if type_name.startswith("bool"):
             return _parse_bool(raw)

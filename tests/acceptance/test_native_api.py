@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -242,3 +243,73 @@ def test_a_big_enqueue_is_answered_whole_or_refused_whole(server: Server) -> Non
         assert http.get(f"{Q}/big").json()["counts"]["available"] == 2500
         again = http.post(f"{Q}/big/jobs", json={"jobs": jobs, "extra": 1})
         assert again.status_code == 422 and again.json()["field"] == "extra"
+
+
+def _lease_length(job: dict[str, Any]) -> float | None:
+    """How long a claimed job's lease was granted for (None: it never expires)."""
+    lease = job["lease"]
+    if lease["expires_at"] is None:
+        return None
+    delta = datetime.fromisoformat(lease["expires_at"]) - datetime.fromisoformat(
+        lease["claimed_at"]
+    )
+    return delta.total_seconds()
+
+
+def test_native_queues_lease_for_300_s_unless_told_otherwise(server: Server) -> None:
+    with server.client() as http:
+        assert http.post(Q, json={"name": "plain"}).json()["lease_seconds"] == 300
+        http.post(f"{Q}/plain/jobs", json={"jobs": [{}, {}, {}]})
+        assert _lease_length(_claim(http, "plain")[0]) == 300
+        assert _lease_length(_claim(http, "plain", lease_seconds=60)[0]) == 60
+        assert _lease_length(_claim(http, "plain", lease_seconds=None)[0]) is None  # explicit
+        http.post(f"{Q}/auto/jobs", json={})  # a queue made by its first enqueue: the same
+        assert http.get(f"{Q}/auto").json()["lease_seconds"] == 300
+        assert _lease_length(_claim(http, "auto")[0]) == 300
+        forever = http.post(Q, json={"name": "forever", "lease_seconds": None}).json()
+        assert forever["lease_seconds"] is None
+        http.post(f"{Q}/forever/jobs", json={})
+        assert _lease_length(_claim(http, "forever")[0]) is None
+        patched = http.patch(f"{Q}/plain", json={"lease_seconds": None}).json()
+        assert patched["lease_seconds"] is None  # null on a patch: never expires, as before
+
+
+def test_queues_keep_finished_jobs_7_and_14_days_unless_told_otherwise(server: Server) -> None:
+    with server.client() as http:
+        made = http.post(Q, json={"name": "plain"}).json()
+        assert made["retain_completed_seconds"] == 7 * 86400
+        assert made["retain_dead_seconds"] == 14 * 86400
+        given = {"name": "kept", "retain_completed_seconds": None, "retain_dead_seconds": 60}
+        kept = http.post(Q, json=given).json()
+        assert kept["retain_completed_seconds"] is None and kept["retain_dead_seconds"] == 60
+        patched = http.patch(f"{Q}/kept", json={"retain_completed_seconds": 3600}).json()
+        assert patched["retain_completed_seconds"] == 3600 and patched["retain_dead_seconds"] == 60
+        for bad in (-1, "a week", 1e12):
+            refused = http.patch(f"{Q}/kept", json={"retain_dead_seconds": bad})
+            assert refused.status_code == 422, refused.text
+            assert refused.json()["field"] == "retain_dead_seconds"
+
+
+def test_the_server_wide_defaults(database_url: str, tmp_path: Path) -> None:
+    env = {
+        "BATCHYARD_DEFAULT_LEASE_SECONDS": "42",
+        "BATCHYARD_RETAIN_COMPLETED_SECONDS": "0",  # purged at the next housekeeping round
+        "BATCHYARD_RETAIN_DEAD_SECONDS": "none",  # kept for ever
+        "BATCHYARD_SWEEP_INTERVAL": "0.2",
+    }
+    with running_server(database_url, tmp_path, env=env) as server, server.client() as http:
+        http.post(f"{Q}/q/jobs", json={"jobs": [{}, {}]})
+        made = http.get(f"{Q}/q").json()
+        assert made["lease_seconds"] == 42 and made["retain_completed_seconds"] == 0
+        assert made["retain_dead_seconds"] is None
+        done, dead = _claim(http, "q", n=2)
+        assert _lease_length(done) == 42
+        http.post(f"{Q}/q/jobs/{done['id']}/complete", json={"token": done["lease"]["token"]})
+        failed = {"token": dead["lease"]["token"], "error": "x", "retry": False}
+        http.post(f"{Q}/q/jobs/{dead['id']}/fail", json=failed)
+        deadline = time.monotonic() + 20
+        while http.get(f"{Q}/q/jobs/{done['id']}").status_code != 404:
+            assert time.monotonic() < deadline, "the completed job was never purged"
+            time.sleep(0.1)
+        assert http.get(f"{Q}/q").json()["counts"]["completed"] == 0
+        assert http.get(f"{Q}/q/jobs/{dead['id']}").json()["state"] == "dead"

@@ -7,6 +7,7 @@ import ast
 import json
 import sqlite3
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +154,34 @@ async def test_sqlite_claim_and_sweep_use_their_partial_indexes(tmp_path: Path) 
     claim_plan = " | ".join(row[3] for row in claim)
     assert "USING INDEX jobs_claim" in claim_plan and "TEMP B-TREE" not in claim_plan
     assert "USING INDEX jobs_leased" in sweep_plan
+
+
+async def test_sqlite_retention_reads_its_partial_index(tmp_path: Path) -> None:
+    url = parse_database_url(f"sqlite:///{tmp_path}/plan.db")
+    await upgrade(url)
+    params = {"queue": "q", "state": "completed", "before": 1.0, "limit": 10}
+    with sqlite3.connect(url.sqlite_path) as conn:
+        found = conn.execute(
+            "EXPLAIN QUERY PLAN " + load_queries("sqlite")["purge_finished"], params
+        )
+        plan = " | ".join(row[3] for row in found.fetchall())
+    assert "USING INDEX jobs_finished" in plan and "TEMP B-TREE" not in plan
+
+
+@pytest.mark.postgres
+async def test_postgres_retention_reads_its_partial_index(pg_database: str) -> None:
+    conn = await asyncpg.connect(pg_database)
+    try:
+        await conn.execute(POPULATE)
+        query = load_queries("postgres")["purge_finished"]
+        before = datetime.now(UTC) - timedelta(days=7)
+        raw = await conn.fetchval("EXPLAIN (FORMAT JSON) " + query, "q", "completed", before, 10)
+    finally:
+        await conn.close()
+    nodes = list(_plan_nodes(json.loads(raw)[0]["Plan"]))
+    picks = [n.get("Index Name") for n in nodes if n.get("Relation Name") == "jobs"]
+    assert "jobs_finished" in picks, nodes
+    assert all(n["Node Type"] != "Sort" for n in nodes)
 
 
 @pytest.mark.postgres

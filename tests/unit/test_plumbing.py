@@ -24,6 +24,27 @@ def test_settings_from_env_then_overrides() -> None:
         Settings.from_env({"BATCHYARD_INSECURE": "maybe"})
 
 
+def test_the_default_lease_of_native_queues() -> None:
+    assert Settings().queue_defaults.lease_seconds == 300
+    env = {"BATCHYARD_DEFAULT_LEASE_SECONDS": "42"}
+    assert Settings.from_env(env).queue_defaults.lease_seconds == 42
+    for bad in ("0", "-1", "nan", "31536001"):
+        with pytest.raises(InvalidInput, match="DEFAULT_LEASE_SECONDS"):
+            Settings.from_env({"BATCHYARD_DEFAULT_LEASE_SECONDS": bad})
+
+
+def test_the_default_retention_of_native_queues() -> None:
+    defaults = Settings().queue_defaults
+    assert defaults.retain_completed_seconds == 7 * 86400
+    assert defaults.retain_dead_seconds == 14 * 86400
+    env = {"BATCHYARD_RETAIN_COMPLETED_SECONDS": "0", "BATCHYARD_RETAIN_DEAD_SECONDS": "None"}
+    given = Settings.from_env(env).queue_defaults
+    assert given.retain_completed_seconds == 0 and given.retain_dead_seconds is None
+    for bad in ("-1", "nan", "inf", "a week"):
+        with pytest.raises(InvalidInput, match="RETAIN_DEAD_SECONDS"):
+            Settings.from_env({"BATCHYARD_RETAIN_DEAD_SECONDS": bad})
+
+
 def test_database_urls() -> None:
     assert parse_database_url("sqlite:///data/by.db").sqlite_path == "data/by.db"
     assert parse_database_url("sqlite:////abs/by.db").sqlite_path == "/abs/by.db"

@@ -36,6 +36,7 @@ from typing import Annotated, Any, Protocol, TypeVar
 
 import msgspec
 import typer
+from msgspec import UNSET
 
 from batchyard.cli import _common, supervisor
 from batchyard.cli._common import Server, server_command
@@ -57,7 +58,6 @@ PROG = "batchyard work"
 RUNS_QUEUE = "runs"  # --queue runs: the jobs of every run
 EXIT_SUCCESS = 0
 EXIT_WARN = 3  # the command's way to say "done, with warnings"
-DEFAULT_LEASE = 300.0
 CLAIM_WAIT = 5.0  # seconds a claim long-polls (--poll); a stop is noticed at the latest after it
 IDLE_CHECK = 0.2  # how often a worker with every slot busy looks for a signal
 LOG_FLUSH_INTERVAL = 0.5  # a job's output goes to its log at most this often (per job)
@@ -121,24 +121,23 @@ class JobSource(Protocol):
 class NativeQueue:
     """The jobs of a native queue (``/api/v1/queues/Q``)."""
 
-    def __init__(self, client: Client, queue: str, worker: str, lease: float) -> None:
+    def __init__(self, client: Client, queue: str, worker: str, lease: float | None) -> None:
         self._client, self._queue, self._worker, self._lease = client, queue, worker, lease
 
     def claim(self, n: int, wait: float) -> list[Claimed]:
-        jobs = self._client.claim(
-            self._queue, self._worker, n=n, wait=wait, lease_seconds=self._lease
-        )
+        asked = UNSET if self._lease is None else self._lease  # None: the queue's lease
+        jobs = self._client.claim(self._queue, self._worker, n=n, wait=wait, lease_seconds=asked)
         return [self._claimed(job) for job in jobs]
 
     def _claimed(self, job: Job) -> Claimed:
-        client, queue, lease = self._client, self._queue, self._lease
+        client, queue = self._client, self._queue
         token = job.lease.token if job.lease is not None else 0
         return Claimed(
             label=f"job {job.id}",
             env={"BATCHYARD_JOB_ID": str(job.id), "BATCHYARD_JOB_QUEUE": queue},
             document=msgspec.json.encode(job),
-            lease_seconds=lease,
-            renew=lambda: client.heartbeat(queue, job.id, token, lease),
+            lease_seconds=granted_lease(job),
+            renew=lambda: client.heartbeat(queue, job.id, token),  # as long as it was granted
             release=lambda: persistently(lambda: client.release(queue, job.id, token)),
             finish=lambda code, tail: self._finish(job.id, token, code, tail),
             send_log=None,
@@ -155,6 +154,14 @@ class NativeQueue:
         error = tail or f"exit code {code}"
         failed = persistently(lambda: client.fail(queue, job_id, token, error))
         return f"failed ({failed.state})"
+
+
+def granted_lease(job: Job) -> float | None:
+    """How long the job's lease was granted for (None: it never expires, nothing to renew)."""
+    lease = job.lease
+    if lease is None or lease.expires_at is None:
+        return None
+    return (lease.expires_at - lease.claimed_at).total_seconds()
 
 
 class RunLease:
@@ -197,7 +204,7 @@ def run_job_environment(job: RunJob) -> dict[str, str]:
 class RunJobs:
     """The jobs of the runs face: of one run, or of every run."""
 
-    def __init__(self, client: Client, run: int | None, worker: str, lease: float) -> None:
+    def __init__(self, client: Client, run: int | None, worker: str, lease: float | None) -> None:
         self._client, self._run, self._worker, self._lease = client, run, worker, lease
 
     def claim(self, n: int, wait: float) -> list[Claimed]:
@@ -428,7 +435,7 @@ def default_worker() -> str:
 
 @contextlib.contextmanager
 def job_source(
-    server: Server, queue: str | None, run: int | None, worker: str, lease: float
+    server: Server, queue: str | None, run: int | None, worker: str, lease: float | None
 ) -> Iterator[JobSource]:
     with server.client() as client:
         if run is not None or queue == RUNS_QUEUE:
@@ -461,11 +468,15 @@ def work(
         int, typer.Option("--concurrency", "-k", min=1, help="Jobs to run at once.")
     ] = 1,
     lease: Annotated[
-        float,
+        float | None,
         typer.Option(
-            "--lease", min=0.1, help="Lease of each job in seconds (renewed while CMD runs)."
+            "--lease",
+            min=0.1,
+            help="Lease of each job in seconds, renewed every third of it while CMD runs "
+            "(default: the queue's, 300 s unless it says otherwise; run jobs: the server's).",
+            show_default=False,
         ),
-    ] = DEFAULT_LEASE,
+    ] = None,
     worker: Annotated[
         str | None,
         typer.Option(

@@ -24,6 +24,31 @@ class Unchanged(Enum):
 UNCHANGED: Final = Unchanged.UNCHANGED
 
 
+class NoExpiry(Enum):
+    """A lease asked for explicitly without expiry (Engine.claim), where None means "the
+    queue's default lease"."""
+
+    NO_EXPIRY = "no expiry"
+
+
+NO_EXPIRY: Final = NoExpiry.NO_EXPIRY
+
+DEFAULT_LEASE_SECONDS = 300.0  # a native queue's lease when it is created without one
+DAY = 24 * 3600.0
+# how long a native queue created without its own retention keeps its finished jobs
+DEFAULT_RETAIN_COMPLETED_SECONDS = 7 * DAY
+DEFAULT_RETAIN_DEAD_SECONDS = 14 * DAY  # dead and cancelled jobs
+
+
+class QueueDefaults(msgspec.Struct, frozen=True, kw_only=True):
+    """The server-wide settings a native queue takes when it is created without its own
+    (``BATCHYARD_DEFAULT_LEASE_SECONDS``, …); None: no lease expiry."""
+
+    lease_seconds: float | None = DEFAULT_LEASE_SECONDS
+    retain_completed_seconds: float | None = DEFAULT_RETAIN_COMPLETED_SECONDS
+    retain_dead_seconds: float | None = DEFAULT_RETAIN_DEAD_SECONDS
+
+
 class QueueSpec(msgspec.Struct, frozen=True, kw_only=True):
     """What a queue is created with."""
 
@@ -38,6 +63,11 @@ class QueueSpec(msgspec.Struct, frozen=True, kw_only=True):
     # at most this many jobs of the queue hold an unexpired lease at once (None: no limit);
     # every claim answers fewer jobs, or none, rather than exceed it
     max_active: int | None = None
+    # retention: finished jobs outside batches are deleted this many seconds after they
+    # finished (completed ones; dead and cancelled ones), by housekeeping (Engine.purge_finished).
+    # None: kept for ever (every face's own queues; native queues take the server's defaults)
+    retain_completed_seconds: float | None = None
+    retain_dead_seconds: float | None = None
 
 
 class Queue(QueueSpec, frozen=True, kw_only=True):

@@ -29,6 +29,8 @@ YEAR = 365 * 24 * 3600  # seconds
 MAX_LEASE_SECONDS = YEAR  # lease_seconds: a queue's default, claim, heartbeat, every face's leases
 MAX_DELAY_SECONDS = YEAR  # delay: enqueue, release
 MAX_BACKOFF_SECONDS = YEAR  # backoff_base, backoff_max
+MAX_RETAIN_SECONDS = 100 * YEAR  # retain_completed_seconds, retain_dead_seconds
+RETENTIONS = ("retain_completed_seconds", "retain_dead_seconds")
 # Unicode categories a name must not contain: control (Cc: NUL, CR, LF, …), format (Cf: the
 # bidirectional controls such as U+202E, zero-width characters), line and paragraph separators,
 # surrogates
@@ -81,6 +83,12 @@ def check_backoff(value: float, field: str) -> None:
     _check_duration(value, field, MAX_BACKOFF_SECONDS, positive=False)
 
 
+def check_retention(value: float | None, field: str) -> None:
+    """None (kept for ever) or from 0 (deleted at the next housekeeping) to MAX_RETAIN_SECONDS."""
+    if value is not None:
+        _check_duration(value, field, MAX_RETAIN_SECONDS, positive=False)
+
+
 def check_queue_spec(spec: QueueSpec) -> None:
     check_queue_name(spec.name, "name")
     check_json_value(spec.meta, "meta")
@@ -90,6 +98,8 @@ def check_queue_spec(spec: QueueSpec) -> None:
     check_backoff(spec.backoff_base, "backoff_base")
     check_backoff(spec.backoff_max, "backoff_max")
     check_max_active(spec.max_active)
+    for field in RETENTIONS:
+        check_retention(getattr(spec, field), field)
 
 
 def check_max_active(max_active: int | None) -> None:

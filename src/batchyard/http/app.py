@@ -43,6 +43,7 @@ def _lifespan(settings: Settings) -> contextlib.AbstractAsyncContextManager[None
             store,
             max_wait=settings.max_wait_seconds,
             idempotency_ttl=settings.idempotency_ttl_seconds,
+            defaults=settings.queue_defaults,
         )
         await engine.start()
         app.state.engine = engine

@@ -7,6 +7,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Collection, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -28,7 +29,9 @@ from batchyard.domain.models import (
     JobQuery,
     LogLine,
     NewJob,
+    NoExpiry,
     Queue,
+    QueueDefaults,
     QueueSpec,
     QueueStats,
     QueueSummary,
@@ -53,6 +56,7 @@ from batchyard.domain.validation import (
     check_page,
     check_queue_name,
     check_queue_spec,
+    check_retention,
     check_text,
     check_token,
     first_repeat,
@@ -71,6 +75,14 @@ PURGE_CHUNK = 1000  # expired idempotency keys deleted per transaction
 MAX_LOG_LINES = 10_000  # lines per append
 MAX_OFFSET = 1_000_000  # the deepest page a find reaches by offset
 PURGE_CHUNKS = 100  # at most this many chunks per housekeeping round; the rest comes next round
+RETAIN_CHUNK = 2000  # finished jobs deleted per transaction (retention): a short write each
+RETAIN_BATCH_JOBS = 10_000  # a finished batch is purged whole when it has at most this many jobs
+# retention: which setting of a queue keeps the jobs of each finished state
+RETAINED_BY = (
+    (JobState.COMPLETED, "retain_completed_seconds"),
+    (JobState.DEAD, "retain_dead_seconds"),
+    (JobState.CANCELLED, "retain_dead_seconds"),
+)
 MAX_EDITS = 10_000  # jobs per edit_jobs
 OVERVIEW_CACHE_SECONDS = 0.5  # queue_overview answers every caller within this from one read
 BATCH_POLL_INTERVAL = 0.25  # a waiting take_batch looks again this often
@@ -112,9 +124,12 @@ class Engine:
         store: Store,
         max_wait: float = 30.0,
         idempotency_ttl: float = DEFAULT_TTL_SECONDS,
+        defaults: QueueDefaults | None = None,
     ) -> None:
         check_ttl(idempotency_ttl)
         self.store = store
+        # what a native queue created without its own settings takes (the server's settings)
+        self.defaults = defaults or QueueDefaults()
         self.max_wait = max_wait
         self.idempotency_ttl = idempotency_ttl
         self.wakeups = Wakeups()
@@ -237,22 +252,25 @@ class Engine:
         owner: str,
         limit: int = 1,
         wait: float = 0.0,
-        lease_seconds: float | None = None,
+        lease_seconds: float | NoExpiry | None = None,
         kind: str | None = None,
         batch_id: int | None = None,
     ) -> list[Job]:
         """Lease up to ``limit`` jobs, waiting up to ``wait`` s for the first to arrive.
 
+        ``lease_seconds`` None: the queue's default lease; NO_EXPIRY: a lease without expiry.
         ``kind``: the queue must be of that kind (else NotFound), as in the lease methods below.
         ``batch_id``: only jobs of that batch of the queue.
         """
-        check_claim(owner, limit, wait, lease_seconds, self.max_wait)
+        asked = None if isinstance(lease_seconds, NoExpiry) else lease_seconds
+        check_claim(owner, limit, wait, asked, self.max_wait)
         settings = await self.get_queue(queue, kind=kind)
         if lease_seconds is None:
             lease_seconds = settings.lease_seconds
+        lease = None if isinstance(lease_seconds, NoExpiry) else lease_seconds
         deadline = time.monotonic() + wait
         while True:
-            jobs = await self._claim_now(queue, owner, limit, lease_seconds, batch_id)
+            jobs = await self._claim_now(queue, owner, limit, lease, batch_id)
             remaining = deadline - time.monotonic()
             if jobs or remaining <= 0 or self.wakeups.closing:
                 if jobs:  # a series only for a queue that has jobs, so it exists
@@ -555,19 +573,27 @@ class Engine:
         *,
         lease_seconds: float | Unchanged | None = Unchanged.UNCHANGED,
         max_active: int | Unchanged | None = Unchanged.UNCHANGED,
+        retain_completed_seconds: float | Unchanged | None = Unchanged.UNCHANGED,
+        retain_dead_seconds: float | Unchanged | None = Unchanged.UNCHANGED,
         kind: str | None = None,
     ) -> Queue:
-        """Set the queue's default lease (None: none) and its ``max_active`` (None: no
-        limit), each unless UNCHANGED; they hold for the claims from now on (every claim reads
-        the limit from the database, never from this engine's cache)."""
+        """Set the queue's default lease (None: none), its ``max_active`` (None: no limit)
+        and its retention (None: for ever), each unless UNCHANGED; they hold for the claims
+        from now on (every claim reads the limit from the database, never from this engine's
+        cache)."""
         if not isinstance(lease_seconds, Unchanged):
             check_lease_seconds(lease_seconds)
         if not isinstance(max_active, Unchanged):
             check_max_active(max_active)
+        retention = {"retain_completed_seconds": retain_completed_seconds}
+        retention["retain_dead_seconds"] = retain_dead_seconds
+        for field, value in retention.items():
+            if not isinstance(value, Unchanged):
+                check_retention(value, field)
         await self.get_queue(name, fresh=True, kind=kind)
         self._queues.pop(name, None)
         updated = await self.store.update_queue(
-            name, lease_seconds=lease_seconds, max_active=max_active
+            name, lease_seconds=lease_seconds, max_active=max_active, **retention
         )
         if not isinstance(max_active, Unchanged):
             self.wakeups.notify(name)  # a higher limit (or none) lets waiting claimers in
@@ -721,6 +747,10 @@ class Engine:
                 await self.purge_idempotency()
             except Exception as exc:
                 self._housekeeping_failed("purging expired idempotency keys", exc)
+            try:
+                await self.purge_finished()
+            except Exception as exc:
+                self._housekeeping_failed("purging finished jobs", exc)
             await asyncio.sleep(interval)
 
     def _housekeeping_failed(self, what: str, exc: Exception) -> None:
@@ -744,6 +774,53 @@ class Engine:
         if purged:
             log.info("purged %d expired idempotency key(s)", purged)
         return purged
+
+    async def purge_finished(self, now: datetime | None = None) -> int:
+        """Retention: delete the finished jobs (outside batches) that each queue keeps no
+        longer (see QueueSpec), RETAIN_CHUNK per transaction, at most PURGE_CHUNKS chunks a
+        round (the rest comes next round); how many. ``now``: the clock (tests move it on)."""
+        now = now or datetime.now(UTC)
+        purged, chunks = 0, PURGE_CHUNKS
+        for queue in await self.store.list_queues():
+            for state, setting in RETAINED_BY:
+                keep = getattr(queue, setting)
+                if keep is None or chunks <= 0:
+                    continue
+                before = now - timedelta(seconds=keep)
+                done, used = await self._purge(queue.name, state, before, chunks)
+                purged, chunks = purged + done, chunks - used
+            chunks -= await self._purge_batches(queue, now, chunks)
+        if purged:
+            log.info("purged %d finished job(s) past their queue's retention", purged)
+        return purged
+
+    async def _purge_batches(self, queue: Queue, now: datetime, chunks: int) -> int:
+        """Retention of the queue's finished batches, each deleted whole with its jobs (of at
+        most RETAIN_BATCH_JOBS), one per transaction: how many."""
+        completed, failed = queue.retain_completed_seconds, queue.retain_dead_seconds
+        if completed is None and failed is None:
+            return 0
+        before_completed = None if completed is None else now - timedelta(seconds=completed)
+        before_failed = None if failed is None else now - timedelta(seconds=failed)
+        for used in range(chunks):
+            args = (queue.name, before_completed, before_failed, RETAIN_BATCH_JOBS)
+            if not await self.store.purge_batch(*args):
+                return used
+            await asyncio.sleep(0)
+        return chunks
+
+    async def _purge(
+        self, queue: str, state: JobState, before: datetime, chunks: int
+    ) -> tuple[int, int]:
+        """Purge one queue's jobs of one state, a chunk per transaction: (how many, chunks)."""
+        purged = 0
+        for used in range(1, chunks + 1):
+            deleted = await self.store.purge_finished(queue, state, before, RETAIN_CHUNK)
+            purged += deleted
+            if deleted < RETAIN_CHUNK:
+                return purged, used
+            await asyncio.sleep(0)  # other requests' statements get in between chunks
+        return purged, chunks
 
     async def start(self) -> None:
         await self.store.listen(self.wakeups.notify)

@@ -228,6 +228,30 @@ class Store(abc.ABC):
         id order, below ``after_id`` (a keyset page either way)."""
 
     @abc.abstractmethod
+    async def purge_finished(
+        self, queue: str, state: JobState, before: datetime, limit: int
+    ) -> int:
+        """Retention: delete, in one transaction, up to ``limit`` jobs of ``queue`` outside
+        batches in the finished ``state`` that finished at ``before`` or earlier, oldest first
+        (over jobs_finished); how many. The counts the store keeps change in the same
+        transaction. On PostgreSQL only one process purges at a time (a transaction-scoped
+        advisory lock): another's chunk answers 0 meanwhile."""
+
+    @abc.abstractmethod
+    async def purge_batch(
+        self,
+        queue: str,
+        before_completed: datetime | None,
+        before_failed: datetime | None,
+        max_jobs: int,
+    ) -> bool:
+        """Retention of batches: delete, with its jobs, in one transaction, the oldest finished
+        batch of ``queue`` that nobody holds (Engine.take_batch), of at most ``max_jobs``
+        jobs, completed at ``before_completed`` or earlier when all its jobs completed, at
+        ``before_failed`` or earlier when one is dead or cancelled (None: kept for ever).
+        Whether there was one. On PostgreSQL under the lock of :meth:`purge_finished`."""
+
+    @abc.abstractmethod
     async def sweep(self) -> int:
         """Housekeeping: leases that expired on their last attempt become dead. Returns count."""
 
@@ -293,9 +317,12 @@ class Store(abc.ABC):
         *,
         lease_seconds: float | Unchanged | None = Unchanged.UNCHANGED,
         max_active: int | Unchanged | None = Unchanged.UNCHANGED,
+        retain_completed_seconds: float | Unchanged | None = Unchanged.UNCHANGED,
+        retain_dead_seconds: float | Unchanged | None = Unchanged.UNCHANGED,
     ) -> Queue:
-        """Set the queue's default lease (None: none) and its ``max_active`` (None: no
-        limit), each unless UNCHANGED, in one statement; :class:`NotFound` when it is missing."""
+        """Set the queue's default lease (None: none), its ``max_active`` (None: no limit) and
+        its retention (None: for ever), each unless UNCHANGED, in one statement;
+        :class:`NotFound` when it is missing."""
 
     # -- batches ----------------------------------------------------------------------------
     @abc.abstractmethod

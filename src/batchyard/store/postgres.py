@@ -88,6 +88,8 @@ _QUEUE_FIELDS = (
     "requeue_on_complete",
     "meta",
     "max_active",
+    "retain_completed_seconds",
+    "retain_dead_seconds",
 )
 
 _exc = asyncpg.exceptions
@@ -962,6 +964,30 @@ class PostgresStore(Store):
             )
         return [_job(r) for r in found]
 
+    async def purge_finished(
+        self, queue: str, state: JobState, before: datetime, limit: int
+    ) -> int:
+        async with self._transaction() as conn:
+            if not await conn.fetchval(self._sql["purge_lock"]):
+                return 0  # another process is purging
+            status: str = await conn.execute(
+                self._sql["purge_finished"], queue, state.value, before, limit
+            )
+        return _changed(status)
+
+    async def purge_batch(
+        self,
+        queue: str,
+        before_completed: datetime | None,
+        before_failed: datetime | None,
+        max_jobs: int,
+    ) -> bool:
+        args = (queue, before_completed, before_failed, max_jobs)
+        async with self._transaction() as conn:
+            if not await conn.fetchval(self._sql["purge_lock"]):
+                return False  # another process is purging
+            return await conn.fetchrow(self._sql["purge_batch"], *args) is not None
+
     async def sweep(self) -> int:
         async with self._connection() as conn:
             status: str = await conn.execute(self._sql["sweep_expired"])
@@ -1047,12 +1073,14 @@ class PostgresStore(Store):
         *,
         lease_seconds: float | Unchanged | None = Unchanged.UNCHANGED,
         max_active: int | Unchanged | None = Unchanged.UNCHANGED,
+        retain_completed_seconds: float | Unchanged | None = Unchanged.UNCHANGED,
+        retain_dead_seconds: float | Unchanged | None = Unchanged.UNCHANGED,
     ) -> Queue:
-        lease = None if isinstance(lease_seconds, Unchanged) else lease_seconds
-        limit = None if isinstance(max_active, Unchanged) else max_active
-        set_lease = not isinstance(lease_seconds, Unchanged)
-        set_limit = not isinstance(max_active, Unchanged)
-        row = await self._fetchrow("update_queue", name, lease, set_lease, limit, set_limit)
+        args: list[Any] = []
+        for value in (lease_seconds, max_active, retain_completed_seconds, retain_dead_seconds):
+            unchanged = isinstance(value, Unchanged)
+            args += [None if unchanged else value, not unchanged]
+        row = await self._fetchrow("update_queue", name, *args)
         if row is None:
             raise NotFound(f"queue {name!r} does not exist")
         return _queue(row)

@@ -45,6 +45,8 @@ def queue_from_row(row: Row, to_dt: ToDatetime, from_json: FromJson) -> Queue:
         meta=from_json(row["meta"]),
         created_at=to_dt(row["created_at"]),
         max_active=row["max_active"],
+        retain_completed_seconds=row["retain_completed_seconds"],
+        retain_dead_seconds=row["retain_dead_seconds"],
     )
 
 

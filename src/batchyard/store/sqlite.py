@@ -849,6 +849,21 @@ class SqliteStore(Store):
     async def sweep(self) -> int:
         return await self._run(self._sweep)
 
+    def _purge_finished(self, params: dict[str, Any]) -> int:
+        with self._write() as conn:
+            purged = len(conn.execute(self._sql["purge_finished"], params).fetchall())
+            if purged:
+                tally = {"queue": params["queue"], "state": params["state"], "n": -purged}
+                conn.execute(self._sql["tally"], tally)
+            return purged
+
+    async def purge_finished(
+        self, queue: str, state: JobState, before: datetime, limit: int
+    ) -> int:
+        params: dict[str, Any] = {"queue": queue, "state": state.value, "limit": limit}
+        params["before"] = before.timestamp()
+        return await self._run(self._purge_finished, params)
+
     # -- jobs with a ref --------------------------------------------------------------------
     def _claim_by_ref(
         self, kind: str, queue: str | None, owner: str, limit: int, lease: float | None
@@ -989,12 +1004,16 @@ class SqliteStore(Store):
         *,
         lease_seconds: float | Unchanged | None = Unchanged.UNCHANGED,
         max_active: int | Unchanged | None = Unchanged.UNCHANGED,
+        retain_completed_seconds: float | Unchanged | None = Unchanged.UNCHANGED,
+        retain_dead_seconds: float | Unchanged | None = Unchanged.UNCHANGED,
     ) -> Queue:
-        set_lease = not isinstance(lease_seconds, Unchanged)
-        set_max_active = not isinstance(max_active, Unchanged)
-        params: dict[str, Any] = {"set_lease": set_lease, "set_max_active": set_max_active}
-        params["lease_seconds"] = lease_seconds if set_lease else None
-        params["max_active"] = max_active if set_max_active else None
+        changes = {"lease_seconds": lease_seconds, "max_active": max_active}
+        changes.update(retain_completed_seconds=retain_completed_seconds)
+        changes.update(retain_dead_seconds=retain_dead_seconds)
+        params: dict[str, Any] = {}
+        for field, value in changes.items():
+            params[f"set_{field}"] = not isinstance(value, Unchanged)
+            params[field] = None if isinstance(value, Unchanged) else value
         return await self._run(self._update_queue, name, params)
 
     # -- batches ----------------------------------------------------------------------------
@@ -1105,19 +1124,42 @@ class SqliteStore(Store):
         return await self._run(self._update_batch, batch_id, meta, sealed)
 
     def _delete_batch(self, batch_id: int) -> Batch:
-        with self._write() as conn:
+        with self._write():
             batch = self._get_batch(batch_id)
             if batch.counts.unfinished:
                 raise Conflict(f"batch {batch_id} has jobs that are not finished")
-            gone = [
-                {"queue": r["queue"], "state": r["state"], "n": -r["n"]}
-                for r in self._all("batch_states", {"id": batch_id})
-            ]
-            self._all("delete_batch_jobs", {"id": batch_id})
-            if gone:
-                conn.executemany(self._sql["tally"], gone)
-            self._all("delete_batch", {"id": batch_id})
+            self._delete_batch_now(batch_id)
             return batch
+
+    def _delete_batch_now(self, batch_id: int) -> None:
+        """Delete the batch and its jobs, tallying them (inside a write transaction)."""
+        gone = [
+            {"queue": r["queue"], "state": r["state"], "n": -r["n"]}
+            for r in self._all("batch_states", {"id": batch_id})
+        ]
+        self._all("delete_batch_jobs", {"id": batch_id})
+        if gone:
+            self.conn.executemany(self._sql["tally"], gone)
+        self._all("delete_batch", {"id": batch_id})
+
+    def _purge_batch(self, params: dict[str, Any]) -> bool:
+        with self._write():
+            due = self._one("due_batch", {**params, "now": time.time()})
+            if due is not None:
+                self._delete_batch_now(due["id"])
+            return due is not None
+
+    async def purge_batch(
+        self,
+        queue: str,
+        before_completed: datetime | None,
+        before_failed: datetime | None,
+        max_jobs: int,
+    ) -> bool:
+        params: dict[str, Any] = {"queue": queue, "max_jobs": max_jobs}
+        params["before_completed"] = _epoch_or_none(before_completed)
+        params["before_failed"] = _epoch_or_none(before_failed)
+        return await self._run(self._purge_batch, params)
 
     async def delete_batch(self, batch_id: int) -> Batch:
         return await self._run(self._delete_batch, batch_id)

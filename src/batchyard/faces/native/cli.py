@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from msgspec import UNSET
 from rich.table import Table
 from rich.text import Text
 
@@ -166,13 +167,15 @@ def claim(
         float, typer.Option(min=0, max=30, help="Seconds to wait for a job (long poll).")
     ] = 0.0,
     lease: Annotated[
-        float | None, typer.Option(help="Lease length in seconds.", show_default=False)
+        float | None,
+        typer.Option(help="Lease length in seconds (default: the queue's).", show_default=False),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Claim up to N jobs and print them with their lease tokens."""
+    asked = UNSET if lease is None else lease
     with server.client() as client:
-        jobs = client.claim(queue, worker or default_worker(), n=n, wait=wait, lease_seconds=lease)
+        jobs = client.claim(queue, worker or default_worker(), n=n, wait=wait, lease_seconds=asked)
     if jobs:
         _print_jobs(jobs, as_json)
     elif not as_json:

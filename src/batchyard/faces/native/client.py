@@ -114,7 +114,11 @@ class NativeApi(Namespace[R]):
         backoff_base: float | UnsetType = UNSET,
         backoff_max: float | UnsetType = UNSET,
         max_active: int | UnsetType | None = UNSET,
+        retain_completed_seconds: float | UnsetType | None = UNSET,
+        retain_dead_seconds: float | UnsetType | None = UNSET,
     ) -> Call[QueueInfo]:
+        """A new queue; a setting left out takes the server's default (None: no lease expiry,
+        no limit, finished jobs kept for ever)."""
         body = _drop_unset(
             {
                 "name": name,
@@ -123,6 +127,8 @@ class NativeApi(Namespace[R]):
                 "backoff_base": backoff_base,
                 "backoff_max": backoff_max,
                 "max_active": max_active,
+                "retain_completed_seconds": retain_completed_seconds,
+                "retain_dead_seconds": retain_dead_seconds,
             }
         )
         return Call(ApiRequest("POST", f"{API}/queues", body), _queue)
@@ -134,9 +140,18 @@ class NativeApi(Namespace[R]):
         *,
         lease_seconds: float | UnsetType | None = UNSET,
         max_active: int | UnsetType | None = UNSET,
+        retain_completed_seconds: float | UnsetType | None = UNSET,
+        retain_dead_seconds: float | UnsetType | None = UNSET,
     ) -> Call[QueueInfo]:
-        """Change the queue's settings given (None: no lease expiry, no limit)."""
-        body = _drop_unset({"lease_seconds": lease_seconds, "max_active": max_active})
+        """Change the queue's settings given (None: no lease expiry, no limit, kept for ever)."""
+        body = _drop_unset(
+            {
+                "lease_seconds": lease_seconds,
+                "max_active": max_active,
+                "retain_completed_seconds": retain_completed_seconds,
+                "retain_dead_seconds": retain_dead_seconds,
+            }
+        )
         return Call(ApiRequest("PATCH", _queue_path(name), body), _queue)
 
     @operation
@@ -193,11 +208,11 @@ class NativeApi(Namespace[R]):
         worker: str,
         n: int = 1,
         wait: float = 0.0,
-        lease_seconds: float | None = None,
+        lease_seconds: float | UnsetType | None = UNSET,
     ) -> Call[list[Job]]:
-        body: dict[str, Any] = {"worker": worker, "n": n, "wait": wait}
-        if lease_seconds is not None:
-            body["lease_seconds"] = lease_seconds
+        """Lease up to ``n`` jobs; ``lease_seconds`` left out: the queue's lease (300 s unless
+        the queue says otherwise), None: a lease that never expires."""
+        body = _drop_unset({"worker": worker, "n": n, "wait": wait, "lease_seconds": lease_seconds})
         timeout = max(self.timeout, wait + CLAIM_TIMEOUT_MARGIN)
         request = ApiRequest("POST", _queue_path(queue, "claim"), body, timeout=timeout)
         return Call(request, _parse_jobs)

@@ -15,7 +15,7 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromQuery, HeaderParameter, JSONBody, PathParameter, QueryParameter
 
 from batchyard.domain.errors import AlreadyExists, Conflict, NotFound, StaleLease
-from batchyard.domain.models import Batch, Job, Queue, QueueSpec
+from batchyard.domain.models import NO_EXPIRY, Batch, Job, NoExpiry, Queue
 from batchyard.domain.states import JobState
 from batchyard.domain.validation import INT64, MAX_LIST
 from batchyard.faces.native import service
@@ -62,6 +62,13 @@ async def _queue_out(engine: EngineDep, queue: Queue) -> QueueOut:
     return QueueOut(**{f: getattr(queue, f) for f in queue.__struct_fields__}, counts=stats.counts)
 
 
+def _claim_lease(asked: float | msgspec.UnsetType | None) -> float | NoExpiry | None:
+    """A claim's lease_seconds: left out, the queue's (None); null, one that never expires."""
+    if isinstance(asked, msgspec.UnsetType):
+        return None
+    return NO_EXPIRY if asked is None else asked
+
+
 class QueuesController(Controller):
     path = "/api/v1/queues"
     tags = ["native queues"]  # noqa: RUF012 (Litestar declares it as an instance attribute)
@@ -74,7 +81,8 @@ class QueuesController(Controller):
 
     @post("/", errors=(AlreadyExists,))
     async def create_queue(self, engine: EngineDep, data: JSONBody[QueueIn]) -> QueueOut:
-        spec = QueueSpec(**{f: getattr(data, f) for f in data.__struct_fields__})
+        given = {f: getattr(data, f) for f in data.__struct_fields__}
+        spec = service.with_defaults(engine, given)
         return await _queue_out(engine, await service.create_queue(engine, spec))
 
     @get("/{queue:str}", errors=(NotFound,))
@@ -83,15 +91,15 @@ class QueuesController(Controller):
 
     @patch(
         "/{queue:str}",
-        summary="Change a queue's lease_seconds and max_active (null: none; left out: as is)",
+        summary="Change a queue's lease_seconds, max_active and retention (null: none; left "
+        "out: as is)",
         errors=(NotFound,),
     )
     async def update_queue(
         self, engine: EngineDep, queue: QueueName, data: JSONBody[QueuePatchIn]
     ) -> QueueOut:
-        lease = service.UNCHANGED if data.lease_seconds is msgspec.UNSET else data.lease_seconds
-        limit = service.UNCHANGED if data.max_active is msgspec.UNSET else data.max_active
-        return await _queue_out(engine, await service.update_queue(engine, queue, lease, limit))
+        updated = await service.update_queue(engine, queue, **data.changes())
+        return await _queue_out(engine, updated)
 
     @delete("/{queue:str}", status_code=200, errors=(NotFound, Conflict))
     async def delete_queue(
@@ -141,9 +149,8 @@ class QueuesController(Controller):
         opt=HOT,
     )
     async def claim(self, engine: EngineDep, queue: QueueName, data: JSONBody[ClaimIn]) -> JobsOut:
-        jobs = await service.claim(
-            engine, queue, data.worker, data.n, data.wait, data.lease_seconds
-        )
+        lease = _claim_lease(data.lease_seconds)
+        jobs = await service.claim(engine, queue, data.worker, data.n, data.wait, lease)
         return JobsOut(jobs)
 
     @post("/{queue:str}/jobs/{job_id:int}/heartbeat", status_code=200, errors=LEASED, opt=HOT)

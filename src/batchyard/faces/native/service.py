@@ -7,8 +7,10 @@ path is a job that does not exist.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+import msgspec
 
 from batchyard.domain.errors import Conflict, NotFound
 from batchyard.domain.models import (
@@ -18,6 +20,7 @@ from batchyard.domain.models import (
     Enqueued,
     Job,
     NewJob,
+    NoExpiry,
     Queue,
     QueueSpec,
     QueueStats,
@@ -51,6 +54,13 @@ async def list_queues(engine: Engine, kind: str = KIND) -> list[Queue]:
     return await engine.list_queues(kind)
 
 
+def with_defaults(engine: Engine, given: Mapping[str, Any]) -> QueueSpec:
+    """A native queue's spec: each server-wide default (Engine.defaults) the caller left out
+    (absent or UNSET) is taken from the server; None given stays None (no lease expiry)."""
+    chosen = {k: v for k, v in given.items() if v is not msgspec.UNSET}
+    return QueueSpec(**{**msgspec.structs.asdict(engine.defaults), **chosen, "kind": KIND})
+
+
 async def create_queue(engine: Engine, spec: QueueSpec) -> Queue:
     check_queue(spec.name, "name")
     return await engine.create_queue(spec)
@@ -61,11 +71,19 @@ async def update_queue(
     name: str,
     lease_seconds: float | Unchanged | None = UNCHANGED,
     max_active: int | Unchanged | None = UNCHANGED,
+    retain_completed_seconds: float | Unchanged | None = UNCHANGED,
+    retain_dead_seconds: float | Unchanged | None = UNCHANGED,
 ) -> Queue:
-    """Change the queue's default lease and its max_active (UNCHANGED: as they are)."""
+    """Change the queue's default lease, its max_active and its retention (UNCHANGED: as
+    they are)."""
     check_queue(name)
     return await engine.update_queue(
-        name, lease_seconds=lease_seconds, max_active=max_active, kind=KIND
+        name,
+        lease_seconds=lease_seconds,
+        max_active=max_active,
+        retain_completed_seconds=retain_completed_seconds,
+        retain_dead_seconds=retain_dead_seconds,
+        kind=KIND,
     )
 
 
@@ -75,10 +93,10 @@ async def delete_queue(engine: Engine, name: str, force: bool) -> Queue:
 
 
 async def _ensure_queue(engine: Engine, name: str) -> Queue:
-    """The native queue ``name``, created with the defaults if it does not exist yet."""
+    """The native queue ``name``, created with the server's defaults if it does not exist yet."""
     check_queue(name)
     try:
-        return await engine.ensure_queue(QueueSpec(name=name, kind=KIND))
+        return await engine.ensure_queue(with_defaults(engine, {"name": name}))
     except Conflict:  # another face's queue
         raise NotFound(f"queue {name!r} does not exist") from None
 
@@ -97,8 +115,14 @@ async def create_batch(
 
 
 async def claim(
-    engine: Engine, name: str, worker: str, n: int, wait: float, lease_seconds: float | None
+    engine: Engine,
+    name: str,
+    worker: str,
+    n: int,
+    wait: float,
+    lease_seconds: float | NoExpiry | None,
 ) -> list[Job]:
+    """``lease_seconds`` None: the queue's lease; NO_EXPIRY: one that never expires."""
     check_queue(name)
     return await engine.claim(name, worker, n, wait, lease_seconds, kind=KIND)
 

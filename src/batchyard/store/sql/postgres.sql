@@ -11,8 +11,9 @@
 
 -- name: insert_queue
 INSERT INTO queues (name, kind, lease_seconds, max_attempts, backoff_base, backoff_max,
-                    requeue_on_complete, meta, max_active, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now())
+                    requeue_on_complete, meta, max_active, retain_completed_seconds,
+                    retain_dead_seconds, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now())
 ON CONFLICT (name) DO NOTHING
 RETURNING *;
 
@@ -384,11 +385,53 @@ DELETE FROM idempotency_keys
                          WHERE expires_at <= coalesce($1::timestamptz, now())
                          ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED);
 
+-- name: purge_finished
+-- retention (Store.purge_finished): $1 queue, $2 a finished state, $3 before, $4 limit: its jobs
+-- outside batches that finished at $3 or earlier, oldest first, over jobs_finished (queue, state,
+-- finished_at), in a transaction that took the retention lock first (purge_lock). SKIP LOCKED:
+-- a row some write holds (a retry of a dead job) is left to the next chunk; the state is
+-- checked again on the row
+WITH due AS (
+    SELECT id FROM jobs
+     WHERE queue = $1 AND state = $2 AND batch_id IS NULL
+       AND finished_at IS NOT NULL AND finished_at <= $3
+     ORDER BY finished_at LIMIT $4
+     FOR UPDATE SKIP LOCKED
+)
+DELETE FROM jobs AS j USING due WHERE j.id = due.id AND j.state = $2;
+
+-- name: purge_batch
+-- postgres only: retention of batches (Store.purge_batch; SQLite: due_batch, then the deletes
+-- of delete_batch): the oldest finished batch of $1 that nobody holds, of at most $4 jobs,
+-- completed at $2 or earlier when all its jobs completed, at $3 or earlier when one is dead or
+-- cancelled (NULL: kept for ever), deleted with its jobs (foreign keys), in a transaction that
+-- took the retention lock first (purge_lock)
+WITH due AS (
+    SELECT id FROM batches
+     WHERE queue = $1 AND state = 'completed' AND total <= $4
+       AND (lease_expires_at IS NULL OR lease_expires_at <= now())
+       AND completed_at <= CASE WHEN dead + cancelled > 0 THEN $3::timestamptz
+                                ELSE $2::timestamptz END
+     ORDER BY id LIMIT 1
+     FOR UPDATE SKIP LOCKED
+)
+DELETE FROM batches AS b USING due WHERE b.id = due.id RETURNING b.id;
+
+-- name: purge_lock
+-- postgres only: the retention lock, for this transaction: false when another process holds it
+-- (one purges at a time; the others' housekeeping skips the purge until the next round)
+SELECT pg_try_advisory_xact_lock(hashtextextended('batchyard retention', 0)) AS taken;
+
 -- name: update_queue
 -- $1 name, $2 the default lease of its claims (NULL: none), set if $3; $4 max_active (NULL: no
--- limit), set if $5
+-- limit), set if $5; $6 retain_completed_seconds (NULL: for ever), set if $7; $8
+-- retain_dead_seconds, set if $9
 UPDATE queues SET lease_seconds = CASE WHEN $3::boolean THEN $2::float8 ELSE lease_seconds END,
-                  max_active = CASE WHEN $5::boolean THEN $4::integer ELSE max_active END
+                  max_active = CASE WHEN $5::boolean THEN $4::integer ELSE max_active END,
+                  retain_completed_seconds = CASE WHEN $7::boolean THEN $6::float8
+                                                  ELSE retain_completed_seconds END,
+                  retain_dead_seconds = CASE WHEN $9::boolean THEN $8::float8
+                                             ELSE retain_dead_seconds END
  WHERE name = $1 RETURNING *;
 
 -- name: taken_refs

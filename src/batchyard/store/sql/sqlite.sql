@@ -3,9 +3,11 @@
 
 -- name: insert_queue
 INSERT INTO queues (name, kind, lease_seconds, max_attempts, backoff_base, backoff_max,
-                    requeue_on_complete, meta, max_active, created_at)
+                    requeue_on_complete, meta, max_active, retain_completed_seconds,
+                    retain_dead_seconds, created_at)
 VALUES (:name, :kind, :lease_seconds, :max_attempts, :backoff_base, :backoff_max,
-        :requeue_on_complete, :meta, :max_active, :now)
+        :requeue_on_complete, :meta, :max_active, :retain_completed_seconds,
+        :retain_dead_seconds, :now)
 ON CONFLICT (name) DO NOTHING
 RETURNING *;
 
@@ -257,6 +259,29 @@ UPDATE jobs SET state = 'dead', error = 'lease expired on the last attempt',
    AND max_attempts IS NOT NULL AND attempts >= max_attempts
 RETURNING queue;
 
+-- name: purge_finished
+-- retention (Store.purge_finished): up to :limit jobs of :queue outside batches in the finished
+-- :state that finished at :before or earlier, oldest first, over jobs_finished (queue, state,
+-- finished_at); the store tallies them in the same transaction
+DELETE FROM jobs
+ WHERE id IN (SELECT id FROM jobs
+               WHERE queue = :queue AND state = :state AND batch_id IS NULL
+                 AND finished_at IS NOT NULL AND finished_at <= :before
+               ORDER BY finished_at LIMIT :limit)
+RETURNING id;
+
+-- name: due_batch
+-- sqlite only: retention of batches (Store.purge_batch): the oldest finished batch of :queue
+-- that nobody holds, of at most :max_jobs jobs, completed at :before_completed or earlier when
+-- all its jobs completed, at :before_failed or earlier when one is dead or cancelled (NULL:
+-- kept for ever); the store deletes it as delete_batch does, in the same transaction
+SELECT id FROM batches
+ WHERE queue = :queue AND state = 'completed' AND total <= :max_jobs
+   AND (lease_expires_at IS NULL OR lease_expires_at <= :now)
+   AND completed_at <= CASE WHEN dead + cancelled > 0 THEN :before_failed
+                            ELSE :before_completed END
+ ORDER BY id LIMIT 1;
+
 -- name: insert_batch
 -- :key NULL: none; a taken one violates batches_key (AlreadyExists)
 INSERT INTO batches (queue, state, meta, created_at, completed_at, key)
@@ -365,10 +390,16 @@ SELECT b.id, b.queue, b.batch_id, b.done, j.jobs
  ORDER BY b.id;
 
 -- name: update_queue
--- :lease_seconds set if :set_lease, :max_active (NULL: no limit) if :set_max_active
+-- :lease_seconds set if :set_lease_seconds, :max_active (NULL: no limit) if :set_max_active, each
+-- retention (NULL: for ever) if its :set_…
 UPDATE queues SET
-    lease_seconds = CASE WHEN :set_lease THEN :lease_seconds ELSE lease_seconds END,
-    max_active = CASE WHEN :set_max_active THEN :max_active ELSE max_active END
+    lease_seconds = CASE WHEN :set_lease_seconds THEN :lease_seconds ELSE lease_seconds END,
+    max_active = CASE WHEN :set_max_active THEN :max_active ELSE max_active END,
+    retain_completed_seconds = CASE WHEN :set_retain_completed_seconds
+                                    THEN :retain_completed_seconds
+                                    ELSE retain_completed_seconds END,
+    retain_dead_seconds = CASE WHEN :set_retain_dead_seconds THEN :retain_dead_seconds
+                               ELSE retain_dead_seconds END
  WHERE name = :name RETURNING *;
 
 -- name: taken_refs
