@@ -11,5 +11,11 @@ from batchyard.store.base import Store
 async def assert_counts_true(store: Store, queue: str) -> None:
     """The queue's counts equal its jobs' real states."""
     real = Counter(j.state.value for j in await store.list_jobs(queue, limit=1000))
-    counts = (await store.queue_stats(queue)).counts
-    assert counts == {state.value: real[state.value] for state in JobState}
+    expected = {state.value: real[state.value] for state in JobState}
+    assert (await store.queue_stats(queue)).counts == expected
+    # the overview's counts (PostgreSQL: folded counts plus pending deltas), before and after
+    # housekeeping folds the deltas
+    for _ in range(2):
+        overview = {s.queue.name: s.counts for s in await store.queue_overview()}
+        assert overview[queue] == expected
+        await store.fold_counts()

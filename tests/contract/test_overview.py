@@ -49,3 +49,37 @@ async def test_jobs_page_newest_first_by_keyset(store: Store) -> None:
     (claimed,) = await store.claim("q", "w", 1, None)
     active = await store.list_jobs("q", JobState.ACTIVE, 10, top, newest_first=True)
     assert [j.id for j in active] == [claimed.id]
+
+
+async def _overview_counts(store: Store, name: str) -> dict[str, int]:
+    found = {s.queue.name: s.counts for s in await store.queue_overview()}
+    return found[name]
+
+
+async def test_overview_counts_survive_folds_deletes_and_a_queue_made_again(store: Store) -> None:
+    zero = dict.fromkeys([s.value for s in JobState], 0)
+    await store.create_queue(QueueSpec(name="q"))
+    await store.enqueue("q", [NewJob(payload=i) for i in range(4)])
+    await store.fold_counts()
+    batch, _ = await store.create_batch("q", [NewJob(payload="b1"), NewJob(payload="b2")])
+    (claimed,) = await store.claim("q", "w", 1, None)
+    await store.heartbeat(claimed.id, claimed.lease.token if claimed.lease else 0, 30)
+    assert await _overview_counts(store, "q") == {**zero, "available": 5, "active": 1}
+    await store.fold_counts()
+    assert await _overview_counts(store, "q") == {**zero, "available": 5, "active": 1}
+    assert await store.fold_counts() == 0  # nothing left to fold
+    assert await store.cancel_batch(batch.id) == 2
+    assert await _overview_counts(store, "q") == {**zero, "available": 3, "active": 1,
+                                                  "cancelled": 2}  # fmt: skip
+    await store.delete_batch(batch.id)  # its jobs go with it
+    assert await _overview_counts(store, "q") == {**zero, "available": 3, "active": 1}
+    # a queue deleted with deltas not folded, then made again: it starts from nothing
+    await store.enqueue("q", [NewJob(payload="more")])
+    await store.delete_queue("q", force=True)
+    await store.create_queue(QueueSpec(name="q"))
+    assert await _overview_counts(store, "q") == zero
+    await store.fold_counts()
+    assert await _overview_counts(store, "q") == zero
+    await store.enqueue("q", [NewJob(payload="again")])
+    await store.fold_counts()
+    assert await _overview_counts(store, "q") == {**zero, "available": 1}

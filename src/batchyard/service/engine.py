@@ -709,7 +709,8 @@ class Engine:
 
     # -- housekeeping -----------------------------------------------------------------------
     async def run_housekeeping(self, interval: float) -> None:
-        """Every ``interval`` seconds until cancelled: sweep dead leases, purge expired keys."""
+        """Every ``interval`` seconds until cancelled: sweep dead leases, fold count deltas,
+        purge expired keys."""
         while True:
             try:
                 swept = await self.store.sweep()
@@ -717,6 +718,10 @@ class Engine:
                     log.info("swept %d job(s) whose last lease expired", swept)
             except Exception as exc:
                 self._housekeeping_failed("housekeeping sweep", exc)
+            try:
+                await self.store.fold_counts()
+            except Exception as exc:
+                self._housekeeping_failed("folding the queue count deltas", exc)
             try:
                 await self.purge_idempotency()
             except Exception as exc:

@@ -231,6 +231,11 @@ class Store(abc.ABC):
     async def sweep(self) -> int:
         """Housekeeping: leases that expired on their last attempt become dead. Returns count."""
 
+    async def fold_counts(self) -> int:
+        """Housekeeping: fold the count deltas the writes appended into the per-queue counts
+        (PostgreSQL; SQLite's counts need no folding). How many deltas."""
+        return 0
+
     # -- jobs with a ref --------------------------------------------------------------------
     # A job's ref (NewJob.ref) is unique among the jobs of every queue of its queue's kind
     # (enqueue raises AlreadyExists, and enqueues none of the jobs, when one is taken), and

@@ -967,6 +967,11 @@ class PostgresStore(Store):
             status: str = await conn.execute(self._sql["sweep_expired"])
         return _changed(status)
 
+    async def fold_counts(self) -> int:
+        async with self._connection() as conn:
+            folded: int = await conn.fetchval(self._sql["fold_queue_counts"])
+        return folded
+
     # -- jobs with a ref --------------------------------------------------------------------
     async def claim_by_ref(
         self,

@@ -293,9 +293,29 @@ SELECT * FROM jobs WHERE queue = $1 AND id < $2 ORDER BY id DESC LIMIT $3;
 SELECT * FROM jobs WHERE queue = $1 AND state = $2 AND id < $3 ORDER BY id DESC LIMIT $4;
 
 -- name: all_queue_counts
--- every queue's jobs per state: PostgreSQL keeps no counter rows (they would serialize the
--- claims of a queue), so this reads the index-only scan of jobs_queue_state
-SELECT queue, state, count(*)::bigint AS n FROM jobs GROUP BY queue, state;
+-- every queue's jobs per state: the folded counts plus the deltas not folded yet (migration
+-- 0012), one snapshot, so exact; never a scan of jobs
+SELECT queue, state, sum(n)::bigint AS n
+  FROM (SELECT queue, state, n FROM queue_counts
+        UNION ALL
+        SELECT queue, state, n FROM queue_count_deltas) AS c
+ GROUP BY queue, state
+HAVING sum(n) <> 0;
+
+-- name: fold_queue_counts
+-- postgres only: housekeeping adds the deltas it sees into queue_counts and deletes them, in
+-- one statement (a concurrent fold waits on the rows this one deletes, then skips them); the
+-- deltas of a queue deleted meanwhile are dropped. How many deltas.
+WITH folded AS (
+    DELETE FROM queue_count_deltas RETURNING queue, state, n
+), added AS (
+    INSERT INTO queue_counts AS c (queue, state, n)
+    SELECT queue, state, sum(n) FROM folded
+     WHERE queue IN (SELECT name FROM queues)
+     GROUP BY queue, state
+    ON CONFLICT (queue, state) DO UPDATE SET n = c.n + excluded.n
+)
+SELECT count(*) AS n FROM folded;
 
 -- name: queue_heads
 -- per queue, when the first job of each claim order (priority, then ref) became claimable:
