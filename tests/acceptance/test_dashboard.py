@@ -259,3 +259,33 @@ def test_actions_are_refused_without_the_secret(
         httpx.post(f"{server.url}/api/v1/queues/keep-dead/jobs/{job_id}/retry").status_code == 401
     )
     watched.errors = [e for e in watched.errors if "403" not in e]  # the refused fetch's line
+
+
+def test_a_queue_in_claim_order_pages_as_claims_take(
+    served: tuple[Server, dict[str, Any]], watched: Watched
+) -> None:
+    server, _ = served
+    jobs = [{"payload": i, "priority": i % 3} for i in range(55)]  # two pages of 50
+    with api(server) as http:
+        made = ok(http.post("/api/v1/queues/claim-order/jobs", json={"jobs": jobs}))["jobs"]
+    ids = [job["id"] for job in made]
+    expected = sorted(ids, key=lambda i: (-((i - ids[0]) % 3), i))
+    page = watched.page
+    page.goto("/ui/queues/claim-order")
+    page.select_option("#order", "claim")
+    page.click("form.filters button[type=submit]")
+    expect()(page.locator("#claim-note")).to_be_visible()
+    rows = page.locator("#jobs tbody tr[data-job]")
+    expect()(rows).to_have_count(50)
+    first = [int(r) for r in rows.evaluate_all("rs => rs.map(r => r.dataset.job)")]
+    assert first == expected[:50]
+    page.click("#next-page")
+    expect()(rows).to_have_count(5)
+    rest = [int(r) for r in rows.evaluate_all("rs => rs.map(r => r.dataset.job)")]
+    assert rest == expected[50:]
+    expect()(page.locator("#next-page")).to_have_count(0)
+    # the API's claims take the same order
+    with api(server) as http:
+        body = {"worker": "w", "n": 3}
+        claimed = ok(http.post("/api/v1/queues/claim-order/claim", json=body))["jobs"]
+    assert [job["id"] for job in claimed] == expected[:3]

@@ -83,3 +83,47 @@ async def test_overview_counts_survive_folds_deletes_and_a_queue_made_again(stor
     await store.enqueue("q", [NewJob(payload="again")])
     await store.fold_counts()
     assert await _overview_counts(store, "q") == {**zero, "available": 1}
+
+
+async def test_claim_order_pages_are_the_order_claims_take(store: Store) -> None:
+    await store.create_queue(QueueSpec(name="q", kind="mixed"))
+    low = await store.enqueue("q", [NewJob(payload=i) for i in range(3)])
+    high = await store.enqueue("q", [NewJob(payload="hi", priority=5)])
+    await store.enqueue("q", [NewJob(payload="later", priority=9, delay=3600)])  # not due
+    refs = await store.enqueue("q", [NewJob(payload="b", ref="b"), NewJob(payload="a", ref="a")])
+    expected = [high[0].job.id, *(e.job.id for e in low), refs[1].job.id, refs[0].job.id]
+
+    seen: list[int] = []
+    after: str | None = None
+    pages = 0
+    while True:
+        page, after = await store.list_claim_order("q", 2, after)
+        seen += [j.id for j in page]
+        pages += 1
+        if after is None:
+            break
+    assert seen == expected and pages == 3
+    everything, last = await store.list_claim_order("q", 100)
+    assert [j.id for j in everything] == expected and last is None
+
+    # claims take them in that order; the page follows
+    (first,) = await store.claim("q", "w", 1, None)
+    assert first.id == expected[0]
+    rest, _ = await store.list_claim_order("q", 100)
+    assert [j.id for j in rest] == expected[1:]
+    # a cursor from a page still pages after a claim moved jobs
+    page, after = await store.list_claim_order("q", 1)
+    await store.claim("q", "w", 1, None)
+    page, after = await store.list_claim_order("q", 10, after)
+    assert [j.id for j in page] == expected[2:]
+
+
+async def test_claim_order_refuses_a_cursor_it_did_not_make(store: Store) -> None:
+    import pytest
+
+    from batchyard.domain.errors import InvalidInput
+
+    await store.create_queue(QueueSpec(name="q"))
+    for bad in ("x", "p,1,2", "p,a,b,c", "r,"):
+        with pytest.raises(InvalidInput):
+            await store.list_claim_order("q", 10, bad)

@@ -606,6 +606,17 @@ class Engine:
             after_id = INT64
         return await self.store.list_jobs(queue, state, limit, after_id, newest_first)
 
+    async def list_claim_order(
+        self, queue: str, limit: int = 100, after: str | None = None
+    ) -> tuple[list[Job], str | None]:
+        """A keyset page of the jobs claims of ``queue`` would take now, in the order they
+        take them (see :meth:`Store.list_claim_order`), and the cursor of the next page."""
+        check_queue_name(queue)
+        check_page(limit, 0)
+        if after is not None and len(after) > 1000:
+            raise InvalidInput("after must be a cursor of a claim order page", field="after")
+        return await self.store.list_claim_order(queue, limit, after)
+
     async def get_batch(self, batch_id: int, queue: str | None = None) -> Batch:
         check_id(batch_id, "batch")
         batch = await self.store.get_batch(batch_id)

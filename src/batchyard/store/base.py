@@ -228,6 +228,16 @@ class Store(abc.ABC):
         id order, below ``after_id`` (a keyset page either way)."""
 
     @abc.abstractmethod
+    async def list_claim_order(
+        self, queue: str, limit: int = 100, after: str | None = None
+    ) -> tuple[list[Job], str | None]:
+        """A keyset page of the jobs a claim of ``queue`` could take now, in the order claims
+        take them: those without a ref as ``claim`` does (priority desc, then when they became
+        claimable, then id), then those with one in ref order (``claim_by_ref``). ``after``:
+        the cursor a previous page answered (None: the first page); the cursor of the next page
+        comes back (None: this is the last)."""
+
+    @abc.abstractmethod
     async def sweep(self) -> int:
         """Housekeeping: leases that expired on their last attempt become dead. Returns count."""
 

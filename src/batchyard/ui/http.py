@@ -112,13 +112,13 @@ async def queue(
     settings: SettingsDep,
     name: Annotated[str, PathParameter(description="the queue's name (may hold '/')")],
     job_state: Annotated[str | None, QueryParameter(name="state")] = None,
-    order: Annotated[str, QueryParameter(description="newest or oldest")] = "newest",
-    after: Annotated[str, QueryParameter(description="a job id: the page after it")] = "0",
+    order: Annotated[str, QueryParameter(description="newest, oldest or claim")] = "newest",
+    after: Annotated[str, QueryParameter(description="the page's keyset cursor")] = "",
 ) -> Response[str]:
     state = job_state if job_state in views.STATES else None
-    after_id = int(after) if after.isdigit() and len(after) < 19 else 0
+    order = order if order in views.ORDERS else "newest"
     try:
-        found = await views.queue_page(engine, name.lstrip("/"), state, order, after_id)
+        found = await views.queue_page(engine, name.lstrip("/"), state, order, after)
     except (NotFound, InvalidInput) as exc:
         return not_found(request, settings, exc.detail)
     return render(request, "queue.html", server=views.server_of(settings), view=found)

@@ -91,35 +91,50 @@ async def overview(engine: Engine) -> Overview:
     return Overview(queues=queues, totals=totals, now=datetime.now(UTC))
 
 
+ORDERS = ("newest", "oldest", "claim")
+
+
 @dataclass(frozen=True)
 class QueuePage:
     queue: Queue
     counts: dict[str, int]
     jobs: list[Job]
-    state: str | None
-    order: str  # "newest" or "oldest"
-    after: int
-    next_after: int | None  # the keyset cursor of the next page (None: this is the last)
+    state: str | None  # (claim order: none, it lists the claimable jobs)
+    order: str  # "newest", "oldest" or "claim"
+    after: str  # this page's keyset cursor ("": the first page)
+    next_after: str | None  # the keyset cursor of the next page (None: this is the last)
 
 
 async def queue_page(
-    engine: Engine, name: str, state: str | None, order: str, after: int
+    engine: Engine, name: str, state: str | None, order: str, after: str
 ) -> QueuePage:
     queue = await engine.get_queue(name)
+    stats = await engine.queue_stats(name)
+    if order == "claim":
+        jobs, next_after = await engine.list_claim_order(name, PAGE, after or None)
+        return QueuePage(
+            queue=queue,
+            counts=stats.counts,
+            jobs=jobs,
+            state=None,
+            order=order,
+            after=after,
+            next_after=next_after,
+        )
     chosen = JobState(state) if state else None
     newest = order != "oldest"
-    jobs = await engine.list_jobs(name, chosen, PAGE + 1, after, newest_first=newest)
-    stats = await engine.queue_stats(name)
-    more = len(jobs) > PAGE
-    jobs = jobs[:PAGE]
+    after_id = int(after) if after.isdigit() and len(after) < 19 else 0
+    found = await engine.list_jobs(name, chosen, PAGE + 1, after_id, newest_first=newest)
+    more = len(found) > PAGE
+    found = found[:PAGE]
     return QueuePage(
         queue=queue,
         counts=stats.counts,
-        jobs=jobs,
+        jobs=found,
         state=chosen.value if chosen else None,
         order="newest" if newest else "oldest",
-        after=after,
-        next_after=jobs[-1].id if more and jobs else None,
+        after=str(after_id) if after_id else "",
+        next_after=str(found[-1].id) if more and found else None,
     )
 
 

@@ -292,6 +292,27 @@ SELECT * FROM jobs WHERE queue = $1 AND id < $2 ORDER BY id DESC LIMIT $3;
 -- name: list_jobs_in_state_newest
 SELECT * FROM jobs WHERE queue = $1 AND state = $2 AND id < $3 ORDER BY id DESC LIMIT $4;
 
+-- name: list_claim_order
+-- the dashboard's claim order page: the jobs without a ref lease_jobs could take now, in its
+-- order (over jobs_claim), after ($2 priority, $3 run_at, $4 id) unless $2 is NULL; $5 at most
+SELECT * FROM jobs
+ WHERE queue = $1 AND ref IS NULL AND run_at <= now()
+   AND (state = 'available' OR (state = 'active' AND lease_expires_at IS NOT NULL))
+   AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
+   AND ($2::integer IS NULL OR priority < $2
+        OR (priority = $2 AND (run_at, id) > ($3::timestamptz, $4::bigint)))
+ ORDER BY priority DESC, run_at, id
+ LIMIT $5;
+
+-- name: list_ref_claim_order
+-- then those with a ref, in ref order (over jobs_queue_ref_claim), after ref $2; $3 at most
+SELECT * FROM jobs
+ WHERE queue = $1 AND ref IS NOT NULL AND ref > $2 AND run_at <= now()
+   AND (state = 'available' OR (state = 'active' AND lease_expires_at IS NOT NULL))
+   AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
+ ORDER BY ref
+ LIMIT $3;
+
 -- name: all_queue_counts
 -- every queue's jobs per state: the folded counts plus the deltas not folded yet (migration
 -- 0012), one snapshot, so exact; never a scan of jobs
