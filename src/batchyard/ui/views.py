@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from batchyard import __version__
-from batchyard.domain.errors import NotFound
+from batchyard.domain.errors import Conflict, NotFound
 from batchyard.domain.models import BatchQuery, Job, LogLine, Queue, QueueSummary
 from batchyard.domain.states import JobState
 from batchyard.faces.boss import model as boss
@@ -153,6 +153,30 @@ async def job_page(engine: Engine, job_id: int) -> JobPage:
         return JobPage(job=job, queue=queue)
     log = await engine.read_log(job_id, limit=1000)
     return JobPage(job=job, queue=queue, log=log, run_job=runs_model.job_of(job))
+
+
+# Jobs of queues whose face has no retry or cancel of its own are retried and cancelled by
+# the dashboard through the engine (POST /ui/actions/jobs/{id}/retry|cancel, guarded by the
+# secret like every POST); native queues use their API. Two kinds keep their face's rules:
+NO_JOB_ACTIONS = {
+    "keyspace": "A key is never retried or cancelled: release it on its key space's page.",
+    "deveui": "The registrar owns its registrations: delete the batch on the DevEUI page.",
+}
+JOB_ACTIONS = ("retry", "cancel")
+
+
+async def job_action(engine: Engine, job_id: int, action: str) -> Job:
+    """Retry (a dead or cancelled job) or cancel (an unfinished one) a job of any queue
+    whose face allows it; Conflict for the others."""
+    if action not in JOB_ACTIONS:
+        raise NotFound(f"no action {action!r}")
+    job = await engine.get_job(job_id)
+    queue = await engine.get_queue(job.queue)
+    if queue.kind in NO_JOB_ACTIONS:
+        raise Conflict(NO_JOB_ACTIONS[queue.kind])
+    if action == "retry":
+        return await engine.retry(job_id)
+    return await engine.cancel(job_id)
 
 
 @dataclass(frozen=True)
