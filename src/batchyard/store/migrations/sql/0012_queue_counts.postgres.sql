@@ -97,7 +97,7 @@ BEGIN
     RETURN NULL;
 END $$;
 
--- Deleted jobs (a batch deleted, an exchange entry deleted) count down, unless their queue is
+-- Deleted jobs (a batch deleted, a face deleting a job) count down, unless their queue is
 -- gone too (its counts and deltas go with it: the foreign key, batchyard_queue_delete).
 CREATE FUNCTION batchyard_jobs_delete() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
