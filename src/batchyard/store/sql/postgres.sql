@@ -316,25 +316,37 @@ SELECT * FROM jobs
 -- name: all_queue_counts
 -- every queue's jobs per state: the folded counts plus the deltas not folded yet (migration
 -- 0012), one snapshot, so exact; never a scan of jobs
-SELECT queue, state, sum(n)::bigint AS n
-  FROM (SELECT queue, state, n FROM queue_counts
-        UNION ALL
-        SELECT queue, state, n FROM queue_count_deltas) AS c
- GROUP BY queue, state
-HAVING sum(n) <> 0;
+SELECT c.queue, s.state, s.n
+  FROM (SELECT queue, sum(available) AS available, sum(active) AS active,
+               sum(completed) AS completed, sum(dead) AS dead, sum(cancelled) AS cancelled
+          FROM (SELECT queue, available, active, completed, dead, cancelled FROM queue_counts
+                UNION ALL
+                SELECT queue, available, active, completed, dead, cancelled
+                  FROM queue_count_deltas) AS both_parts
+         GROUP BY queue) AS c
+ CROSS JOIN LATERAL (VALUES ('available', c.available), ('active', c.active),
+                            ('completed', c.completed), ('dead', c.dead),
+                            ('cancelled', c.cancelled)) AS s (state, n)
+ WHERE s.n <> 0;
 
 -- name: fold_queue_counts
 -- postgres only: housekeeping adds the deltas it sees into queue_counts and deletes them, in
 -- one statement (a concurrent fold waits on the rows this one deletes, then skips them); the
 -- deltas of a queue deleted meanwhile are dropped. How many deltas.
 WITH folded AS (
-    DELETE FROM queue_count_deltas RETURNING queue, state, n
+    DELETE FROM queue_count_deltas RETURNING *
 ), added AS (
-    INSERT INTO queue_counts AS c (queue, state, n)
-    SELECT queue, state, sum(n) FROM folded
+    INSERT INTO queue_counts AS c (queue, available, active, completed, dead, cancelled)
+    SELECT queue, sum(available), sum(active), sum(completed), sum(dead), sum(cancelled)
+      FROM folded
      WHERE queue IN (SELECT name FROM queues)
-     GROUP BY queue, state
-    ON CONFLICT (queue, state) DO UPDATE SET n = c.n + excluded.n
+     GROUP BY queue
+    ON CONFLICT (queue) DO UPDATE SET
+        available = c.available + excluded.available,
+        active = c.active + excluded.active,
+        completed = c.completed + excluded.completed,
+        dead = c.dead + excluded.dead,
+        cancelled = c.cancelled + excluded.cancelled
 )
 SELECT count(*) AS n FROM folded;
 
