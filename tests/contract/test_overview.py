@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
-from batchyard.domain.models import NewJob, QueueSpec
+import pytest
+
+from batchyard.domain.errors import InvalidInput
+from batchyard.domain.models import Completion, NewJob, QueueSpec
 from batchyard.domain.states import JobState
 from batchyard.store.base import Store
+from tests.contract.counts import assert_counts_true
 
 
 async def test_the_overview_counts_every_queue_and_finds_its_head(store: Store) -> None:
@@ -119,11 +124,32 @@ async def test_claim_order_pages_are_the_order_claims_take(store: Store) -> None
 
 
 async def test_claim_order_refuses_a_cursor_it_did_not_make(store: Store) -> None:
-    import pytest
-
-    from batchyard.domain.errors import InvalidInput
-
     await store.create_queue(QueueSpec(name="q"))
     for bad in ("x", "p,1,2", "p,a,b,c", "r,"):
         with pytest.raises(InvalidInput):
             await store.list_claim_order("q", 10, bad)
+
+
+async def test_folds_concurrent_with_claims_and_completions_lose_nothing(store: Store) -> None:
+    await store.create_queue(QueueSpec(name="q"))
+    await store.enqueue("q", [NewJob(payload=i) for i in range(300)])
+    finished = asyncio.Event()
+
+    async def worker() -> None:
+        while claimed := await store.claim("q", "w", 7, 30):
+            await store.complete(
+                [Completion(job_id=j.id, token=j.lease.token if j.lease else 0) for j in claimed]
+            )
+
+    async def folder() -> None:
+        while not finished.is_set():
+            await store.fold_counts()
+            await asyncio.sleep(0)
+
+    folding = [asyncio.create_task(folder()) for _ in range(2)]
+    await asyncio.gather(*(worker() for _ in range(4)))
+    finished.set()
+    await asyncio.gather(*folding)
+    await assert_counts_true(store, "q")
+    overview = {s.queue.name: s.counts for s in await store.queue_overview()}
+    assert overview["q"]["completed"] == 300
