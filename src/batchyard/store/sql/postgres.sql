@@ -36,7 +36,19 @@ RETURNING *;
 SELECT count(*) AS n FROM jobs WHERE queue = $1 AND state = 'active';
 
 -- name: queue_counts
-SELECT state, count(*) AS n FROM jobs WHERE queue = $1 GROUP BY state;
+-- a queue's jobs per state, as all_queue_counts: its folded counts plus its deltas not folded yet
+SELECT s.state, s.n::bigint AS n
+  FROM (SELECT sum(available) AS available, sum(active) AS active, sum(completed) AS completed,
+               sum(dead) AS dead, sum(cancelled) AS cancelled
+          FROM (SELECT available, active, completed, dead, cancelled
+                  FROM queue_counts WHERE queue = $1
+                UNION ALL
+                SELECT available, active, completed, dead, cancelled
+                  FROM queue_count_deltas WHERE queue = $1) AS both_parts) AS c
+ CROSS JOIN LATERAL (VALUES ('available', c.available), ('active', c.active),
+                            ('completed', c.completed), ('dead', c.dead),
+                            ('cancelled', c.cancelled)) AS s (state, n)
+ WHERE s.n <> 0;
 
 -- name: insert_job
 -- Many jobs in one statement. Rows are inserted in input order (ids grow with it); a taken
@@ -316,7 +328,7 @@ SELECT * FROM jobs
 -- name: all_queue_counts
 -- every queue's jobs per state: the folded counts plus the deltas not folded yet (migration
 -- 0012), one snapshot, so exact; never a scan of jobs
-SELECT c.queue, s.state, s.n
+SELECT c.queue, s.state, s.n::bigint AS n
   FROM (SELECT queue, sum(available) AS available, sum(active) AS active,
                sum(completed) AS completed, sum(dead) AS dead, sum(cancelled) AS cancelled
           FROM (SELECT queue, available, active, completed, dead, cancelled FROM queue_counts
