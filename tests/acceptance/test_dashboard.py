@@ -332,6 +332,11 @@ def test_a_job_of_another_face_is_cancelled_and_retried_from_its_page(
     page.goto("/ui/keys/nightly-scan")
     page.goto(page.locator("a", has_text="as a queue").get_attribute("href") or "")
     expect()(page.locator(".no-actions").first).to_contain_text("release it")
+    key_job = page.locator("#jobs tbody tr[data-job]").first.get_attribute("data-job")
+    with api(server) as http:  # nor does the dashboard's route cancel one, secret or not
+        refused = http.post(f"/ui/actions/jobs/{key_job}/cancel")
+        assert refused.status_code == 409, refused.text
+        assert "release it" in refused.json()["detail"]
     # and the dashboard's own action needs the secret like any POST
     assert httpx.post(f"{server.url}/ui/actions/jobs/{entry['id']}/cancel").status_code == 401
 
