@@ -259,3 +259,141 @@ def test_actions_are_refused_without_the_secret(
         httpx.post(f"{server.url}/api/v1/queues/keep-dead/jobs/{job_id}/retry").status_code == 401
     )
     watched.errors = [e for e in watched.errors if "403" not in e]  # the refused fetch's line
+
+
+def test_a_queue_in_claim_order_pages_as_claims_take(
+    served: tuple[Server, dict[str, Any]], watched: Watched
+) -> None:
+    server, _ = served
+    jobs = [{"payload": i, "priority": i % 3} for i in range(55)]  # two pages of 50
+    with api(server) as http:
+        made = ok(http.post("/api/v1/queues/claim-order/jobs", json={"jobs": jobs}))["jobs"]
+    ids = [job["id"] for job in made]
+    expected = sorted(ids, key=lambda i: (-((i - ids[0]) % 3), i))
+    page = watched.page
+    page.goto("/ui/queues/claim-order")
+    page.select_option("#order", "claim")
+    page.click("form.filters button[type=submit]")
+    expect()(page.locator("#claim-note")).to_be_visible()
+    rows = page.locator("#jobs tbody tr[data-job]")
+    expect()(rows).to_have_count(50)
+    first = [int(r) for r in rows.evaluate_all("rs => rs.map(r => r.dataset.job)")]
+    assert first == expected[:50]
+    page.click("#next-page")
+    expect()(rows).to_have_count(5)
+    rest = [int(r) for r in rows.evaluate_all("rs => rs.map(r => r.dataset.job)")]
+    assert rest == expected[50:]
+    expect()(page.locator("#next-page")).to_have_count(0)
+    # the API's claims take the same order
+    with api(server) as http:
+        body = {"worker": "w", "n": 3}
+        claimed = ok(http.post("/api/v1/queues/claim-order/claim", json=body))["jobs"]
+    assert [job["id"] for job in claimed] == expected[:3]
+
+
+def _unlock(page: Any) -> None:
+    page.fill("#secret-input", SECRET)
+    page.press("#secret-input", "Enter")
+
+
+def _confirm_click(page: Any, button: Any) -> None:
+    expect()(button).to_be_enabled()
+    label = (button.text_content() or "").strip()
+    page.evaluate("document.getElementById('flash').textContent = ''")  # not the last one's
+    page.once("dialog", lambda dialog: dialog.accept())
+    button.click()
+    expect()(page.locator("#flash")).to_contain_text(f"{label}: done")
+
+
+def _entry(http: httpx.Client, entry: int) -> dict[str, Any]:
+    found: dict[str, Any] = ok(http.get(f"/api/v1/exchange/entries/{entry}"))
+    return found
+
+
+def test_a_job_of_another_face_is_cancelled_and_retried_from_its_page(
+    served: tuple[Server, dict[str, Any]], watched: Watched
+) -> None:
+    server, _ = served
+    entries = [{"tracking_id": "c1", "content": 1}]
+    with api(server) as http:
+        batch = ok(
+            http.post("/api/v1/exchange/batches", json={"name": "ui-cancel", "entries": entries})
+        )
+        (entry,) = ok(http.get(f"/api/v1/exchange/batches/{batch['id']}/entries"))
+        page = watched.page
+        page.goto(f"/ui/jobs/{entry['id']}")
+        _unlock(page)
+        _confirm_click(page, page.locator(f"#cancel-{entry['id']}"))
+        wait_for(lambda: _entry(http, entry["id"])["status"] == "IGNORED")
+        _confirm_click(page, page.locator(f"#retry-{entry['id']}"))
+        wait_for(lambda: _entry(http, entry["id"])["status"] == "PENDING")
+        expect()(page.locator("#job-state")).to_have_text("available", timeout=WAIT_MS)
+    # a key is no job to retry or cancel: its page says where its action is
+    page.goto("/ui/keys/nightly-scan")
+    page.goto(page.locator("a", has_text="as a queue").get_attribute("href") or "")
+    expect()(page.locator(".no-actions").first).to_contain_text("release it")
+    key_job = page.locator("#jobs tbody tr[data-job]").first.get_attribute("data-job")
+    with api(server) as http:  # nor does the dashboard's route cancel one, secret or not
+        refused = http.post(f"/ui/actions/jobs/{key_job}/cancel")
+        assert refused.status_code == 409, refused.text
+        assert "release it" in refused.json()["detail"]
+    # and the dashboard's own action needs the secret like any POST
+    assert httpx.post(f"{server.url}/ui/actions/jobs/{entry['id']}/cancel").status_code == 401
+
+
+def test_releasing_a_held_key_from_the_grid(
+    served: tuple[Server, dict[str, Any]], watched: Watched
+) -> None:
+    server, _ = served
+    with api(server) as http:
+        ok(http.post("/api/v1/process", json={"process_name": "release-me", "key_set_size": 2}))
+        body = {"process_name": "release-me", "machine": "box-1", "lease_seconds": 600}
+        ok(http.post("/api/v1/process/batch_keys", json=body), 201)
+    page = watched.page
+    page.goto("/ui/keys/release-me")
+    key = page.locator("#key-0")
+    expect()(key).to_have_attribute("data-state", "held")
+    expect()(page.locator("#release-0")).to_be_disabled()  # no secret in the page yet
+    _unlock(page)
+    _confirm_click(page, page.locator("#release-0"))
+    expect()(key).to_have_attribute("data-state", "free", timeout=WAIT_MS)
+
+
+def test_resetting_a_consumer_and_acknowledging_a_batch(
+    served: tuple[Server, dict[str, Any]], watched: Watched
+) -> None:
+    server, _ = served
+    entries = [{"tracking_id": f"r{i}", "content": i} for i in range(2)]
+    done = [{"tracking_id": "ok", "content": 1, "status": "OK"}]
+    with api(server) as http:
+        ok(http.post("/api/v1/exchange/batches", json={"name": "ui-reset", "entries": entries}))
+        finished = ok(
+            http.post("/api/v1/exchange/batches", json={"name": "ui-ack", "entries": done})
+        )
+        body = {"consumer": "resettable-9", "max": 100}
+        claimed = ok(http.post("/api/v1/exchange/entries/claim", json=body))
+        assert claimed
+        page = watched.page
+        page.goto("/ui/exchange")
+        _unlock(page)
+        consumer = page.locator("p.consumer", has_text="resettable-9")
+        _confirm_click(page, consumer.locator("button"))
+        wait_for(lambda: all(_entry(http, e["id"])["status"] == "PENDING" for e in claimed))
+        expect()(consumer).to_have_count(0, timeout=WAIT_MS)
+        _confirm_click(page, page.locator(f"#ack-{finished['id']}"))
+        gone = http.get(f"/api/v1/exchange/batches/{finished['id']}")
+        assert gone.status_code == 404
+        expect()(page.locator(f"#ack-{finished['id']}")).to_have_count(0, timeout=WAIT_MS)
+
+
+def test_deleting_a_deveui_batch(served: tuple[Server, dict[str, Any]], watched: Watched) -> None:
+    server, made = served
+    batch_id = made["deveui"]["id"]
+    page = watched.page
+    page.goto("/ui/deveui")
+    button = page.locator(f'#deveui-batches button[data-action="/api/v1/batches/{batch_id}"]')
+    _unlock(page)
+    _confirm_click(page, button)
+    with api(server) as http:
+        wait_for(lambda: http.get(f"/api/v1/batches/{batch_id}").status_code == 404)
+    expect()(button).to_have_count(0, timeout=WAIT_MS)

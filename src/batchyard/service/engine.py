@@ -632,6 +632,17 @@ class Engine:
             after_id = INT64
         return await self.store.list_jobs(queue, state, limit, after_id, newest_first)
 
+    async def list_claim_order(
+        self, queue: str, limit: int = 100, after: str | None = None
+    ) -> tuple[list[Job], str | None]:
+        """A keyset page of the jobs claims of ``queue`` would take now, in the order they
+        take them (see :meth:`Store.list_claim_order`), and the cursor of the next page."""
+        check_queue_name(queue)
+        check_page(limit, 0)
+        if after is not None and len(after) > 1000:
+            raise InvalidInput("after must be a cursor of a claim order page", field="after")
+        return await self.store.list_claim_order(queue, limit, after)
+
     async def get_batch(self, batch_id: int, queue: str | None = None) -> Batch:
         check_id(batch_id, "batch")
         batch = await self.store.get_batch(batch_id)
@@ -735,7 +746,8 @@ class Engine:
 
     # -- housekeeping -----------------------------------------------------------------------
     async def run_housekeeping(self, interval: float) -> None:
-        """Every ``interval`` seconds until cancelled: sweep dead leases, purge expired keys."""
+        """Every ``interval`` seconds until cancelled: sweep dead leases, fold count deltas,
+        purge expired keys."""
         while True:
             try:
                 swept = await self.store.sweep()
@@ -743,6 +755,10 @@ class Engine:
                     log.info("swept %d job(s) whose last lease expired", swept)
             except Exception as exc:
                 self._housekeeping_failed("housekeeping sweep", exc)
+            try:
+                await self.store.fold_counts()
+            except Exception as exc:
+                self._housekeeping_failed("folding the queue count deltas", exc)
             try:
                 await self.purge_idempotency()
             except Exception as exc:

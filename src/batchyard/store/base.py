@@ -252,8 +252,23 @@ class Store(abc.ABC):
         Whether there was one. On PostgreSQL under the lock of :meth:`purge_finished`."""
 
     @abc.abstractmethod
+    async def list_claim_order(
+        self, queue: str, limit: int = 100, after: str | None = None
+    ) -> tuple[list[Job], str | None]:
+        """A keyset page of the jobs a claim of ``queue`` could take now, in the order claims
+        take them: those without a ref as ``claim`` does (priority desc, then when they became
+        claimable, then id), then those with one in ref order (``claim_by_ref``). ``after``:
+        the cursor a previous page answered (None: the first page); the cursor of the next page
+        comes back (None: this is the last)."""
+
+    @abc.abstractmethod
     async def sweep(self) -> int:
         """Housekeeping: leases that expired on their last attempt become dead. Returns count."""
+
+    async def fold_counts(self) -> int:
+        """Housekeeping: fold the count deltas the writes appended into the per-queue counts
+        (PostgreSQL; SQLite's counts need no folding). How many deltas."""
+        return 0
 
     # -- jobs with a ref --------------------------------------------------------------------
     # A job's ref (NewJob.ref) is unique among the jobs of every queue of its queue's kind

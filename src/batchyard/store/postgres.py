@@ -988,10 +988,34 @@ class PostgresStore(Store):
                 return False  # another process is purging
             return await conn.fetchrow(self._sql["purge_batch"], *args) is not None
 
+    async def list_claim_order(
+        self, queue: str, limit: int = 100, after: str | None = None
+    ) -> tuple[list[Job], str | None]:
+        cursor = rows.parse_claim_cursor(after, datetime.fromisoformat)
+        found: list[Row] = []
+        async with self._connection() as conn:
+            if not isinstance(cursor, str):
+                key = cursor or (None, None, None)
+                found = await conn.fetch(self._sql["list_claim_order"], queue, *key, limit + 1)
+            if len(found) <= limit:
+                ref = cursor if isinstance(cursor, str) else ""
+                found += await conn.fetch(
+                    self._sql["list_ref_claim_order"], queue, ref, limit + 1 - len(found)
+                )
+        more = len(found) > limit
+        found = found[:limit]
+        next_after = rows.claim_cursor_of(found[-1], datetime.isoformat) if more else None
+        return [_job(r) for r in found], next_after
+
     async def sweep(self) -> int:
         async with self._connection() as conn:
             status: str = await conn.execute(self._sql["sweep_expired"])
         return _changed(status)
+
+    async def fold_counts(self) -> int:
+        async with self._connection() as conn:
+            folded: int = await conn.fetchval(self._sql["fold_queue_counts"])
+        return folded
 
     # -- jobs with a ref --------------------------------------------------------------------
     async def claim_by_ref(

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
+from batchyard.domain.errors import InvalidInput
 from batchyard.domain.idempotency import IdempotencyRecord, IdempotencyState
 from batchyard.domain.models import (
     Batch,
@@ -168,3 +169,33 @@ def queue_summary(
         counts=counts.get(queue.name) or dict.fromkeys(_STATES, 0),
         waiting_since=to_dt(min(present)) if present else None,
     )
+
+
+# -- claim order pages ------------------------------------------------------------------------
+# A page of a queue's jobs in claim order: first the jobs without a ref (priority desc, run_at,
+# id: ``claim``'s order), then those with one (ref order: ``claim_by_ref``'s). The cursor is
+# the store's own text: ``p,<priority>,<run_at as stored>,<id>`` or ``r,<ref>``.
+ClaimCursor = tuple[int, Any, int] | str  # (priority, run_at, id) of the ordered part, or a ref
+
+
+def parse_claim_cursor(after: str | None, run_at: Callable[[str], Any]) -> ClaimCursor | None:
+    """The position ``after`` names (None: the start); ``run_at`` reads the stored time."""
+    if not after:
+        return None
+    kind, _, rest = after.partition(",")
+    try:
+        if kind == "r" and rest:
+            return rest
+        if kind == "p":
+            priority, moment, job_id = rest.split(",")
+            return (int(priority), run_at(moment), int(job_id))
+    except ValueError:
+        pass
+    raise InvalidInput("after must be a cursor of a claim order page", field="after")
+
+
+def claim_cursor_of(row: Row, run_at: Callable[[Any], str]) -> str:
+    """The cursor of the page after ``row``."""
+    if row["ref"] is not None:
+        return "r," + str(row["ref"])
+    return f"p,{row['priority']},{run_at(row['run_at'])},{row['id']}"

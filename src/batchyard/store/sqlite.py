@@ -840,6 +840,38 @@ class SqliteStore(Store):
             params["state"] = state.value
         return await self._run(self._jobs, name, params)
 
+    async def list_claim_order(
+        self, queue: str, limit: int = 100, after: str | None = None
+    ) -> tuple[list[Job], str | None]:
+        cursor = rows.parse_claim_cursor(after, float)
+        return await self._run(self._claim_order, queue, limit, cursor)
+
+    def _claim_order(
+        self, queue: str, limit: int, cursor: rows.ClaimCursor | None
+    ) -> tuple[list[Job], str | None]:
+        params: dict[str, Any] = {"queue": queue, "now": time.time(), "limit": limit + 1}
+        found: list[Any] = []
+        read: sqlite3.Cursor | None = None
+        if not isinstance(cursor, str):
+            priority, run_at, job_id = cursor or (None, None, None)
+            key = {"priority": priority, "run_at": run_at, "id": job_id}
+            read = self.conn.execute(self._sql["list_claim_order"], params | key)
+            found = read.fetchall()
+        if len(found) <= limit:
+            ref = cursor if isinstance(cursor, str) else ""
+            params["limit"] = limit + 1 - len(found)
+            read = self.conn.execute(self._sql["list_ref_claim_order"], params | {"ref": ref})
+            found += read.fetchall()
+        assert read is not None  # both queries are SELECT * FROM jobs: one description
+        more = len(found) > limit
+        found = found[:limit]
+        next_after = None
+        if more:
+            names = tuple(column[0] for column in read.description)
+            last = dict(zip(names, found[-1], strict=True))
+            next_after = rows.claim_cursor_of(last, repr)
+        return self._map_jobs(found, read), next_after
+
     def _sweep(self) -> int:
         with self._write() as conn:
             swept = conn.execute(self._sql["sweep_expired"], {"now": time.time()}).fetchall()

@@ -1,6 +1,7 @@
 """The dashboard's routes under ``/ui/``: HTML pages (or, for htmx's polls, their live part
-alone), the rates as JSON, and the static files. Reads only: its buttons call the JSON API,
-which checks the secret as for any client."""
+alone), the rates as JSON, and the static files. Its buttons call the JSON API, which checks
+the secret as for any client; one POST of its own (retry or cancel a job of a face without
+those actions), which the secret guards as it guards every POST."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from urllib.parse import quote
 
 import msgspec
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from litestar import Request, Response, get
+from litestar import Request, Response, get, post
 from litestar.params import PathParameter, QueryParameter
 from litestar.static_files import create_static_files_router
 
@@ -62,6 +63,7 @@ def _environment() -> Environment:
         page_of=views.page_of,
         display_name=views.display_name,
         percent=views.percent,
+        NO_JOB_ACTIONS=views.NO_JOB_ACTIONS,
     )
     return env
 
@@ -112,13 +114,13 @@ async def queue(
     settings: SettingsDep,
     name: Annotated[str, PathParameter(description="the queue's name (may hold '/')")],
     job_state: Annotated[str | None, QueryParameter(name="state")] = None,
-    order: Annotated[str, QueryParameter(description="newest or oldest")] = "newest",
-    after: Annotated[str, QueryParameter(description="a job id: the page after it")] = "0",
+    order: Annotated[str, QueryParameter(description="newest, oldest or claim")] = "newest",
+    after: Annotated[str, QueryParameter(description="the page's keyset cursor")] = "",
 ) -> Response[str]:
     state = job_state if job_state in views.STATES else None
-    after_id = int(after) if after.isdigit() and len(after) < 19 else 0
+    order = order if order in views.ORDERS else "newest"
     try:
-        found = await views.queue_page(engine, name.lstrip("/"), state, order, after_id)
+        found = await views.queue_page(engine, name.lstrip("/"), state, order, after)
     except (NotFound, InvalidInput) as exc:
         return not_found(request, settings, exc.detail)
     return render(request, "queue.html", server=views.server_of(settings), view=found)
@@ -133,6 +135,19 @@ async def job(
     except (NotFound, InvalidInput) as exc:
         return not_found(request, settings, exc.detail)
     return render(request, "job.html", server=views.server_of(settings), view=found)
+
+
+@post("/ui/actions/jobs/{job_id:int}/{action:str}", status_code=200, include_in_schema=False)
+async def job_action(
+    engine: EngineDep,
+    job_id: JobId,
+    action: Annotated[str, PathParameter(description="retry or cancel")],
+) -> Response[bytes]:
+    """Retry or cancel a job of a face without such an action of its own (the JSON API's
+    answers: the job, or a problem). The secret guards it as it guards every POST."""
+    found = await views.job_action(engine, job_id, action)
+    body = msgspec.json.encode(found)
+    return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
 
 
 @get("/ui/keys", include_in_schema=False)
@@ -207,6 +222,7 @@ ROUTES: list[Any] = [
     rates,
     queue,
     job,
+    job_action,
     key_spaces,
     key_space,
     sources,

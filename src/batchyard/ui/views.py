@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from batchyard import __version__
-from batchyard.domain.errors import NotFound
+from batchyard.domain.errors import Conflict, NotFound
 from batchyard.domain.models import BatchQuery, Job, LogLine, Queue, QueueSummary
 from batchyard.domain.states import JobState
 from batchyard.faces.boss import model as boss
@@ -91,35 +91,50 @@ async def overview(engine: Engine) -> Overview:
     return Overview(queues=queues, totals=totals, now=datetime.now(UTC))
 
 
+ORDERS = ("newest", "oldest", "claim")
+
+
 @dataclass(frozen=True)
 class QueuePage:
     queue: Queue
     counts: dict[str, int]
     jobs: list[Job]
-    state: str | None
-    order: str  # "newest" or "oldest"
-    after: int
-    next_after: int | None  # the keyset cursor of the next page (None: this is the last)
+    state: str | None  # (claim order: none, it lists the claimable jobs)
+    order: str  # "newest", "oldest" or "claim"
+    after: str  # this page's keyset cursor ("": the first page)
+    next_after: str | None  # the keyset cursor of the next page (None: this is the last)
 
 
 async def queue_page(
-    engine: Engine, name: str, state: str | None, order: str, after: int
+    engine: Engine, name: str, state: str | None, order: str, after: str
 ) -> QueuePage:
     queue = await engine.get_queue(name)
+    stats = await engine.queue_stats(name)
+    if order == "claim":
+        jobs, next_after = await engine.list_claim_order(name, PAGE, after or None)
+        return QueuePage(
+            queue=queue,
+            counts=stats.counts,
+            jobs=jobs,
+            state=None,
+            order=order,
+            after=after,
+            next_after=next_after,
+        )
     chosen = JobState(state) if state else None
     newest = order != "oldest"
-    jobs = await engine.list_jobs(name, chosen, PAGE + 1, after, newest_first=newest)
-    stats = await engine.queue_stats(name)
-    more = len(jobs) > PAGE
-    jobs = jobs[:PAGE]
+    after_id = int(after) if after.isdigit() and len(after) < 19 else 0
+    found = await engine.list_jobs(name, chosen, PAGE + 1, after_id, newest_first=newest)
+    more = len(found) > PAGE
+    found = found[:PAGE]
     return QueuePage(
         queue=queue,
         counts=stats.counts,
-        jobs=jobs,
+        jobs=found,
         state=chosen.value if chosen else None,
         order="newest" if newest else "oldest",
-        after=after,
-        next_after=jobs[-1].id if more and jobs else None,
+        after=str(after_id) if after_id else "",
+        next_after=str(found[-1].id) if more and found else None,
     )
 
 
@@ -138,6 +153,30 @@ async def job_page(engine: Engine, job_id: int) -> JobPage:
         return JobPage(job=job, queue=queue)
     log = await engine.read_log(job_id, limit=1000)
     return JobPage(job=job, queue=queue, log=log, run_job=runs_model.job_of(job))
+
+
+# Jobs of queues whose face has no retry or cancel of its own are retried and cancelled by
+# the dashboard through the engine (POST /ui/actions/jobs/{id}/retry|cancel, guarded by the
+# secret like every POST); native queues use their API. Two kinds keep their face's rules:
+NO_JOB_ACTIONS = {
+    "keyspace": "A key is never retried or cancelled: release it on its key space's page.",
+    "deveui": "The registrar owns its registrations: delete the batch on the DevEUI page.",
+}
+JOB_ACTIONS = ("retry", "cancel")
+
+
+async def job_action(engine: Engine, job_id: int, action: str) -> Job:
+    """Retry (a dead or cancelled job) or cancel (an unfinished one) a job of any queue
+    whose face allows it; Conflict for the others."""
+    if action not in JOB_ACTIONS:
+        raise NotFound(f"no action {action!r}")
+    job = await engine.get_job(job_id)
+    queue = await engine.get_queue(job.queue)
+    if queue.kind in NO_JOB_ACTIONS:
+        raise Conflict(NO_JOB_ACTIONS[queue.kind])
+    if action == "retry":
+        return await engine.retry(job_id)
+    return await engine.cancel(job_id)
 
 
 @dataclass(frozen=True)

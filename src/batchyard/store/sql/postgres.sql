@@ -37,7 +37,19 @@ RETURNING *;
 SELECT count(*) AS n FROM jobs WHERE queue = $1 AND state = 'active';
 
 -- name: queue_counts
-SELECT state, count(*) AS n FROM jobs WHERE queue = $1 GROUP BY state;
+-- a queue's jobs per state, as all_queue_counts: its folded counts plus its deltas not folded yet
+SELECT s.state, s.n::bigint AS n
+  FROM (SELECT sum(available) AS available, sum(active) AS active, sum(completed) AS completed,
+               sum(dead) AS dead, sum(cancelled) AS cancelled
+          FROM (SELECT available, active, completed, dead, cancelled
+                  FROM queue_counts WHERE queue = $1
+                UNION ALL
+                SELECT available, active, completed, dead, cancelled
+                  FROM queue_count_deltas WHERE queue = $1) AS both_parts) AS c
+ CROSS JOIN LATERAL (VALUES ('available', c.available), ('active', c.active),
+                            ('completed', c.completed), ('dead', c.dead),
+                            ('cancelled', c.cancelled)) AS s (state, n)
+ WHERE s.n <> 0;
 
 -- name: insert_job
 -- Many jobs in one statement. Rows are inserted in input order (ids grow with it); a taken
@@ -293,10 +305,63 @@ SELECT * FROM jobs WHERE queue = $1 AND id < $2 ORDER BY id DESC LIMIT $3;
 -- name: list_jobs_in_state_newest
 SELECT * FROM jobs WHERE queue = $1 AND state = $2 AND id < $3 ORDER BY id DESC LIMIT $4;
 
+-- name: list_claim_order
+-- the dashboard's claim order page: the jobs without a ref lease_jobs could take now, in its
+-- order (over jobs_claim), after ($2 priority, $3 run_at, $4 id) unless $2 is NULL; $5 at most
+SELECT * FROM jobs
+ WHERE queue = $1 AND ref IS NULL AND run_at <= now()
+   AND (state = 'available' OR (state = 'active' AND lease_expires_at IS NOT NULL))
+   AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
+   AND ($2::integer IS NULL OR priority < $2
+        OR (priority = $2 AND (run_at, id) > ($3::timestamptz, $4::bigint)))
+ ORDER BY priority DESC, run_at, id
+ LIMIT $5;
+
+-- name: list_ref_claim_order
+-- then those with a ref, in ref order (over jobs_queue_ref_claim), after ref $2; $3 at most
+SELECT * FROM jobs
+ WHERE queue = $1 AND ref IS NOT NULL AND ref > $2 AND run_at <= now()
+   AND (state = 'available' OR (state = 'active' AND lease_expires_at IS NOT NULL))
+   AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
+ ORDER BY ref
+ LIMIT $3;
+
 -- name: all_queue_counts
--- every queue's jobs per state: PostgreSQL keeps no counter rows (they would serialize the
--- claims of a queue), so this reads the index-only scan of jobs_queue_state
-SELECT queue, state, count(*)::bigint AS n FROM jobs GROUP BY queue, state;
+-- every queue's jobs per state: the folded counts plus the deltas not folded yet (migration
+-- 0012), one snapshot, so exact; never a scan of jobs
+SELECT c.queue, s.state, s.n::bigint AS n
+  FROM (SELECT queue, sum(available) AS available, sum(active) AS active,
+               sum(completed) AS completed, sum(dead) AS dead, sum(cancelled) AS cancelled
+          FROM (SELECT queue, available, active, completed, dead, cancelled FROM queue_counts
+                UNION ALL
+                SELECT queue, available, active, completed, dead, cancelled
+                  FROM queue_count_deltas) AS both_parts
+         GROUP BY queue) AS c
+ CROSS JOIN LATERAL (VALUES ('available', c.available), ('active', c.active),
+                            ('completed', c.completed), ('dead', c.dead),
+                            ('cancelled', c.cancelled)) AS s (state, n)
+ WHERE s.n <> 0;
+
+-- name: fold_queue_counts
+-- postgres only: housekeeping adds the deltas it sees into queue_counts and deletes them, in
+-- one statement (a concurrent fold waits on the rows this one deletes, then skips them); the
+-- deltas of a queue deleted meanwhile are dropped. How many deltas.
+WITH folded AS (
+    DELETE FROM queue_count_deltas RETURNING *
+), added AS (
+    INSERT INTO queue_counts AS c (queue, available, active, completed, dead, cancelled)
+    SELECT queue, sum(available), sum(active), sum(completed), sum(dead), sum(cancelled)
+      FROM folded
+     WHERE queue IN (SELECT name FROM queues)
+     GROUP BY queue
+    ON CONFLICT (queue) DO UPDATE SET
+        available = c.available + excluded.available,
+        active = c.active + excluded.active,
+        completed = c.completed + excluded.completed,
+        dead = c.dead + excluded.dead,
+        cancelled = c.cancelled + excluded.cancelled
+)
+SELECT count(*) AS n FROM folded;
 
 -- name: queue_heads
 -- per queue, when the first job of each claim order (priority, then ref) became claimable:

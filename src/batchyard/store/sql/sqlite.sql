@@ -236,6 +236,27 @@ SELECT * FROM jobs WHERE queue = :queue AND id < :after_id ORDER BY id DESC LIMI
 SELECT * FROM jobs WHERE queue = :queue AND state = :state AND id < :after_id
  ORDER BY id DESC LIMIT :limit;
 
+-- name: list_claim_order
+-- the dashboard's claim order page: the jobs without a ref a claim could take now, in its
+-- order (over jobs_claim), after (:priority, :run_at, :id) unless :priority is NULL
+SELECT * FROM jobs
+ WHERE queue = :queue AND ref IS NULL AND run_at <= :now
+   AND (state = 'available' OR (state = 'active' AND lease_expires_at IS NOT NULL))
+   AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
+   AND (:priority IS NULL OR priority < :priority
+        OR (priority = :priority AND (run_at, id) > (:run_at, :id)))
+ ORDER BY priority DESC, run_at, id
+ LIMIT :limit;
+
+-- name: list_ref_claim_order
+-- then those with a ref, in ref order (over jobs_queue_ref_claim), after :ref
+SELECT * FROM jobs
+ WHERE queue = :queue AND ref IS NOT NULL AND ref > :ref AND run_at <= :now
+   AND (state = 'available' OR (state = 'active' AND lease_expires_at IS NOT NULL))
+   AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
+ ORDER BY ref
+ LIMIT :limit;
+
 -- name: all_queue_counts
 -- every queue's jobs per state, from the counts the triggers keep (one small table)
 SELECT queue, state, n FROM queue_counts WHERE n <> 0;

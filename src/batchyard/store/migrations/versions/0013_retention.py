@@ -7,7 +7,7 @@ Revises: 0010_max_active_keyed_batches
 from batchyard.store.migrations.sqlfiles import run_sql_file
 
 revision = "0013_retention"
-down_revision = "0010_max_active_keyed_batches"
+down_revision = "0012_queue_counts"
 branch_labels = None
 depends_on = None
 

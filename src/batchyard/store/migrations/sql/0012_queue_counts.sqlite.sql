@@ -1,0 +1,2 @@
+-- Nothing on SQLite: its queue_counts rows (0001) follow every job in the writing transaction,
+-- as its writes are serialised anyway.
