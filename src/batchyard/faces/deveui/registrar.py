@@ -87,29 +87,43 @@ class Registrar:
                 self._fault("claiming a slot", exc)
                 await asyncio.sleep(RECOVER_SECONDS)
                 continue
-            for job in jobs:
+            job = jobs[0] if jobs else None
+            while job is not None:  # each completion claims the next slot in the same call
+                current, job = job, None
                 try:
-                    await self._shielded(job)
+                    job = await self._shielded(current, owner)
                 except Exception:  # a defect: logged, and the slot's lease expires
-                    log.exception("slot %d: the registrar failed", job.id)
+                    log.exception("slot %d: the registrar failed", current.id)
 
-    async def _shielded(self, job: Job) -> None:
-        """Work on the slot; a cancellation (shutdown) lets the request in flight finish."""
-        work = asyncio.ensure_future(self._work(job))
+    async def _shielded(self, job: Job, owner: str) -> Job | None:
+        """Work on the slot, and answer the next one it claimed; a cancellation (shutdown)
+        lets the request in flight finish (and gives back a next slot claimed meanwhile)."""
+        work = asyncio.ensure_future(self._work(job, owner))
         try:
-            await asyncio.shield(work)
+            return await asyncio.shield(work)
         except asyncio.CancelledError:
             self.stopping.set()
-            await work
+            following = await work
+            if following is not None:
+                await self._give_back(following)
             raise
 
-    async def _work(self, job: Job) -> None:
+    async def _work(self, job: Job, owner: str) -> Job | None:
+        """Register the slot and complete it, claiming the next slot in the same call unless
+        the server is stopping; that next slot, if any."""
         assert job.lease is not None, "a claimed slot holds a lease"
         token = job.lease.token
         provider = _Noting(self.provider)
         try:
             deveui = await self._register(job, token, provider)
-            await self.engine.complete(job.id, token, {"deveui": deveui}, queue=service.QUEUE)
+            result = {"deveui": deveui}
+            if self.stopping.is_set():
+                await self.engine.complete(job.id, token, result, queue=service.QUEUE)
+                return None
+            _, following = await self.engine.complete_and_claim(
+                job.id, token, service.QUEUE, owner, result, kind=service.KIND
+            )
+            return following
         except _Stopping:
             with contextlib.suppress(BatchyardError):
                 if provider.sent is not None and provider.sent != service.recorded_id(job):
@@ -122,6 +136,13 @@ class Registrar:
             log.info("slot %d: the lease passed to another registrar", job.id)
         except BatchyardError as exc:  # the lease expires; the slot is retried with its id
             self._fault("registering a slot", exc)
+        return None
+
+    async def _give_back(self, job: Job) -> None:
+        """Release a slot claimed but never worked on (nothing was sent for it)."""
+        assert job.lease is not None
+        with contextlib.suppress(BatchyardError):
+            await self.engine.release(job.id, job.lease.token, queue=service.QUEUE)
 
     async def _register(self, job: Job, token: int, provider: _Noting) -> str:
         slot, size = _slot_of(job.payload)
