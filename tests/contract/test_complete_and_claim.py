@@ -100,6 +100,23 @@ async def test_the_completions_place_goes_to_the_next_claim_and_no_more(store: S
     await assert_counts_true(store, "q")
 
 
+async def test_an_expired_lease_has_no_place_to_hand_over(store: Store) -> None:
+    """Its place went to another claim already: the completion still counts, the claim does
+    not exceed the limit."""
+    await store.create_queue(
+        QueueSpec(name="q", max_active=2), [NewJob(payload=i) for i in range(5)]
+    )
+    (short,) = await store.claim("q", "w", 1, 0.05)
+    await store.claim("q", "w", 1, 60)
+    await asyncio.sleep(0.3)
+    (took_its_place,) = await store.claim("q", "w", 1, 60)
+    assert took_its_place.id != short.id
+    done, claimed = await store.complete_and_claim(_done(short), "w", 60)
+    assert done.state is JobState.COMPLETED and claimed is None
+    assert len(await _held(store, "q")) == 2
+    await assert_counts_true(store, "q")
+
+
 async def test_concurrent_complete_and_claims_never_exceed_the_limit(
     store: Store, database_url: str
 ) -> None:

@@ -753,8 +753,8 @@ class PostgresStore(Store):
             raise InvalidInput("complete_and_claim needs the job's queue", field="queue")
         args = (item.job_id, item.token, _encode_json(item.result), item.queue, owner)
         found = await self._fetch("complete_and_claim", *args, lease_seconds)
-        if not found:  # a repeat (answered as it is, and the claim follows) or a refusal
-            done = _job(await self._settle_one(item))
+        if not found:  # an expired lease (no place to hand over), a repeat or a refusal
+            (done,) = await self.complete([item])
             return done, next(iter(await self.claim(item.queue, owner, 1, lease_seconds)), None)
         return _job(found[0]), _job(found[1]) if len(found) > 1 else None
 

@@ -1,28 +1,25 @@
 -- Complete leased job done_id (under done_token, in queue done_queue) and claim the next job
 -- of that queue for next_owner, in one call: one round trip, one transaction (the caller's
 -- statement). Answers the completed job, then the claimed one if any; nothing (and no claim)
--- when the completion changes nothing (the store then tells a repeat from a refusal).
+-- when the completion changes nothing, or the job's lease had expired (the store then
+-- completes and claims the usual way, or tells a repeat from a refusal).
 --
--- A queue with max_active: its advisory lock (as lock_queues) is taken first, before the
--- completion locks any row, so a holder of the lock never waits for a row this call holds
--- (a claim under the lock updates the batch row the completion updated). Under READ
--- COMMITTED each statement of a VOLATILE function takes a fresh snapshot, so the count of
--- held leases, read after the lock, sees every claim committed under it, as queue_free does;
--- the completion just made is seen too (its place is free), and at most that many are claimed.
--- A queue without a limit claims as lease_jobs does (nothing if it got a limit meanwhile).
+-- No advisory lock, even for a queue with max_active: the job completed held an unexpired
+-- lease, so the place it frees goes to the job claimed, in the same transaction: the held
+-- leases never grow. A claimer under the queue's lock counts, in its snapshot, either the job
+-- completed (before this commits) or the job claimed (after), never neither, so it grants no
+-- place twice. The count here only honours a max_active lowered below what is held (no
+-- claim then). A completion whose lease expired frees no place (a claimer may have taken it
+-- already), hence the fallback; so does one whose lease has less than 2 s left, so that no
+-- claimer can see it expire while this call runs.
 CREATE FUNCTION batchyard_complete_claim(
     done_id bigint, done_token bigint, done_result text, done_queue text,
     next_owner text, next_lease float8
 ) RETURNS SETOF jobs LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
-    limited boolean;
     free integer;
     done jobs;
 BEGIN
-    limited := EXISTS (SELECT FROM queues WHERE name = done_queue AND max_active IS NOT NULL);
-    IF limited THEN
-        PERFORM pg_advisory_xact_lock(hashtextextended('batchyard max_active ' || done_queue, 0));
-    END IF;
     UPDATE jobs SET
         state = CASE WHEN q.requeue_on_complete THEN 'available' ELSE 'completed' END,
         result = done_result::jsonb,
@@ -37,6 +34,8 @@ BEGIN
       FROM queues AS q
      WHERE jobs.id = done_id AND jobs.state = 'active' AND jobs.lease_token = done_token
        AND jobs.queue = done_queue AND q.name = jobs.queue
+       AND (jobs.lease_expires_at IS NULL
+            OR jobs.lease_expires_at > now() + interval '2 seconds')
     RETURNING jobs.* INTO done;
     IF NOT FOUND THEN
         RETURN;
@@ -45,17 +44,15 @@ BEGIN
         PERFORM pg_notify('batchyard_jobs', done_queue);
     END IF;
     RETURN NEXT done;
-    IF limited THEN
-        SELECT greatest(q.max_active - (
-                   SELECT count(*) FROM jobs AS h
-                    WHERE h.queue = q.name AND h.state = 'active'
-                      AND (h.lease_expires_at IS NULL OR h.lease_expires_at > now())), 0)
-          INTO free
-          FROM queues AS q
-         WHERE q.name = done_queue AND q.max_active IS NOT NULL;
-        IF free IS NOT NULL AND free < 1 THEN
-            RETURN;
-        END IF;
+    SELECT q.max_active - (
+               SELECT count(*) FROM jobs AS h
+                WHERE h.queue = q.name AND h.state = 'active'
+                  AND (h.lease_expires_at IS NULL OR h.lease_expires_at > now()))
+      INTO free
+      FROM queues AS q
+     WHERE q.name = done_queue AND q.max_active IS NOT NULL;
+    IF free IS NOT NULL AND free < 1 THEN
+        RETURN;
     END IF;
     RETURN QUERY
     WITH picked AS MATERIALIZED (
@@ -63,8 +60,6 @@ BEGIN
          WHERE queue = done_queue AND ref IS NULL AND run_at <= now()
            AND (state = 'available' OR (state = 'active' AND lease_expires_at IS NOT NULL))
            AND (state = 'available' OR max_attempts IS NULL OR attempts < max_attempts)
-           AND (limited OR NOT EXISTS (SELECT FROM queues AS g
-                                        WHERE g.name = done_queue AND g.max_active IS NOT NULL))
          ORDER BY priority DESC, run_at, id
          LIMIT 1
            FOR UPDATE SKIP LOCKED
