@@ -1,40 +1,101 @@
-"""The provider client (faces/deveui/provider.py): one request, and what each answer means."""
+"""The provider client (faces/deveui/provider.py): one request, and what each answer means,
+against real servers on loopback sockets."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import shutil
 import socket
 import ssl
+import struct
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
 
-import httpx
+import aiohttp
 import pytest
+from aiohttp import web
 
 from batchyard.domain.errors import InvalidInput
-from batchyard.faces.deveui.provider import Answer, Outcome, Provider, check_provider_url
+from batchyard.faces.deveui.provider import (
+    Answer,
+    Outcome,
+    Provider,
+    answer_for_error,
+    check_provider_url,
+)
 
 DEVEUI = "FFA45722AA738240"
 
 
-async def register_with(handler: httpx.MockTransport, url: str = "http://p.test") -> Answer:
-    async with Provider(url, transport=handler) as provider:
+@dataclass
+class Seen:
+    method: str
+    path: str
+    content_type: str
+    body: bytes
+
+
+@contextlib.asynccontextmanager
+async def provider_server(
+    answer: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    ssl_context: ssl.SSLContext | None = None,
+) -> AsyncIterator[str]:
+    """A real HTTP server on a loopback port, answering every request with ``answer``; its
+    base URL."""
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"{'https' if ssl_context else 'http'}://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def raw_server(on_connection: Callable[[socket.socket], None]) -> AsyncIterator[str]:
+    """A TCP server that reads a request and hands the socket to ``on_connection``."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1024)
+        on_connection(writer.get_extra_info("socket"))
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.close()
+
+
+async def register_at(url: str, timeout: float = 10.0) -> Answer:
+    async with Provider(url, timeout=timeout) as provider:
         return await provider.register(DEVEUI)
 
 
 async def test_one_json_post_to_the_onboarding_path() -> None:
-    seen: list[httpx.Request] = []
+    seen: list[Seen] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(200)
+    async def answer(request: web.Request) -> web.Response:
+        body = await request.read()
+        seen.append(Seen(request.method, request.path, request.headers["Content-Type"], body))
+        return web.Response(status=200)
 
-    answer = await register_with(httpx.MockTransport(handler), "https://p.test/lora/")
-    assert answer == Answer(Outcome.REGISTERED, "provider answered 200")
+    async with provider_server(answer) as url:
+        result = await register_at(url + "/lora/")
+    assert result == Answer(Outcome.REGISTERED, "provider answered 200")
     (request,) = seen
-    assert request.method == "POST"
-    assert str(request.url) == "https://p.test/lora/sensor-onboarding-sample"
-    assert request.headers["content-type"] == "application/json"
-    assert json.loads(request.content) == {"deveui": DEVEUI}
+    assert (request.method, request.path) == ("POST", "/lora/sensor-onboarding-sample")
+    assert request.content_type == "application/json"
+    assert json.loads(request.body) == {"deveui": DEVEUI}
 
 
 @pytest.mark.parametrize(
@@ -56,37 +117,81 @@ async def test_one_json_post_to_the_onboarding_path() -> None:
     ],
 )
 async def test_each_status_has_an_outcome(status: int, outcome: Outcome) -> None:
-    answer = await register_with(httpx.MockTransport(lambda request: httpx.Response(status)))
-    assert answer == Answer(outcome, f"provider answered {status}")
+    async def answer(request: web.Request) -> web.Response:
+        headers = {"Location": "/elsewhere"} if status == 301 else None
+        return web.Response(status=status, headers=headers, text="answer")
+
+    async with provider_server(answer) as url:
+        result = await register_at(url)
+    assert result == Answer(outcome, f"provider answered {status}")
+
+
+async def test_a_connection_closed_without_an_answer_is_an_unknown_outcome() -> None:
+    async with raw_server(lambda sock: None) as url:
+        result = await register_at(url)
+    assert result.outcome is Outcome.UNKNOWN
+    assert result.detail.startswith("connection closed")
+
+
+async def test_a_connection_reset_is_an_unknown_outcome() -> None:
+    def reset(sock: socket.socket) -> None:  # closing with a zero linger sends a RST
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    async with raw_server(reset) as url:
+        result = await register_at(url)
+    assert result.outcome is Outcome.UNKNOWN
+    assert result.detail.startswith(("connection reset", "connection closed"))
 
 
 @pytest.mark.parametrize(
     ("error", "detail"),
     [
-        (httpx.ConnectError("[Errno 111] Connection refused"), "cannot connect: [Errno 111]"),
-        (httpx.ConnectTimeout("slow"), "timed out connecting: slow"),
-        (httpx.ReadTimeout("slow"), "timed out waiting for the answer: slow"),
-        (httpx.ReadError("reset by peer"), "connection reset: reset by peer"),
-        (httpx.RemoteProtocolError("closed"), "connection closed: closed"),
-        (httpx.ProxyError("proxy"), "request failed: proxy"),
+        (aiohttp.ServerDisconnectedError("closed"), "connection closed: "),
+        (aiohttp.ClientOSError(104, "reset by peer"), "connection reset: "),
+        (aiohttp.ConnectionTimeoutError("slow"), "timed out connecting: slow"),
+        (aiohttp.SocketTimeoutError("slow"), "timed out waiting for the answer: slow"),
+        (aiohttp.ClientPayloadError("short"), "connection closed: short"),
+        (aiohttp.ClientError("other"), "request failed: other"),
     ],
 )
-async def test_a_network_error_is_an_unknown_outcome(error: httpx.HTTPError, detail: str) -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise error
-
-    answer = await register_with(httpx.MockTransport(handler))
+def test_each_client_error_is_an_unknown_outcome(error: aiohttp.ClientError, detail: str) -> None:
+    answer = answer_for_error(error)
     assert answer.outcome is Outcome.UNKNOWN
     assert answer.detail.startswith(detail)
 
 
-async def test_an_untrusted_certificate_is_refused_at_once() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("handshake") from ssl.SSLCertVerificationError("self-signed")
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key (made with the openssl command)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
 
-    answer = await register_with(httpx.MockTransport(handler), "https://p.test")
-    assert answer.outcome is Outcome.REFUSED
-    assert "untrusted TLS certificate" in answer.detail and "SSL_CERT_FILE" in answer.detail
+
+async def test_https_with_a_custom_ca_from_ssl_cert_file_and_untrusted_at_once(
+    certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert, key = certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(status=200)
+
+    async with provider_server(answer, context) as url:
+        untrusted = await register_at(url)
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        trusted = await register_at(url)
+    assert untrusted.outcome is Outcome.REFUSED
+    assert "untrusted TLS certificate" in untrusted.detail and "SSL_CERT_FILE" in untrusted.detail
+    assert trusted == Answer(Outcome.REGISTERED, "provider answered 200")
 
 
 async def test_a_closed_port_is_an_unknown_outcome() -> None:
@@ -122,14 +227,21 @@ def test_other_provider_urls_are_refused(url: str) -> None:
 
 
 async def test_a_request_gets_its_timeout_as_a_whole() -> None:
-    """httpx times each phase; the provider bounds the whole request (a slot's lease counts on
-    it), and a request that runs out of time has an unknown outcome."""
+    """The provider bounds the whole request (a slot's lease counts on it), and a request that
+    runs out of time has an unknown outcome."""
 
-    async def stalls(request: httpx.Request) -> httpx.Response:
-        await asyncio.sleep(60)
-        return httpx.Response(200)
+    released = asyncio.Event()
 
-    transport = httpx.MockTransport(stalls)
-    async with Provider("http://p.test", timeout=0.05, transport=transport) as provider:
-        answer = await provider.register("0123456789ABCDEF")
+    async def stalls(request: web.Request) -> web.Response:
+        await released.wait()
+        return web.Response(status=200)
+
+    async with provider_server(stalls) as url:
+        answer = await register_at(url, timeout=0.05)
+        released.set()
     assert answer == Answer(Outcome.UNKNOWN, "no answer within 0.05 s")
+
+
+async def test_a_provider_outside_its_context_refuses_to_send() -> None:
+    with pytest.raises(RuntimeError):
+        await Provider("http://127.0.0.1:9").register(DEVEUI)

@@ -13,6 +13,7 @@ from batchyard.faces.deveui.registration import RetryPolicy, SlotFailed, registe
 
 REGISTERED, TAKEN, UNKNOWN, REFUSED = Outcome
 EARLIER = "0123456789A00007"  # an id an earlier attempt recorded for slot 7 of 10
+FIRST = "ABCDEF01234F0011"  # the id recorded with slot 7 of 10 when its batch was made
 
 
 @dataclass
@@ -49,10 +50,17 @@ class Script:
 POLICY = RetryPolicy(first_delay=0.125, max_delay=0.5, budget_seconds=2.0)  # exact in binary
 
 
-async def run(script: Script, recorded: str | None = None, slot: int = 7) -> str:
+async def run(
+    script: Script,
+    recorded: str | None = None,
+    slot: int = 7,
+    first: str | None = None,
+    first_maybe_sent: bool = False,
+) -> str:
     deveui = await register_slot(
-        script, slot, 10, recorded=recorded, record=script.record, policy=POLICY,
-        sleep=script.sleep, on_attempt=script.attempt, clock=script.clock,
+        script, slot, 10, recorded=recorded, first=first, first_maybe_sent=first_maybe_sent,
+        record=script.record, policy=POLICY, sleep=script.sleep, on_attempt=script.attempt,
+        clock=script.clock,
     )  # fmt: skip
     assert script.answers == [], "every scripted answer was asked for"
     return deveui
@@ -151,3 +159,46 @@ async def test_the_defaults_register_without_hooks() -> None:
     script = Script([REGISTERED])
     deveui = await register_slot(script, 0, 1, record=script.record)
     assert script.of("send") == [deveui]
+
+
+# -- a first candidate recorded with the slot (the server's slots carry one in their payload) --
+async def test_a_first_candidate_is_sent_without_a_record() -> None:
+    script = Script([REGISTERED])
+    assert await run(script, first=FIRST) == FIRST
+    assert script.events == [("attempt", None), ("send", FIRST)]
+
+
+async def test_a_422_for_a_first_candidate_never_sent_before_is_someone_elses() -> None:
+    script = Script([TAKEN, REGISTERED])
+    deveui = await run(script, first=FIRST)
+    (fresh,) = script.of("record")
+    assert deveui == fresh != FIRST
+    assert script.events == [
+        ("attempt", None), ("send", FIRST), ("record", fresh), ("attempt", None), ("send", fresh)
+    ]  # fmt: skip
+
+
+async def test_a_422_for_a_first_candidate_an_earlier_claim_may_have_sent_is_ours() -> None:
+    script = Script([TAKEN])
+    assert await run(script, first=FIRST, first_maybe_sent=True) == FIRST
+    assert script.of("record") == []
+
+
+async def test_a_first_candidate_with_an_unknown_outcome_is_retried_and_its_422_is_ours() -> None:
+    script = Script([UNKNOWN, TAKEN])
+    assert await run(script, first=FIRST) == FIRST
+    assert script.of("send") == [FIRST, FIRST] and script.of("record") == []
+
+
+async def test_a_recorded_id_wins_over_the_first_candidate() -> None:
+    """A later candidate was recorded: the first one got a definite 422 before it."""
+    script = Script([TAKEN])
+    assert await run(script, recorded=EARLIER, first=FIRST) == EARLIER
+    assert script.of("send") == [EARLIER]
+
+
+async def test_a_refusal_of_a_first_candidate_never_sent_leaves_nothing_unconfirmed() -> None:
+    script = Script([REFUSED])
+    with pytest.raises(SlotFailed) as caught:
+        await run(script, first=FIRST)
+    assert caught.value.unconfirmed is None

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 import pytest
 
 from batchyard.domain.errors import InvalidInput
-from batchyard.domain.models import Batch, BatchCounts
-from batchyard.domain.states import BatchState
+from batchyard.domain.models import Batch, BatchCounts, Job
+from batchyard.domain.states import BatchState, JobState
 from batchyard.faces.deveui import service
+from batchyard.faces.deveui.model import is_deveui, short_code
 from batchyard.faces.deveui.registrar import retry_policy
 from batchyard.settings import Settings
 
@@ -28,6 +29,32 @@ def batch(key: str | None = None, error: str | None = None, **counts: int) -> Ba
         completed_at=None,
         key=key,
     )
+
+
+def slot(attempts: int, result: object = None, first: str | None = "ABCDEF0123400007") -> Job:
+    payload: dict[str, object] = {"slot": 7, "of": 10}
+    if first is not None:
+        payload["deveui"] = first
+    return Job(
+        id=1, queue=service.QUEUE, batch_id=7, unique_key=None, priority=0, payload=payload,
+        state=JobState.DEAD, attempts=attempts, max_attempts=None, run_at=None, lease=None,
+        result=result, error=None, created_at=NOW, updated_at=NOW, finished_at=None,
+    )  # fmt: skip
+
+
+def test_each_slot_carries_its_first_candidate_from_the_batchs_creation() -> None:
+    slots = service._slots(10)
+    ids = [job.payload["deveui"] for job in slots]
+    assert [job.payload["slot"] for job in slots] == list(range(10))
+    assert all(is_deveui(d) and int(short_code(d), 16) % 10 == n for n, d in enumerate(ids))
+
+
+def test_the_latest_candidate_of_a_slot_that_may_have_been_sent() -> None:
+    assert service.latest_id(slot(0)) is None  # never claimed: its first id was never sent
+    assert service.latest_id(slot(1)) == "ABCDEF0123400007"
+    assert service.latest_id(slot(2, {"deveui": "0123456789A00017"})) == "0123456789A00017"
+    assert service.latest_id(slot(0, {"deveui": "0123456789A00017"})) == "0123456789A00017"
+    assert service.latest_id(slot(1, first=None)) is None  # a slot made before first ids
 
 
 def test_a_batch_is_processing_until_no_slot_is_unfinished() -> None:

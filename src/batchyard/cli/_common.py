@@ -12,13 +12,14 @@ import inspect
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any, Concatenate, NoReturn, ParamSpec, get_type_hints
+from typing import TYPE_CHECKING, Annotated, Any, Concatenate, NoReturn, ParamSpec, get_type_hints
 
 import msgspec
 import typer
 from rich.console import Console
 
-from batchyard.client import DEFAULT_URL, BatchyardError, Client, TransportError
+if TYPE_CHECKING:  # the client (and httpx) load when a command talks to a server
+    from batchyard.client import Client
 
 P = ParamSpec("P")
 
@@ -42,6 +43,8 @@ JsonOption = Annotated[
 
 def open_client(url: str, secret: str | None) -> Client:
     """Make the client every command uses (tests replace this to inject a transport)."""
+    from batchyard.client import Client
+
     return Client(url, secret=secret)
 
 
@@ -57,21 +60,25 @@ class Server:
         return open_client(self.url, self.secret)
 
 
-_SERVER_PARAMETERS = (
-    inspect.Parameter(
-        "url", inspect.Parameter.KEYWORD_ONLY, default=DEFAULT_URL, annotation=UrlOption
-    ),
-    inspect.Parameter(
-        "secret", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=SecretOption
-    ),
-)
+@functools.cache
+def _server_parameters() -> tuple[inspect.Parameter, ...]:
+    from batchyard.client import DEFAULT_URL
+
+    return (
+        inspect.Parameter(
+            "url", inspect.Parameter.KEYWORD_ONLY, default=DEFAULT_URL, annotation=UrlOption
+        ),
+        inspect.Parameter(
+            "secret", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=SecretOption
+        ),
+    )
 
 
 def server_command(fn: Callable[Concatenate[Server, P], None]) -> Callable[..., None]:
     """Declare a command that talks to the server (see the module docstring)."""
     hints = get_type_hints(fn, include_extras=True)
     own = list(inspect.signature(fn).parameters.values())[1:]
-    parameters = [p.replace(annotation=hints[p.name]) for p in own] + list(_SERVER_PARAMETERS)
+    parameters = [p.replace(annotation=hints[p.name]) for p in own] + list(_server_parameters())
 
     @functools.wraps(fn)
     def command(*args: Any, url: str, secret: str | None, **kwargs: Any) -> None:
@@ -98,6 +105,8 @@ def fail(message: str, code: int = 1) -> NoReturn:
 @contextmanager
 def api_errors() -> Iterator[None]:
     """Turn client errors into a one-line message on stderr and exit status 1."""
+    from batchyard.client import BatchyardError, TransportError
+
     try:
         yield
     except TransportError as exc:

@@ -38,6 +38,9 @@ class Face:
     name: str  # the package under batchyard.faces, and the client namespace
     queue_kind: str  # the kind of the queues this face owns (the native face: "native")
     summary: str
+    # the root commands its ``cli.register`` adds: ``batchyard <one of them> …`` loads this
+    # face's commands only (a quick start-up); empty: only ever with the whole tree
+    commands: tuple[str, ...] = ()
 
     def part(self, module: str) -> ModuleType:
         return importlib.import_module(f"batchyard.faces.{self.name}.{module}")
@@ -66,9 +69,11 @@ class Face:
 
 FACES: tuple[Face, ...] = (
     Face("native", "native", "the engine's own queue API (/api/v1/queues)"),
-    Face("keys", "keyspace", "key-space leases (seeds/000, /api/v1/process)"),
-    Face("boss", "boss", "source job queues (seeds/002, /job/… and /api/v1/sources)"),
-    Face("runs", "runs", "runs and jobs (seeds/001, /api/run and /api/job)"),
-    Face("exchange", "exchange", "batch exchange (seeds/003, /api/v1/exchange)"),
-    Face("deveui", "deveui", "DevEUI batches (seeds/004, /api/v1/batches)"),
+    Face("keys", "keyspace", "key-space leases (seeds/000, /api/v1/process)", ("keys",)),
+    Face("boss", "boss", "source job queues (seeds/002, /job/… and /api/v1/sources)", ("boss",)),
+    Face("runs", "runs", "runs and jobs (seeds/001, /api/run and /api/job)", ("run", "job")),
+    Face("exchange", "exchange", "batch exchange (seeds/003, /api/v1/exchange)", ("exchange",)),
+    Face(
+        "deveui", "deveui", "DevEUI batches (seeds/004, /api/v1/batches)", ("deveui", "lorawan-sim")
+    ),
 )

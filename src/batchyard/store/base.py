@@ -146,6 +146,20 @@ class Store(abc.ABC):
         """:meth:`complete`, answering only where each job went (cheaper for many jobs)."""
 
     @abc.abstractmethod
+    async def complete_and_claim(
+        self, item: Completion, owner: str, lease_seconds: float | None
+    ) -> tuple[Job, Job | None]:
+        """Complete ``item`` (whose ``queue`` must be given) as :meth:`complete` does, then
+        claim the next job of that queue for ``owner`` as :meth:`claim` of one does (within
+        the queue's ``max_active``, the completion's place counted free), in one transaction:
+        on PostgreSQL one round trip, without the queue's lock (the completed job's unexpired
+        lease is handed over to the claimed one; a job whose lease expired had no place to
+        hand over: it is completed, then a claim is made as :meth:`claim` makes it). The
+        completed job and the claimed one (None: nothing claimable, or no place). A refused
+        completion raises and claims nothing; a repeated one answers the job as it is and
+        still claims."""
+
+    @abc.abstractmethod
     async def fail(
         self,
         job_id: int,

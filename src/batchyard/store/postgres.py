@@ -748,6 +748,18 @@ class PostgresStore(Store):
             done = await self._complete_all("complete_brief", items)
         return [rows.completed(row["id"], row["queue"], row["state"]) for row in done]
 
+    async def complete_and_claim(
+        self, item: Completion, owner: str, lease_seconds: float | None
+    ) -> tuple[Job, Job | None]:
+        if item.queue is None:
+            raise InvalidInput("complete_and_claim needs the job's queue", field="queue")
+        args = (item.job_id, item.token, _encode_json(item.result), item.queue, owner)
+        found = await self._fetch("complete_and_claim", *args, lease_seconds)
+        if not found:  # an expired lease (no place to hand over), a repeat or a refusal
+            (done,) = await self.complete([item])
+            return done, next(iter(await self.claim(item.queue, owner, 1, lease_seconds)), None)
+        return _job(found[0]), _job(found[1]) if len(found) > 1 else None
+
     async def _complete_all(self, query: str, items: Sequence[Completion]) -> list[Row]:
         """Run completion ``query`` over ``items`` in one transaction, all or none."""
         if not items:

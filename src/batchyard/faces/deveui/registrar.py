@@ -2,14 +2,17 @@
 
 Each worker claims one slot of the ``deveui`` queue at a time (the queue's ``max_active`` keeps
 the registrations in flight of every server on the database at or under the limit), registers
-an id for it (:func:`~batchyard.faces.deveui.registration.register_slot`: the candidate id is
-recorded in the job before it is sent, and the lease renewed before each request) and
-completes the job with the id. A slot that gives up fails its batch: the batch's other unheld
-slots are cancelled, those in flight finish.
+an id for it (:func:`~batchyard.faces.deveui.registration.register_slot`: the slot's first
+candidate is in its payload since the batch was made, any further one is recorded in the job
+before it is sent, and the lease renewed before each request) and completes the job with the
+id. A slot that gives up fails its batch: the batch's other unheld slots are cancelled, those
+in flight finish.
 
-A worker that dies leaves a lease that expires; the slot is claimed again and its recorded id
-retried first (a 422 for it then counts as ours). On shutdown a worker lets its request in
-flight finish, then gives its slot back (the recorded id stays with it).
+A worker that dies leaves a lease that expires; the slot is claimed again (its attempts then
+show it was claimed before) and its latest candidate retried first (a 422 for it then counts as
+ours). On shutdown a worker lets its request in flight finish, then records the id it sent in
+the job and gives its slot back (a release does not count the attempt, so the record is what
+tells the next claimer that the id may have been sent).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from batchyard.burstlog import BurstLogger
 from batchyard.domain.errors import BatchyardError, StaleLease
 from batchyard.domain.models import Job, JobEdit
 from batchyard.faces.deveui import service
-from batchyard.faces.deveui.provider import Provider, check_provider_url
+from batchyard.faces.deveui.provider import Answer, Provider, check_provider_url
 from batchyard.faces.deveui.registration import RetryPolicy, SlotFailed, register_slot
 from batchyard.service.engine import Engine
 from batchyard.settings import Settings
@@ -84,30 +87,48 @@ class Registrar:
                 self._fault("claiming a slot", exc)
                 await asyncio.sleep(RECOVER_SECONDS)
                 continue
-            for job in jobs:
+            job = jobs[0] if jobs else None
+            while job is not None:  # each completion claims the next slot in the same call
+                current, job = job, None
                 try:
-                    await self._shielded(job)
+                    job = await self._shielded(current, owner)
                 except Exception:  # a defect: logged, and the slot's lease expires
-                    log.exception("slot %d: the registrar failed", job.id)
+                    log.exception("slot %d: the registrar failed", current.id)
 
-    async def _shielded(self, job: Job) -> None:
-        """Work on the slot; a cancellation (shutdown) lets the request in flight finish."""
-        work = asyncio.ensure_future(self._work(job))
+    async def _shielded(self, job: Job, owner: str) -> Job | None:
+        """Work on the slot, and answer the next one it claimed; a cancellation (shutdown)
+        lets the request in flight finish (and gives back a next slot claimed meanwhile)."""
+        work = asyncio.ensure_future(self._work(job, owner))
         try:
-            await asyncio.shield(work)
+            return await asyncio.shield(work)
         except asyncio.CancelledError:
             self.stopping.set()
-            await work
+            following = await work
+            if following is not None:
+                await self._give_back(following)
             raise
 
-    async def _work(self, job: Job) -> None:
+    async def _work(self, job: Job, owner: str) -> Job | None:
+        """Register the slot and complete it, claiming the next slot in the same call unless
+        the server is stopping; that next slot, if any."""
         assert job.lease is not None, "a claimed slot holds a lease"
         token = job.lease.token
+        provider = _Noting(self.provider)
         try:
-            deveui = await self._register(job, token)
-            await self.engine.complete(job.id, token, {"deveui": deveui}, queue=service.QUEUE)
+            deveui = await self._register(job, token, provider)
+            result = {"deveui": deveui}
+            if self.stopping.is_set():
+                await self.engine.complete(job.id, token, result, queue=service.QUEUE)
+                return None
+            _, following = await self.engine.complete_and_claim(
+                job.id, token, service.QUEUE, owner, result, kind=service.KIND
+            )
+            return following
         except _Stopping:
             with contextlib.suppress(BatchyardError):
+                if provider.sent is not None and provider.sent != service.recorded_id(job):
+                    edit = JobEdit(result={"deveui": provider.sent}, token=token)
+                    await self.engine.edit_job(job.id, edit, queue=service.QUEUE)
                 await self.engine.release(job.id, token, queue=service.QUEUE)
         except SlotFailed as failed:
             await self._give_up(job, token, failed.reason)
@@ -115,8 +136,15 @@ class Registrar:
             log.info("slot %d: the lease passed to another registrar", job.id)
         except BatchyardError as exc:  # the lease expires; the slot is retried with its id
             self._fault("registering a slot", exc)
+        return None
 
-    async def _register(self, job: Job, token: int) -> str:
+    async def _give_back(self, job: Job) -> None:
+        """Release a slot claimed but never worked on (nothing was sent for it)."""
+        assert job.lease is not None
+        with contextlib.suppress(BatchyardError):
+            await self.engine.release(job.id, job.lease.token, queue=service.QUEUE)
+
+    async def _register(self, job: Job, token: int, provider: _Noting) -> str:
         slot, size = _slot_of(job.payload)
 
         async def record(candidate: str) -> None:
@@ -134,10 +162,12 @@ class Registrar:
                 renewed = time.monotonic()
 
         return await register_slot(
-            self.provider,
+            provider,
             slot,
             size,
             recorded=service.recorded_id(job),
+            first=service.first_id(job),
+            first_maybe_sent=job.attempts > 1,  # claimed before: a crash may have sent it
             record=record,
             policy=retry_policy(self.settings),
             sleep=self._sleep,
@@ -161,6 +191,18 @@ class Registrar:
 
     def _fault(self, what: str, exc: BatchyardError) -> None:
         self.faults.log((what, type(exc)), logging.WARNING, "%s failed: %s", what, exc)
+
+
+@dataclass
+class _Noting:
+    """The provider, noting the last id sent through it."""
+
+    provider: Provider
+    sent: str | None = None
+
+    async def register(self, deveui: str) -> Answer:
+        self.sent = deveui
+        return await self.provider.register(deveui)
 
 
 def _slot_of(payload: Any) -> tuple[int, int]:

@@ -5,6 +5,10 @@ The rules (PRODUCT §7), per slot:
 - a new candidate id is generated (:func:`~batchyard.faces.deveui.model.new_deveui`) and
   ``record``\\ ed *before* it is sent, so an interruption never loses an id that was accepted;
 - an id ``recorded`` by an earlier attempt is retried first: it may have been sent;
+- a ``first`` candidate recorded when the slot was made (the server's slots carry one in their
+  payload, so the first attempt needs no write of its own) is sent first; it is *possibly ours*
+  only if an earlier attempt may have sent it (``first_maybe_sent``: the slot was claimed
+  before), else a 422 for it means someone else holds it;
 - 200 → the id is the slot's; 422 → taken: ours if it is *possibly ours* (``recorded``, or an
   earlier request for it had an unknown outcome), else another candidate;
 - unknown outcome (5xx, timeout, …) → the same id again after a backoff, until the retry
@@ -85,6 +89,8 @@ async def register_slot(
     batch_size: int,
     *,
     recorded: str | None = None,
+    first: str | None = None,
+    first_maybe_sent: bool = False,
     record: Record,
     policy: RetryPolicy = RetryPolicy(),
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
@@ -92,10 +98,13 @@ async def register_slot(
     clock: Callable[[], float] = time.monotonic,
 ) -> str:
     """Register an id for ``slot`` of a batch of ``batch_size`` and return it (see the module
-    docstring); raises :class:`SlotFailed`. ``on_attempt`` is awaited before each request;
+    docstring); raises :class:`SlotFailed`. ``recorded`` (the latest candidate an earlier
+    attempt recorded) wins over ``first``. ``on_attempt`` is awaited before each request;
     ``sleep`` and ``clock`` are replaced by tests."""
     if recorded is not None:
         candidate = _Candidate(recorded, possibly_ours=True)
+    elif first is not None:
+        candidate = _Candidate(first, possibly_ours=first_maybe_sent)
     else:
         candidate = await _fresh(slot, batch_size, record)
     backoff = _Backoff(policy, clock)  # once an id's outcome is unknown, it is never replaced

@@ -1,7 +1,9 @@
 """DevEUI batches over the engine: a batch of N ids is an engine batch of N jobs ("slots") in
 the one queue ``deveui``, whose ``max_active`` is the deployment's limit of registrations in
-flight. A registrar worker (:mod:`.registrar`) claims a slot, records its candidate id in the
-job's result before sending it, and completes the job with the id the provider accepted.
+flight. Each slot's first candidate id is in its payload from the batch's creation (recorded
+before anything can send it, in the one write that makes the batch); a registrar worker
+(:mod:`.registrar`) claims a slot, sends that id, records any further candidate in the job's
+result before sending it, and completes the job with the id the provider accepted.
 
 A batch is Processing while some slot is unfinished, Completed when every slot completed, and
 Failed otherwise (a slot gave up, or the batch was deleted before it completed), with the
@@ -19,7 +21,7 @@ from batchyard.domain.errors import AlreadyExists, BatchyardError, Conflict, Inv
 from batchyard.domain.models import Batch, BatchQuery, Job, NewJob, QueueSpec
 from batchyard.domain.states import JobState
 from batchyard.domain.validation import INT64
-from batchyard.faces.deveui.model import MAX_BATCH_SIZE
+from batchyard.faces.deveui.model import MAX_BATCH_SIZE, new_deveui
 from batchyard.faces.deveui.provider import check_provider_url
 from batchyard.faces.deveui.schemas import BatchStatus, BatchSummary, DevEUIBatch, PublicId
 from batchyard.service.engine import Engine
@@ -86,7 +88,11 @@ def check_client_id(client_id: str) -> None:
 
 
 def _slots(batch_size: int) -> list[NewJob]:
-    return [NewJob(payload={"slot": slot, "of": batch_size}) for slot in range(batch_size)]
+    """The batch's slots, each with its first candidate id (``first_id``)."""
+    return [
+        NewJob(payload={"slot": slot, "of": batch_size, "deveui": new_deveui(slot, batch_size)})
+        for slot in range(batch_size)
+    ]
 
 
 async def create_batch(engine: Engine, batch_size: int, key: str | None = None) -> Batch:
@@ -165,8 +171,26 @@ def summary(batch: Batch) -> BatchSummary:
 
 
 def recorded_id(job: Job) -> str | None:
+    """The slot's id in its result: the registered one once it completed, else the latest
+    candidate after its first (recorded before it was sent)."""
     found = job.result.get("deveui") if isinstance(job.result, dict) else None
     return found if isinstance(found, str) else None
+
+
+def first_id(job: Job) -> str | None:
+    """The slot's first candidate, recorded in its payload when the batch was made (slots
+    of batches made before that have none)."""
+    found = job.payload.get("deveui") if isinstance(job.payload, dict) else None
+    return found if isinstance(found, str) else None
+
+
+def latest_id(job: Job) -> str | None:
+    """The latest candidate of the slot that may have been sent: the one in its result, else
+    its first one once the slot was claimed."""
+    recorded = recorded_id(job)
+    if recorded is not None or job.attempts < 1:
+        return recorded
+    return first_id(job)
 
 
 async def view(engine: Engine, batch: Batch) -> DevEUIBatch:
@@ -174,7 +198,7 @@ async def view(engine: Engine, batch: Batch) -> DevEUIBatch:
     counts = batch.counts
     finished = counts.completed + counts.dead + counts.cancelled
     jobs = await engine.batch_jobs(batch.id) if finished else []
-    ids = [(job.state, recorded_id(job)) for job in jobs]
+    ids = [(job.state, latest_id(job)) for job in jobs]
     head = summary(batch)
     return DevEUIBatch(
         **{field: getattr(head, field) for field in head.__struct_fields__},

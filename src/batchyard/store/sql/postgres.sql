@@ -216,6 +216,13 @@ WITH done AS (
 )
 SELECT * FROM done WHERE (SELECT count(*) FROM notified) >= 0;
 
+-- name: complete_and_claim
+-- postgres only: complete job $1 under token $2 with result $3 (JSON text) in queue $4, then
+-- claim the next job of $4 for owner $5 with lease $6 (NULL: no expiry), in one round trip
+-- (the function of migration 0011: the completed row, then the claimed one; no row when the
+-- completion changed nothing or the job's lease had expired, and then nothing was claimed)
+SELECT * FROM batchyard_complete_claim($1, $2, $3, $4, $5, $6::float8);
+
 -- name: complete_brief
 -- same as complete, with: SELECT * FROM done => SELECT id, queue, state FROM done
 

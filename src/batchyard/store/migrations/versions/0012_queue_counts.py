@@ -8,7 +8,7 @@ Revises: 0010_max_active_keyed_batches
 from batchyard.store.migrations.sqlfiles import run_sql_file
 
 revision = "0012_queue_counts"
-down_revision = "0010_max_active_keyed_batches"
+down_revision = "0011_complete_claim"
 branch_labels = None
 depends_on = None
 

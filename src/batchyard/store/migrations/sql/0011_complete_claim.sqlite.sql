@@ -1,0 +1,2 @@
+-- Nothing for SQLite: its store completes and claims in one write transaction of its own
+-- (Store.complete_and_claim), from the statements it has.
