@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -13,6 +15,8 @@ from batchyard.cli import serve
 from batchyard.cli.main import app
 from batchyard.domain.errors import BatchyardError, InvalidInput
 from batchyard.settings import Settings
+from batchyard.store import migrate
+from batchyard.store.url import parse_database_url
 
 
 @pytest.fixture
@@ -91,3 +95,29 @@ def test_a_signal_before_the_app_is_loaded_stops_the_server() -> None:
     server = _Server(uvicorn.Config(app=lambda scope, receive, send: None))
     server.handle_exit(signal.SIGTERM, None)
     assert server.should_exit
+
+
+def test_migrate_head_is_alembics_head() -> None:
+    """The server skips Alembic when the database is at ``migrate.HEAD``: keep it current."""
+    assert migrate.head_revision() == migrate.HEAD
+
+
+SKIPS_ALEMBIC = """
+import asyncio, sys
+from batchyard.store import migrate
+from batchyard.store.url import parse_database_url
+import batchyard.cli.main, batchyard.http.server
+assert asyncio.run(migrate.upgrade(parse_database_url(sys.argv[1]))) == []
+print(sorted(name for name in ("alembic", "sqlalchemy") if name in sys.modules))
+"""
+
+
+def test_a_server_on_a_database_at_head_never_imports_alembic(tmp_path: Path) -> None:
+    """Alembic and SQLAlchemy weigh about 30 MB of RSS: loaded only to migrate."""
+    url = f"sqlite:///{tmp_path}/at-head.db"
+    assert asyncio.run(migrate.upgrade(parse_database_url(url)))  # applied, in this process
+    run = subprocess.run(
+        [sys.executable, "-c", SKIPS_ALEMBIC, url], capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
