@@ -38,7 +38,6 @@ import os
 import signal
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -48,11 +47,11 @@ import httpx
 import pytest
 
 from tests.acceptance.server import Server, free_port, launch_server, stop_server, wait_until_up
+from tests.chaos.native_load import all_jobs, enqueue
 
 Q = "/api/v1/queues"
 QUEUE = "crash"
 TOTAL = 20_000
-ENQUEUE_CHUNK = 1_000
 LEASE_SECONDS = 3.0
 WORKERS = 8
 CLAIM_N = 50  # jobs per claim of a worker completing in bulk
@@ -360,40 +359,13 @@ async def crash_under_load(crashing: Crashing, wire: Wire, tally: Tally) -> None
             group.create_task(work(f"w{i}", f"http://127.0.0.1:{wire.port}", tally))
 
 
-def enqueue(http: httpx.Client) -> list[int]:
-    # no limit of attempts: a claim lost to a crash counts one, and this is about crashes
-    spec = {"name": QUEUE, "lease_seconds": LEASE_SECONDS, "max_attempts": None}
-    created = http.post(Q, json=spec)
-    assert created.status_code == 201, created.text
-    ids: list[int] = []
-    for start in range(0, TOTAL, ENQUEUE_CHUNK):
-        jobs = [{"payload": n} for n in range(start, min(start + ENQUEUE_CHUNK, TOTAL))]
-        answer = http.post(f"{Q}/{QUEUE}/jobs", json={"jobs": jobs})
-        assert answer.status_code == 201, answer.text
-        ids.extend(job["id"] for job in answer.json()["jobs"])
-    assert len(set(ids)) == TOTAL
-    return ids
-
-
-def all_jobs(http: httpx.Client) -> Iterator[dict[str, Any]]:
-    after = 0
-    while True:
-        page = http.get(f"{Q}/{QUEUE}/jobs", params={"limit": 1000, "after": after})
-        assert page.status_code == 200, page.text
-        jobs: list[dict[str, Any]] = page.json()["jobs"]
-        if not jobs:
-            return
-        yield from jobs
-        after = jobs[-1]["id"]
-
-
 def check_outcome(http: httpx.Client, ids: list[int], tally: Tally) -> dict[str, int]:
     """Every job completed once, as acknowledged; what the crashes made happen."""
     counts = http.get(f"{Q}/{QUEUE}").json()["counts"]
     expected = {"available": 0, "active": 0, "completed": TOTAL, "dead": 0, "cancelled": 0}
     assert counts == expected, counts
     assert counts["completed"] == len(tally.acked), tally.summary()  # the workers' tally
-    jobs = {job["id"]: job for job in all_jobs(http)}
+    jobs = {job["id"]: job for job in all_jobs(http, QUEUE)}
     assert sorted(jobs) == sorted(ids), "the listing is not the jobs that were enqueued"
     twice = {i: tokens for i, tokens in tally.acked.items() if len(tokens) != 1}
     assert not twice, f"jobs acknowledged as completed under two tokens: {twice}"
@@ -434,7 +406,7 @@ async def test_no_job_is_lost_or_done_twice_when_the_server_is_killed_under_load
         crashing.start(restarts=len(KILLS) + 1)
         phases["start"] = time.monotonic() - began
         with httpx.Client(base_url=crashing.current.url, timeout=60) as http:
-            ids = enqueue(http)
+            ids = enqueue(http, QUEUE, TOTAL, LEASE_SECONDS)
         phases["enqueue"] = time.monotonic() - began - sum(phases.values())
         await wire.start()
         try:
