@@ -18,7 +18,8 @@ jobs`` before the claims.
 
 ``--steady SECONDS`` (PostgreSQL, instead of the phases above): a server's steady drain, with
 autovacuum left to the jobs table's settings (the server's autovacuum must be on). The
-``--finished`` rows are inserted finished and vacuumed; then, for SECONDS, a drainer runs
+``--finished`` rows are inserted finished and vacuumed, 1,500 jobs per second of SECONDS are
+enqueued for the worker; then, for SECONDS, a drainer runs
 ``--steady-rate`` jobs a second through the queue by SQL (each chunk inserted available at the
 head of the claim order, then made active and completed, in one transaction: the dead row
 versions and claim-index entries a claim and a completion leave), while one worker claims and
@@ -211,12 +212,13 @@ async def bench_steady(finished: int, rate: int, seconds: float, reset: bool) ->
                     "SELECT reloptions FROM pg_class WHERE oid = 'jobs'::regclass"
                 ),
             }
-            await enqueue(engine, 200_000)  # more than the worker claims meanwhile
+            supply = int(seconds * 1500)  # more than the worker claims meanwhile
+            await enqueue(engine, supply)
             drainer = asyncio.create_task(drain_steadily(url, rate, seconds))
             windows: list[dict[str, Any]] = []
             while not drainer.done():
                 window = asyncio.create_task(asyncio.sleep(20))
-                result = await claim_complete(engine, 200_000, during=window)
+                result = await claim_complete(engine, supply, during=window)
                 dead, vacuums = await stats.fetchrow(STATS_PG)
                 windows.append({**result, "dead_rows": dead, "autovacuums": vacuums})
                 print(json.dumps(windows[-1]), flush=True)
