@@ -18,7 +18,7 @@ jobs`` before the claims.
 
 ``--steady SECONDS`` (PostgreSQL, instead of the phases above): a server's steady drain, with
 autovacuum left to the jobs table's settings (the server's autovacuum must be on). The
-``--finished`` rows are inserted finished and vacuumed, 1,500 jobs per second of SECONDS are
+``--finished`` rows are inserted finished and vacuumed, 1,500 jobs per second of SECONDS + 20 are
 enqueued for the worker; then, for SECONDS, a drainer runs
 ``--steady-rate`` jobs a second through the queue by SQL (each chunk inserted available at the
 head of the claim order, then made active and completed, in one transaction: the dead row
@@ -212,7 +212,7 @@ async def bench_steady(finished: int, rate: int, seconds: float, reset: bool) ->
                     "SELECT reloptions FROM pg_class WHERE oid = 'jobs'::regclass"
                 ),
             }
-            supply = int(seconds * 1500)  # more than the worker claims meanwhile
+            supply = int((seconds + 20) * 1500)  # more than the worker claims meanwhile
             await enqueue(engine, supply)
             drainer = asyncio.create_task(drain_steadily(url, rate, seconds))
             windows: list[dict[str, Any]] = []
