@@ -70,7 +70,8 @@ from batchyard.store.factory import open_store
 from batchyard.store.migrate import upgrade
 from batchyard.store.url import parse_database_url
 
-ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
+# the server the benchmarks make their fresh databases on (another cluster: BATCHYARD_BENCH_PG)
+ADMIN_URL = os.environ.get("BATCHYARD_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 BATCHYARD = str(Path(sys.executable).with_name("batchyard"))
 BULK = 1000  # jobs per bulk enqueue call
 MAX_ERRORS = 50  # a scenario stops after this many failed calls

@@ -16,6 +16,16 @@ layer of bench.py; no HTTP), in a fresh database per backend:
 drain would, leaving dead row versions and index entries; ``--vacuum``: ``VACUUM (ANALYZE)
 jobs`` before the claims.
 
+``--steady SECONDS`` (PostgreSQL, instead of the phases above): a server's steady drain, with
+autovacuum left to the jobs table's settings (the server's autovacuum must be on). The
+``--finished`` rows are inserted finished and vacuumed, 1,500 jobs per second of SECONDS + 20 are
+enqueued for the worker; then, for SECONDS, a drainer runs
+``--steady-rate`` jobs a second through the queue by SQL (each chunk inserted available at the
+head of the claim order, then made active and completed, in one transaction: the dead row
+versions and claim-index entries a claim and a completion leave), while one worker claims and
+completes through the engine; claim latencies are reported per 20 s window, with the table's
+dead rows and autovacuum count at the window's end.
+
     .venv/bin/python benchmarks/retention.py --backend both --json out.json
 """
 
@@ -59,6 +69,26 @@ DRAIN_PG = (
                       finished_at = now() - interval '30 days'
         WHERE queue = $1 AND state = 'active'""",
 )
+# --steady: one chunk of the drainer (run_at a day back: at the head of the claim order, where the
+# jobs a server claimed leave their dead entries)
+STEADY_PG = (
+    """INSERT INTO jobs (queue, run_at) SELECT $1, now() - interval '1 day'
+         FROM generate_series(1, $2::int) RETURNING id""",
+    """UPDATE jobs SET state = 'active', attempts = 1, lease_owner = 'd', lease_token = 1,
+                      lease_id = batchyard_lease_id(id), claimed_at = now()
+        WHERE id = ANY($1::bigint[])""",
+    """UPDATE jobs SET state = 'completed', result = '{"ok": true}', lease_id = NULL,
+                      finished_at = now()
+        WHERE id = ANY($1::bigint[])""",
+)
+RESET_PG = """
+ALTER TABLE jobs RESET (autovacuum_vacuum_scale_factor, autovacuum_vacuum_threshold,
+                        autovacuum_vacuum_insert_scale_factor, autovacuum_analyze_scale_factor,
+                        autovacuum_vacuum_cost_limit, vacuum_index_cleanup)
+"""
+STATS_PG = """
+SELECT n_dead_tup, autovacuum_count FROM pg_stat_user_tables WHERE relname = 'jobs'
+"""
 FILL_SQLITE = """
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :total)
 INSERT INTO jobs (queue, state, attempts, result, created_at, updated_at, run_at, finished_at,
@@ -140,6 +170,66 @@ async def enqueue(engine: Engine, jobs: int) -> None:
         await engine.enqueue(QUEUE, [NewJob(payload=start + i) for i in range(count)])
 
 
+async def drain_steadily(url: str, rate: int, seconds: float) -> int:
+    """``rate`` jobs a second through the queue by SQL for ``seconds``, ten chunks a second."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        began, done, chunk = time.perf_counter(), 0, max(1, rate // 10)
+        while (elapsed := time.perf_counter() - began) < seconds:
+            if done > rate * elapsed:
+                await asyncio.sleep(0.02)
+                continue
+            async with conn.transaction():
+                ids = [row["id"] for row in await conn.fetch(STEADY_PG[0], QUEUE, chunk)]
+                for update in STEADY_PG[1:]:
+                    await conn.execute(update, ids)
+            done += chunk
+        return done
+    finally:
+        await conn.close()
+
+
+async def bench_steady(finished: int, rate: int, seconds: float, reset: bool) -> dict[str, Any]:
+    async with bench.fresh_database("postgres") as url:
+        store = await open_store(url)
+        try:
+            engine = Engine(store, defaults=QueueDefaults(retain_completed_seconds=None))
+            await native.create_queue(engine, native.with_defaults(engine, {"name": QUEUE}))
+            await fill(store, url, finished, drained=False, vacuum=True)
+            import asyncpg
+
+            stats = await asyncpg.connect(url)
+            if reset:  # the jobs table as it was before migration 0014
+                await stats.execute(RESET_PG)
+            out: dict[str, Any] = {
+                "backend": "postgres",
+                "finished_rows": finished,
+                "steady_seconds": seconds,
+                "drain_rate": rate,
+                "reloptions": await stats.fetchval(
+                    "SELECT reloptions FROM pg_class WHERE oid = 'jobs'::regclass"
+                ),
+            }
+            supply = int((seconds + 20) * 1500)  # more than the worker claims meanwhile
+            await enqueue(engine, supply)
+            drainer = asyncio.create_task(drain_steadily(url, rate, seconds))
+            windows: list[dict[str, Any]] = []
+            while not drainer.done():
+                window = asyncio.create_task(asyncio.sleep(20))
+                result = await claim_complete(engine, supply, during=window)
+                dead, vacuums = await stats.fetchrow(STATS_PG)
+                windows.append({**result, "dead_rows": dead, "autovacuums": vacuums})
+                print(json.dumps(windows[-1]), flush=True)
+            out["drained"] = await drainer
+            out["windows"] = windows
+            await stats.close()
+            return out
+        finally:
+            await store.close()
+
+
 async def bench_backend(
     backend: str, finished: int, jobs: int, purge_jobs: int, drained: bool, vacuum: bool
 ) -> dict[str, Any]:
@@ -173,6 +263,14 @@ async def bench_backend(
 
 
 async def main(args: argparse.Namespace) -> int:
+    if args.steady:
+        steady = await bench_steady(
+            args.finished, args.steady_rate, args.steady, args.reset_table_settings
+        )
+        print(json.dumps(steady))
+        if args.json:
+            bench.write_json(args.json, {"machine": bench.machine_info(), "results": [steady]})
+        return 0
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     results = [
         await bench_backend(b, args.finished, args.jobs, args.purge_jobs, args.drained, args.vacuum)
@@ -199,6 +297,18 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument(
         "--vacuum", action="store_true", help="PostgreSQL: VACUUM (ANALYZE) jobs after the fill"
+    )
+    parser.add_argument(
+        "--steady",
+        type=float,
+        metavar="SECONDS",
+        help="PostgreSQL: claims during a steady drain this long, autovacuum left to its settings",
+    )
+    parser.add_argument("--steady-rate", type=int, default=400, help="jobs/s drained by --steady")
+    parser.add_argument(
+        "--reset-table-settings",
+        action="store_true",
+        help="--steady: the jobs table's autovacuum settings reset (as before migration 0014)",
     )
     parser.add_argument("--json", help="write the results here")
     return parser.parse_args()

@@ -142,3 +142,23 @@ async def test_one_process_purges_at_a_time_on_postgres(store: Store, database_u
         assert await engine.purge_finished(now=_later(30)) == 3
     finally:
         await other.close()
+
+
+async def test_postgres_vacuums_the_jobs_table_often_and_its_indexes_always(
+    store: Store, database_url: str
+) -> None:
+    """Migration 0014: a claim walks the claim index's dead entries until a vacuum clears them,
+    so the jobs table is autovacuumed by a fixed count of dead rows, never skipping indexes."""
+    if store.dialect != "postgres":
+        pytest.skip("PostgreSQL's autovacuum settings")
+    conn = await asyncpg.connect(database_url)
+    try:
+        query = "SELECT reloptions FROM pg_class WHERE oid = 'jobs'::regclass"
+        options = await conn.fetchval(query)
+    finally:
+        await conn.close()
+    assert {
+        "autovacuum_vacuum_scale_factor=0",
+        "autovacuum_vacuum_threshold=1000",
+        "vacuum_index_cleanup=on",
+    } <= set(options)

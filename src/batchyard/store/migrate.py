@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 MIGRATION_LOCK_ID = 7_243_100_901  # pg_advisory_lock key: replicas migrate one at a time
 # The newest revision in migrations/versions (a test keeps it equal to Alembic's head)
-HEAD = "0013_retention"
+HEAD = "0014_jobs_vacuum"
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,2 @@
+-- PostgreSQL only (the jobs table's autovacuum settings): SQLite has no MVCC garbage; a deleted
+-- row's space is reused by the next inserts, and a claim reads no dead index entries.
