@@ -114,7 +114,7 @@ class Provider:
 
     async def __aenter__(self) -> Self:
         connector = aiohttp.TCPConnector(
-            limit=MAX_CONNECTIONS, ssl=ssl.create_default_context(), enable_cleanup_closed=False
+            limit=MAX_CONNECTIONS, ssl=self._tls(), enable_cleanup_closed=False
         )
         self._session = aiohttp.ClientSession(
             connector=connector,
@@ -123,6 +123,12 @@ class Provider:
             trust_env=False,  # no proxy from the environment: the provider is called direct
         )
         return self
+
+    def _tls(self) -> ssl.SSLContext | bool:
+        """For https, the system's CAs as the environment says now (``SSL_CERT_FILE`` set
+        after start-up counts); for http, aiohttp's own verified context (made at its import),
+        which a redirect to https would use: no 50 ms of loading certificates for nothing."""
+        return ssl.create_default_context() if self.url.startswith("https:") else True
 
     async def __aexit__(
         self,
