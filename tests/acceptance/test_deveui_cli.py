@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -182,21 +181,6 @@ def test_a_second_ctrl_c_stops_waiting_and_names_the_unconfirmed_ids(tmp_path: P
         assert len(unconfirmed) == 4
         wait_until(lambda: sim.stats()["inflight"] == 0, "the simulator to answer them")
         assert set(sim.registered()) == unconfirmed  # it did register them: they were named
-
-
-@pytest.fixture
-def certificate(tmp_path: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 and its key (made with the openssl command)."""
-    if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl command")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    return cert, key
 
 
 def test_https_trusted_by_ssl_cert_file_and_untrusted(certificate: tuple[Path, Path]) -> None:

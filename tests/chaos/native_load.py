@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -81,22 +81,47 @@ class Servers:
             await client.aclose()
 
     async def post(self, path: str, body: dict[str, Any], ledger: Ledger) -> httpx.Response:
-        """POST until an answer other than 503 comes."""
-        pause = BACKOFF_FIRST
-        while True:
-            try:
-                answer = await self.clients[self.at].post(path, json=body)
-            except httpx.TransportError:  # refused, dropped, cut mid-answer, timed out
-                ledger.lost += 1
-            else:
-                ledger.statuses[answer.status_code] += 1
-                if answer.status_code >= 500 and answer.status_code != 503:
-                    raise Defect(f"POST {path}: {answer.status_code} {answer.text}")
-                if answer.status_code != 503:
-                    return answer
-            self.at = (self.at + 1) % len(self.clients)
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, BACKOFF_MAX)
+        """POST until an answer other than 503 comes, moving on to the next server after each
+        failure."""
+
+        def attempt() -> Awaitable[httpx.Response]:
+            return self.clients[self.at].post(path, json=body)
+
+        return await answered(ledger, attempt, f"POST {path}", self._next)
+
+    def _next(self) -> None:
+        self.at = (self.at + 1) % len(self.clients)
+
+
+class Tally(Protocol):
+    statuses: Counter[int]  # every answer, by status
+    lost: int  # requests without an answer
+
+
+async def answered(
+    tally: Tally,
+    attempt: Callable[[], Awaitable[httpx.Response]],
+    label: str,
+    failed: Callable[[], None] = lambda: None,
+) -> httpx.Response:
+    """Send (``attempt``) until an answer other than 503 comes, with backoff, calling
+    ``failed`` after each refused, dropped or timed-out request and each 503; a 5xx other than
+    503 is a defect. Every answer and every request without one is tallied."""
+    pause = BACKOFF_FIRST
+    while True:
+        try:
+            answer = await attempt()
+        except httpx.TransportError:  # refused, dropped, cut mid-answer, timed out
+            tally.lost += 1
+        else:
+            tally.statuses[answer.status_code] += 1
+            if answer.status_code >= 500 and answer.status_code != 503:
+                raise Defect(f"{label}: {answer.status_code} {answer.text}")
+            if answer.status_code != 503:
+                return answer
+        failed()
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, BACKOFF_MAX)
 
 
 async def complete_one(

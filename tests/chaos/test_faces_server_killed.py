@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.chaos.native_load import BACKOFF_FIRST, BACKOFF_MAX, Defect
+from tests.chaos.native_load import Defect, answered
 from tests.chaos.test_server_killed import Crashing
 
 pytestmark = pytest.mark.acceptance
@@ -55,20 +55,9 @@ async def call(
     http: httpx.AsyncClient, progress: Progress, method: str, path: str, **kwargs: Any
 ) -> httpx.Response:
     """Send until an answer other than 503 comes; a 5xx other than 503 is a defect."""
-    pause = BACKOFF_FIRST
-    while True:
-        try:
-            answer = await http.request(method, path, **kwargs)
-        except httpx.TransportError:
-            progress.lost += 1
-        else:
-            progress.statuses[answer.status_code] += 1
-            if answer.status_code >= 500 and answer.status_code != 503:
-                raise Defect(f"{method} {path}: {answer.status_code} {answer.text}")
-            if answer.status_code != 503:
-                return answer
-        await asyncio.sleep(pause)
-        pause = min(pause * 2, BACKOFF_MAX)
+    return await answered(
+        progress, lambda: http.request(method, path, **kwargs), f"{method} {path}"
+    )
 
 
 Worker = Callable[[str, httpx.AsyncClient, Progress], Awaitable[None]]
